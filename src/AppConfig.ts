@@ -1,0 +1,219 @@
+/**
+ * The gateway's configuration, read once at startup from the environment (and `.env`).
+ * Names follow the original project where it had one. A bad value fails startup with a
+ * message that names the variable.
+ */
+import { Config, ConfigError, ConfigProvider, Context, Effect, Either, Layer, Option, Redacted } from "effect"
+import * as NodePath from "node:path"
+
+export const PermissionModes = ["acceptEdits", "auto", "bypassPermissions", "default", "dontAsk", "plan"] as const
+export type PermissionMode = (typeof PermissionModes)[number]
+
+export interface AppConfigShape {
+  readonly host: string
+  readonly port: number
+  /** The `claude` executable (a name on PATH or a path). */
+  readonly claudeBinary: string
+  /** Every project directory lives under this absolute path. */
+  readonly projectRoot: string
+  /** Absolute path of the SQLite file. */
+  readonly databasePath: string
+  readonly requireAuth: boolean
+  readonly apiKeys: ReadonlyArray<Redacted.Redacted<string>>
+  /** `config/models.json` or its override. */
+  readonly modelsPath: string
+  readonly permissionMode: PermissionMode
+  /** How system and developer messages reach the CLI: appended to Claude Code's prompt or replacing it. */
+  readonly systemPromptMode: "append" | "replace"
+  /** `CLAUDE_CODE_MAX_RETRIES` given to the CLI unless the environment already sets it. */
+  readonly cliMaxRetries: number
+  /** A CLI that prints nothing for this long is considered hung. */
+  readonly cliIdleTimeoutSeconds: number
+  /** Wall-clock limit of one turn. */
+  readonly turnTimeoutSeconds: number
+  readonly maxConcurrentTurns: number
+  /** How long a turn waits for a free slot before 429. */
+  readonly queueTimeoutSeconds: number
+  readonly rateLimitPerMinute: number
+  readonly rateLimitBurst: number
+  /** Allowed CORS origins; `*` allows any. */
+  readonly corsOrigins: ReadonlyArray<string>
+  /** Seconds between SSE keep-alive comments when nothing else is sent. */
+  readonly sseKeepAliveSeconds: number
+  /** Permit a non-loopback bind without auth. */
+  readonly allowInsecureBind: boolean
+}
+
+export class AppConfig extends Context.Tag("claude-code-api/AppConfig")<AppConfig, AppConfigShape>() {
+  /** Reads the configuration from the current `ConfigProvider`. */
+  static readonly layer = Layer.effect(
+    AppConfig,
+    Effect.gen(function*() {
+      return yield* Effect.mapError(load, (error) => new InvalidConfig({ message: formatConfigError(error) }))
+    })
+  )
+
+  /** A fixed configuration (tests, embedding). */
+  static readonly layerWith = (overrides: Partial<AppConfigShape>) =>
+    Layer.effect(
+      AppConfig,
+      Effect.map(
+        Effect.orDie(Effect.withConfigProvider(load, emptyProvider)),
+        (base): AppConfigShape => ({ ...base, ...overrides })
+      )
+    )
+}
+
+/** Startup failed because of the configuration. */
+export class InvalidConfig extends Error {
+  readonly _tag = "InvalidConfig"
+  constructor(options: { readonly message: string }) {
+    super(options.message)
+  }
+}
+
+/** Defaults only: nothing from the process environment leaks into a fixed configuration. */
+const emptyProvider = ConfigProvider.fromMap(new Map())
+
+const bool = (name: string, fallback: boolean) =>
+  Config.string(name).pipe(
+    Config.mapOrFail((raw) => {
+      const value = raw.trim().toLowerCase()
+      if (["1", "true", "yes", "on"].includes(value)) return Either.right(true)
+      if (["0", "false", "no", "off", ""].includes(value)) return Either.right(false)
+      return Either.left(ConfigError.InvalidData([], `expected true or false, got "${raw}"`))
+    }),
+    Config.withDefault(fallback)
+  )
+
+const positiveInt = (name: string, fallback: number) =>
+  Config.integer(name).pipe(
+    Config.validate({ message: "must be a positive integer", validation: (n) => n > 0 }),
+    Config.withDefault(fallback)
+  )
+
+const nonNegativeInt = (name: string, fallback: number) =>
+  Config.integer(name).pipe(
+    Config.validate({ message: "must be zero or a positive integer", validation: (n) => n >= 0 }),
+    Config.withDefault(fallback)
+  )
+
+const list = (name: string) =>
+  Config.string(name).pipe(
+    Config.map((raw) => raw.split(",").map((item) => item.trim()).filter((item) => item.length > 0)),
+    Config.option
+  )
+
+/** `sqlite:///relative`, `sqlite:////absolute`, `file:` or a bare path → an absolute path. */
+export const databasePathFromUrl = (url: string): string => {
+  let path = url.trim()
+  const sqlite = /^sqlite(?:\+\w+)?:\/\/(.*)$/.exec(path)
+  if (sqlite) {
+    path = sqlite[1]!
+    // sqlite:///./x.db → "/./x.db" (relative); sqlite:////abs/x.db → "//abs/x.db" (absolute)
+    if (path.startsWith("//")) path = path.slice(1)
+    else if (path.startsWith("/")) path = path.slice(1)
+  } else if (path.startsWith("file:")) {
+    path = path.slice("file:".length)
+  }
+  return NodePath.resolve(path)
+}
+
+const load = Effect.gen(function*() {
+  const host = yield* Config.string("HOST").pipe(Config.withDefault("127.0.0.1"))
+  const port = yield* Config.port("PORT").pipe(Config.withDefault(8000))
+  const claudeBinary = yield* Config.string("CLAUDE_BINARY_PATH").pipe(
+    Config.withDefault(process.platform === "win32" ? "claude.cmd" : "claude")
+  )
+  const projectRoot = yield* Config.string("PROJECT_ROOT").pipe(Config.withDefault("./data/projects"))
+  const databaseUrl = yield* Config.string("DATABASE_URL").pipe(Config.withDefault("./data/claude_api.db"))
+  const requireAuth = yield* bool("REQUIRE_AUTH", false)
+  const apiKeys = yield* list("API_KEYS")
+  const modelsPath = yield* Config.string("CLAUDE_CODE_API_MODELS_PATH").pipe(Config.option)
+  const permissionMode = yield* Config.literal(...PermissionModes)("CLAUDE_PERMISSION_MODE").pipe(
+    Config.withDefault("acceptEdits" as const)
+  )
+  const systemPromptMode = yield* Config.literal("append", "replace")("SYSTEM_PROMPT_MODE").pipe(
+    Config.withDefault("append" as const)
+  )
+  const cliMaxRetries = yield* nonNegativeInt("CLAUDE_MAX_RETRIES", 2)
+  const cliIdleTimeoutSeconds = yield* positiveInt("CLI_IDLE_TIMEOUT_SECONDS", 300)
+  const turnTimeoutSeconds = yield* positiveInt("TURN_TIMEOUT_SECONDS", 1800)
+  const maxConcurrentTurns = yield* positiveInt("MAX_CONCURRENT_TURNS", 10)
+  const queueTimeoutSeconds = yield* nonNegativeInt("QUEUE_TIMEOUT_SECONDS", 10)
+  const rateLimitPerMinute = yield* nonNegativeInt("RATE_LIMIT_PER_MINUTE", 60)
+  const rateLimitBurst = yield* positiveInt("RATE_LIMIT_BURST", 10)
+  const corsOrigins = yield* list("CORS_ORIGINS")
+  const sseKeepAliveSeconds = yield* positiveInt("SSE_KEEPALIVE_SECONDS", 15)
+  const allowInsecureBind = yield* bool("ALLOW_INSECURE_BIND", false)
+
+  if (requireAuth && Option.getOrElse(apiKeys, () => []).length === 0) {
+    return yield* Effect.fail(
+      ConfigError.InvalidData(["API_KEYS"], "REQUIRE_AUTH is on but API_KEYS lists no key")
+    )
+  }
+  if (!isLoopbackHost(host) && !requireAuth && !allowInsecureBind) {
+    return yield* Effect.fail(ConfigError.InvalidData(
+      ["HOST"],
+      `refusing to listen on ${host} without authentication: set REQUIRE_AUTH=true with API_KEYS, or ALLOW_INSECURE_BIND=true to accept the risk`
+    ))
+  }
+  if (permissionMode === "bypassPermissions" && runsAsRoot() && !process.env.IS_SANDBOX) {
+    return yield* Effect.fail(ConfigError.InvalidData(
+      ["CLAUDE_PERMISSION_MODE"],
+      "Claude Code refuses bypassPermissions when running as root; use acceptEdits, or run inside a sandbox with IS_SANDBOX=1"
+    ))
+  }
+
+  return {
+    host,
+    port,
+    claudeBinary,
+    projectRoot: NodePath.resolve(projectRoot),
+    databasePath: databasePathFromUrl(databaseUrl),
+    requireAuth,
+    apiKeys: Option.getOrElse(apiKeys, () => []).map((key) => Redacted.make(key)),
+    modelsPath: NodePath.resolve(Option.getOrElse(modelsPath, () => defaultModelsPath)),
+    permissionMode,
+    systemPromptMode,
+    cliMaxRetries,
+    cliIdleTimeoutSeconds,
+    turnTimeoutSeconds,
+    maxConcurrentTurns,
+    queueTimeoutSeconds,
+    rateLimitPerMinute,
+    rateLimitBurst,
+    corsOrigins: Option.getOrElse(corsOrigins, () => [`http://localhost:${port}`, `http://127.0.0.1:${port}`]),
+    sseKeepAliveSeconds,
+    allowInsecureBind
+  } satisfies AppConfigShape
+})
+
+/** Whether listening on `host` keeps the server private to this machine. */
+export const isLoopbackHost = (host: string): boolean =>
+  host === "localhost" || host === "::1" || host === "[::1]" || /^127(?:\.\d{1,3}){3}$/.test(host)
+
+const runsAsRoot = () => process.getuid?.() === 0
+
+/** `config/models.json` next to the package, wherever the gateway is started from. */
+export const defaultModelsPath = NodePath.resolve(import.meta.dirname, "..", "config", "models.json")
+
+const formatConfigError = (error: ConfigError.ConfigError): string => {
+  const messages: Array<string> = []
+  const walk = (e: ConfigError.ConfigError): void => {
+    switch (e._op) {
+      case "And":
+      case "Or":
+        walk(e.left)
+        walk(e.right)
+        return
+      case "InvalidData":
+      case "MissingData":
+      case "SourceUnavailable":
+      case "Unsupported":
+        messages.push(`${e.path.join(".") || "configuration"}: ${e.message}`)
+    }
+  }
+  walk(error)
+  return `Invalid configuration: ${messages.join("; ")}`
+}

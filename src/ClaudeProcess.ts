@@ -1,0 +1,240 @@
+/**
+ * ClaudeProcess: the `claude` CLI as a child process whose stdout is a `Stream` of typed
+ * `CliEvent`s. It owns argv, environment, cwd and stdin, turns the CLI's error results
+ * into typed errors, and guarantees that closing the scope (or interrupting a stream)
+ * leaves no process behind. It never touches the database.
+ */
+import { Command, CommandExecutor } from "@effect/platform"
+import type { PlatformError } from "@effect/platform/Error"
+import { Cause, Context, Duration, Effect, Layer, Mailbox, Option, Ref, Scope, Stream } from "effect"
+import { AppConfig } from "./AppConfig.js"
+import { classifyErrorResult, type FailureClues } from "./ClaudeProcess/outcome.js"
+import { type CliLaunch, cliArgs, cliEnv, interruptLine, userMessageLine } from "./ClaudeProcess/invocation.js"
+import type { ContentPart } from "./Domain/Conversation.js"
+import { type CliEvent, decodeCliLine, isApiRetry, isInit } from "./Domain/CliEvent.js"
+import { type CliError, CliExitedEarly, CliNotFound, CliTimeout } from "./Domain/Errors.js"
+
+export type { CliLaunch } from "./ClaudeProcess/invocation.js"
+
+/** One running CLI process, fed one user message at a time. */
+export interface CliConnection {
+  readonly pid: number
+  /**
+   * Sends one user message and streams that turn's events, ending right after its
+   * `result` line. An error result fails the stream with `ModelRejected`,
+   * `UpstreamFailure` or `CliTurnError`; a process that dies first fails it with
+   * `CliExitedEarly`; silence longer than the idle timeout fails it with `CliTimeout`.
+   * Run one turn at a time: the CLI merges messages written during a turn. With
+   * `last`, stdin is closed after the message, so the process exits after this turn.
+   */
+  readonly turn: (
+    content: ReadonlyArray<ContentPart>,
+    options?: { readonly last?: boolean }
+  ) => Stream.Stream<CliEvent, CliError>
+  /** Asks the CLI to stop the running turn (the process survives and ends the turn with an error result). */
+  readonly interrupt: Effect.Effect<void>
+  /** Closes stdin: the process finishes the running turn and exits. */
+  readonly endInput: Effect.Effect<void>
+  /** Whether the process is still running. */
+  readonly isRunning: Effect.Effect<boolean>
+  /** Waits until the process has exited. */
+  readonly awaitExit: Effect.Effect<void>
+}
+
+export declare namespace ClaudeProcess {
+  export interface Service {
+    /**
+     * Starts a CLI process that lives until the scope closes. Closing the scope sends
+     * SIGTERM to the process group and SIGKILL after a second if it is still alive.
+     */
+    readonly start: (launch: CliLaunch) => Effect.Effect<CliConnection, CliNotFound, Scope.Scope>
+    /**
+     * Runs one turn in a fresh process: message in, stdin closed, events out. Interrupting
+     * the stream kills the process. After the `result` line the process is given a moment
+     * to exit on its own (so its transcript is complete) before it is killed.
+     */
+    readonly run: (launch: CliLaunch, content: ReadonlyArray<ContentPart>) => Stream.Stream<CliEvent, CliError>
+    /** `claude --version`, e.g. `2.1.197 (Claude Code)`. */
+    readonly version: Effect.Effect<string, CliNotFound | CliExitedEarly>
+  }
+}
+
+export interface ClaudeProcessOptions {
+  readonly binary: string
+  readonly maxRetries: number
+  readonly idleTimeout: Duration.DurationInput
+  /** Extra environment for the child (tests point it at a fake upstream this way). */
+  readonly env?: Readonly<Record<string, string>>
+}
+
+const encoder = new TextEncoder()
+const stderrTailLength = 2000
+const graceAfterResult = Duration.seconds(3)
+const killGrace = Duration.seconds(1)
+
+export const makeClaudeProcess = (options: ClaudeProcessOptions) =>
+  Effect.gen(function*() {
+    const executor = yield* CommandExecutor.CommandExecutor
+    const idleSeconds = Duration.toSeconds(options.idleTimeout)
+    const env = cliEnv({ ...process.env, ...options.env }, { maxRetries: options.maxRetries })
+
+    const notFound = (error: PlatformError) =>
+      new CliNotFound({
+        binary: options.binary,
+        message: error._tag === "SystemError" && error.reason === "NotFound"
+          ? `Claude Code CLI not found: ${options.binary}`
+          : `Claude Code CLI could not be started: ${error.message}`
+      })
+
+    const start = (launch: CliLaunch): Effect.Effect<CliConnection, CliNotFound, Scope.Scope> =>
+      Effect.gen(function*() {
+        const stdin = yield* Mailbox.make<Uint8Array>()
+        const command = Command.make(options.binary, ...cliArgs(launch)).pipe(
+          Command.workingDirectory(launch.cwd),
+          Command.env(env, { extendEnv: false }),
+          Command.stdin(Mailbox.toStream(stdin))
+        )
+        const proc = yield* Command.start(command).pipe(
+          Effect.provideService(CommandExecutor.CommandExecutor, executor),
+          Effect.mapError(notFound)
+        )
+        // Runs before the executor's own finalizer (which waits for exit after SIGTERM forever).
+        yield* Effect.addFinalizer(() =>
+          Effect.gen(function*() {
+            if (!(yield* proc.isRunning)) return
+            const stopped = yield* proc.kill("SIGTERM").pipe(Effect.timeout(killGrace), Effect.option)
+            if (Option.isNone(stopped)) yield* proc.kill("SIGKILL").pipe(Effect.ignore)
+          }).pipe(Effect.ignore)
+        )
+
+        const stderrTail = yield* Ref.make("")
+        yield* proc.stderr.pipe(
+          Stream.decodeText(),
+          Stream.runForEach((chunk) => Ref.update(stderrTail, (tail) => (tail + chunk).slice(-stderrTailLength))),
+          Effect.ignore,
+          Effect.forkScoped
+        )
+
+        // stdout is read by one fiber for the life of the process; turns take from this mailbox.
+        const events = yield* Mailbox.make<CliEvent, CliExitedEarly>()
+        yield* proc.stdout.pipe(
+          Stream.decodeText(),
+          Stream.splitLines,
+          Stream.filter((line) => line.trim().length > 0),
+          Stream.runForEach((line) => events.offer(decodeCliLine(line))),
+          Effect.ignore,
+          Effect.zipRight(
+            Effect.gen(function*() {
+              const exit = yield* proc.exitCode.pipe(Effect.either)
+              const tail = (yield* Ref.get(stderrTail)).trim()
+              yield* events.fail(
+                exit._tag === "Right"
+                  ? new CliExitedEarly({ exitCode: exit.right, signal: null, stderrTail: tail })
+                  : new CliExitedEarly({ exitCode: null, signal: signalOf(exit.left.message), stderrTail: tail })
+              )
+            })
+          ),
+          Effect.forkScoped
+        )
+
+        const pull: Effect.Effect<CliEvent, Option.Option<CliError>> = events.take.pipe(
+          Effect.timeoutFail({ duration: options.idleTimeout, onTimeout: () => new CliTimeout({ idleSeconds }) }),
+          Effect.mapError((error) => (error._tag === "NoSuchElementException" ? Option.none() : Option.some(error)))
+        )
+
+        const turn = (
+          content: ReadonlyArray<ContentPart>,
+          turnOptions?: { readonly last?: boolean }
+        ): Stream.Stream<CliEvent, CliError> =>
+          Stream.suspend(() => {
+            let clues: FailureClues = { syntheticError: null, lastRetry: null }
+            let model = launch.model
+            const write = Effect.zipRight(
+              stdin.offer(encoder.encode(userMessageLine(content))),
+              turnOptions?.last ? stdin.end : Effect.void
+            )
+            return Stream.fromEffect(write).pipe(
+              Stream.drain,
+              Stream.concat(Stream.repeatEffectOption(pull)),
+              Stream.takeUntil((event) => event.type === "result"),
+              Stream.mapEffect((event): Effect.Effect<CliEvent, CliError> => {
+                if (isInit(event)) model = launch.model ?? event.model
+                else if (isApiRetry(event)) clues = { ...clues, lastRetry: event }
+                else if (event.type === "assistant" && event.error !== undefined) {
+                  clues = { ...clues, syntheticError: event.error }
+                } else if (event.type === "result" && event.is_error) {
+                  return Effect.fail(classifyErrorResult(event, clues, model))
+                }
+                return Effect.succeed(event)
+              })
+            )
+          })
+
+        let controlRequests = 0
+        return {
+          pid: proc.pid,
+          turn,
+          interrupt: Effect.suspend(() =>
+            stdin.offer(encoder.encode(interruptLine(`gateway-interrupt-${++controlRequests}`)))
+          ).pipe(Effect.asVoid),
+          endInput: Effect.asVoid(stdin.end),
+          isRunning: proc.isRunning.pipe(Effect.orElseSucceed(() => false)),
+          awaitExit: Effect.ignore(proc.exitCode)
+        } satisfies CliConnection
+      })
+
+    const run = (launch: CliLaunch, content: ReadonlyArray<ContentPart>): Stream.Stream<CliEvent, CliError> =>
+      Stream.unwrapScoped(
+        Effect.gen(function*() {
+          const connection = yield* start(launch)
+          const scope = yield* Effect.scope
+          // Let a process that finished its turn exit by itself before the scope kills it.
+          yield* Scope.addFinalizerExit(scope, (exit) =>
+            exit._tag === "Success" || !Cause.isInterruptedOnly(exit.cause)
+              ? waitForExit(connection)
+              : Effect.void
+          )
+          return connection.turn(content, { last: true })
+        })
+      )
+
+    const waitForExit = (connection: CliConnection) =>
+      connection.awaitExit.pipe(Effect.timeout(graceAfterResult), Effect.ignore)
+
+    const version = Command.make(options.binary, "--version").pipe(
+      Command.env(env, { extendEnv: false }),
+      Command.string,
+      Effect.provideService(CommandExecutor.CommandExecutor, executor),
+      Effect.timeoutFail({
+        duration: Duration.seconds(15),
+        onTimeout: () => new CliExitedEarly({ exitCode: null, signal: null, stderrTail: "--version timed out" })
+      }),
+      Effect.map((output) => output.trim()),
+      Effect.mapError((error) => (error._tag === "CliExitedEarly" ? error : notFound(error)))
+    )
+
+    return { start, run, version } satisfies ClaudeProcess.Service
+  })
+
+const signalOf = (message: string): string | null => /signal: (\w+)/.exec(message)?.[1] ?? null
+
+export class ClaudeProcess extends Context.Tag("claude-code-api/ClaudeProcess")<
+  ClaudeProcess,
+  ClaudeProcess.Service
+>() {
+  /** Configured from `AppConfig` (binary, retry budget, idle timeout). */
+  static readonly layer = Layer.effect(
+    ClaudeProcess,
+    Effect.gen(function*() {
+      const config = yield* AppConfig
+      return yield* makeClaudeProcess({
+        binary: config.claudeBinary,
+        maxRetries: config.cliMaxRetries,
+        idleTimeout: Duration.seconds(config.cliIdleTimeoutSeconds)
+      })
+    })
+  )
+
+  /** Explicit options, e.g. a fake CLI in tests or an extra environment. */
+  static readonly layerWith = (options: ClaudeProcessOptions) => Layer.effect(ClaudeProcess, makeClaudeProcess(options))
+}

@@ -1,0 +1,149 @@
+/**
+ * The event log's vocabulary. Every turn is a run of these, appended in order under the
+ * session's sequence numbers; everything a client sees is projected from them.
+ */
+import { Schema } from "effect"
+import { ConversationMessage } from "./Conversation.js"
+import { TurnError } from "./Errors.js"
+
+const TurnId = Schema.String
+
+/** Token usage of a whole turn, as the CLI's `result` reported it. */
+export const TurnUsage = Schema.Struct({
+  inputTokens: Schema.Number,
+  outputTokens: Schema.Number,
+  cacheReadInputTokens: Schema.Number,
+  cacheCreationInputTokens: Schema.Number
+})
+export type TurnUsage = typeof TurnUsage.Type
+
+/** A session came into being (first event of every session). */
+export class SessionCreated extends Schema.TaggedClass<SessionCreated>()("SessionCreated", {
+  projectId: Schema.String,
+  cwd: Schema.String
+}) {}
+
+/** A turn was accepted: what it was asked and how it will run. */
+export class TurnStarted extends Schema.TaggedClass<TurnStarted>()("TurnStarted", {
+  turnId: TurnId,
+  /** The conversation as the client sent it (system messages excluded). */
+  messages: Schema.Array(ConversationMessage),
+  systemPrompt: Schema.NullOr(Schema.String),
+  /** The `model` field as sent, if any. */
+  requestedModel: Schema.NullOr(Schema.String),
+  /** What the registry resolved it to; null means the CLI's own default. */
+  resolvedModel: Schema.NullOr(Schema.String),
+  /** Models to try, in order, if the resolved one is rejected. */
+  fallbackModels: Schema.Array(Schema.String),
+  /** The remaining request parameters, verbatim. */
+  parameters: Schema.Record({ key: Schema.String, value: Schema.Unknown })
+}) {}
+
+/** The CLI started answering: the model it actually runs and its own session id. */
+export class TurnAttached extends Schema.TaggedClass<TurnAttached>()("TurnAttached", {
+  turnId: TurnId,
+  model: Schema.String,
+  cliSessionId: Schema.String,
+  cliVersion: Schema.NullOr(Schema.String)
+}) {}
+
+/** A piece of the answer's text. */
+export class TextDelta extends Schema.TaggedClass<TextDelta>()("TextDelta", {
+  turnId: TurnId,
+  text: Schema.String
+}) {}
+
+/** A piece of the model's visible reasoning. */
+export class ThinkingDelta extends Schema.TaggedClass<ThinkingDelta>()("ThinkingDelta", {
+  turnId: TurnId,
+  text: Schema.String
+}) {}
+
+/** Claude Code used one of its own tools (Bash, Read, …). Never an OpenAI tool call. */
+export class ToolUse extends Schema.TaggedClass<ToolUse>()("ToolUse", {
+  turnId: TurnId,
+  toolUseId: Schema.String,
+  name: Schema.String,
+  input: Schema.Unknown
+}) {}
+
+/** The outcome of one of Claude Code's own tool uses. */
+export class ToolResult extends Schema.TaggedClass<ToolResult>()("ToolResult", {
+  turnId: TurnId,
+  toolUseId: Schema.String,
+  content: Schema.String,
+  isError: Schema.Boolean
+}) {}
+
+/** The upstream was retried by the CLI (rate limit, overload, …). */
+export class UpstreamRetry extends Schema.TaggedClass<UpstreamRetry>()("UpstreamRetry", {
+  turnId: TurnId,
+  attempt: Schema.Number,
+  status: Schema.NullOr(Schema.Number),
+  kind: Schema.NullOr(Schema.String),
+  delayMs: Schema.NullOr(Schema.Number)
+}) {}
+
+/** The model was rejected and the turn moves on to the next one in its fallback chain. */
+export class ModelFallback extends Schema.TaggedClass<ModelFallback>()("ModelFallback", {
+  turnId: TurnId,
+  fromModel: Schema.String,
+  toModel: Schema.String,
+  reason: Schema.String
+}) {}
+
+/** The turn ended normally. */
+export class TurnCompleted extends Schema.TaggedClass<TurnCompleted>()("TurnCompleted", {
+  turnId: TurnId,
+  model: Schema.String,
+  cliSessionId: Schema.String,
+  stopReason: Schema.NullOr(Schema.String),
+  usage: TurnUsage,
+  costUsd: Schema.NullOr(Schema.Number),
+  durationMs: Schema.NullOr(Schema.Number),
+  numTurns: Schema.NullOr(Schema.Number)
+}) {}
+
+/** The turn ended with an error. */
+export class TurnFailed extends Schema.TaggedClass<TurnFailed>()("TurnFailed", {
+  turnId: TurnId,
+  error: TurnError
+}) {}
+
+export const CancelReason = Schema.Literal("client", "disconnect", "timeout", "shutdown", "interrupted")
+export type CancelReason = typeof CancelReason.Type
+
+/** The turn was stopped before it ended (by a client, a timeout or shutdown). */
+export class TurnCancelled extends Schema.TaggedClass<TurnCancelled>()("TurnCancelled", {
+  turnId: TurnId,
+  reason: CancelReason
+}) {}
+
+export const SessionEvent = Schema.Union(
+  SessionCreated,
+  TurnStarted,
+  TurnAttached,
+  TextDelta,
+  ThinkingDelta,
+  ToolUse,
+  ToolResult,
+  UpstreamRetry,
+  ModelFallback,
+  TurnCompleted,
+  TurnFailed,
+  TurnCancelled
+)
+export type SessionEvent = typeof SessionEvent.Type
+
+/** Events that end a turn. */
+export type TurnTerminal = TurnCompleted | TurnFailed | TurnCancelled
+export const isTurnTerminal = (event: SessionEvent): event is TurnTerminal =>
+  event._tag === "TurnCompleted" || event._tag === "TurnFailed" || event._tag === "TurnCancelled"
+
+/** An event as stored: its place in the session's log and when it was written. */
+export class StoredEvent extends Schema.Class<StoredEvent>("StoredEvent")({
+  sessionId: Schema.String,
+  sequence: Schema.Number,
+  timestamp: Schema.Number,
+  event: SessionEvent
+}) {}

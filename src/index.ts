@@ -1,0 +1,16 @@
+/**
+ * The library surface: services, their layers, and the domain types, for embedding the
+ * gateway's turn machinery in another Effect program (with or without the HTTP server).
+ */
+export * from "./AppConfig.js"
+export * from "./Auth.js"
+export * from "./ClaudeProcess.js"
+export * from "./Layers.js"
+export * from "./ModelRegistry.js"
+export * from "./SessionRunner.js"
+export * from "./SessionStore.js"
+export * from "./Domain/CliEvent.js"
+export * from "./Domain/Conversation.js"
+export * from "./Domain/Errors.js"
+export * from "./Domain/Model.js"
+export * from "./Domain/SessionEvent.js"
