@@ -1,0 +1,162 @@
+/**
+ * The HTTP API as data: endpoints, their schemas and documentation. `HttpApiBuilder`
+ * serves it and `OpenApi` documents it (`schemas/openapi.json`).
+ */
+import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi, OpenApiJsonSchema } from "@effect/platform"
+import { Schema } from "effect"
+import { HttpError } from "./Errors.js"
+import {
+  ChatCompletion,
+  ChatCompletionChunk,
+  ChatCompletionRequest,
+  ErrorEnvelope,
+  Model,
+  ModelCapabilitiesList,
+  ModelList
+} from "./OpenAI.js"
+
+export const ServiceInfo = Schema.Struct({
+  name: Schema.String,
+  version: Schema.String,
+  description: Schema.String,
+  endpoints: Schema.Record({ key: Schema.String, value: Schema.String }),
+  docs: Schema.String,
+  openapi: Schema.String
+}).annotations({ identifier: "ServiceInfo" })
+
+export const Health = Schema.Struct({
+  status: Schema.Literal("healthy", "unhealthy"),
+  version: Schema.String,
+  claude_cli: Schema.Struct({ available: Schema.Boolean, version: Schema.NullOr(Schema.String) }),
+  database: Schema.Struct({ reachable: Schema.Boolean }),
+  turns: Schema.Struct({ running: Schema.Number, limit: Schema.Number })
+}).annotations({ identifier: "Health" })
+
+/** The body of `GET /health` when the gateway cannot serve turns (status 503). */
+const Unhealthy = Health.annotations({ identifier: "Unhealthy", ...HttpApiSchema.annotations({ status: 503 }) })
+
+/** Adds the SSE variant of the chat completion response to the generated document. */
+const documentStreaming = OpenApi.annotations({
+  transform: (operation) => {
+    const responses = (operation.responses ?? {}) as Record<string, { content?: Record<string, unknown> }>
+    const ok = responses["200"] ?? { content: {} }
+    return {
+      ...operation,
+      responses: {
+        ...responses,
+        "200": {
+          ...ok,
+          description: "A chat.completion (JSON), or with `stream: true` a text/event-stream of chat.completion.chunk objects ending with `data: [DONE]`",
+          content: {
+            ...ok.content,
+            "text/event-stream": {
+              schema: {
+                type: "string",
+                description:
+                  "Server-sent events. Each event is `data: <ChatCompletionChunk JSON>`; an error after the stream started is `data: {\"error\": {...}}`; the stream ends with `data: [DONE]`. Lines starting with `:` are keep-alive comments.",
+                "x-event-schema": { $ref: "#/components/schemas/ChatCompletionChunk" }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+})
+
+export class ChatApi extends HttpApiGroup.make("chat")
+  .add(
+    HttpApiEndpoint.post("createChatCompletion", "/v1/chat/completions")
+      .setPayload(ChatCompletionRequest)
+      .addSuccess(ChatCompletion)
+      .annotate(OpenApi.Summary, "Create a chat completion (JSON or SSE)")
+      .annotate(
+        OpenApi.Description,
+        "OpenAI-compatible. Runs one turn of Claude Code. Extension fields: `session_id`, `project_id` in the request; `session_id`, `project_id`, `usage.cost_usd`, `message.reasoning_content` and `message.claude_code_tool_uses` in the response; `X-Session-ID` and `X-Project-ID` headers."
+      )
+      .annotateContext(documentStreaming)
+  )
+{}
+
+export class ModelsApi extends HttpApiGroup.make("models")
+  .add(
+    HttpApiEndpoint.get("listModels", "/v1/models").addSuccess(ModelList).annotate(OpenApi.Summary, "List models")
+  )
+  .add(
+    HttpApiEndpoint.get("listCapabilities", "/v1/models/capabilities")
+      .addSuccess(ModelCapabilitiesList)
+      .annotate(OpenApi.Summary, "Models with their capabilities, pricing, aliases and fallbacks")
+  )
+  .add(
+    HttpApiEndpoint.get("getModel", "/v1/models/:model_id")
+      .setPath(Schema.Struct({ model_id: Schema.String }))
+      .addSuccess(Model)
+      .annotate(OpenApi.Summary, "Retrieve a model by id or alias")
+  )
+{}
+
+export class SystemApi extends HttpApiGroup.make("system")
+  .add(HttpApiEndpoint.get("root", "/").addSuccess(ServiceInfo).annotate(OpenApi.Summary, "Service information"))
+  .add(
+    HttpApiEndpoint.get("health", "/health")
+      .addSuccess(Health)
+      .addError(Unhealthy)
+      .annotate(OpenApi.Summary, "Health: CLI, database, running turns (503 when unusable)")
+  )
+{}
+
+export class GatewayApi extends HttpApi.make("claude-code-api")
+  .add(ChatApi)
+  .add(ModelsApi)
+  .add(SystemApi)
+  .addError(HttpError)
+  .annotate(OpenApi.Title, "Claude Code API")
+  .annotate(OpenApi.Version, "0.1.0")
+  .annotate(
+    OpenApi.Description,
+    "OpenAI-compatible API gateway for the Claude Code CLI. Errors use OpenAI's envelope `{\"error\": {\"message\", \"type\", \"param\", \"code\"}}`."
+  )
+  .annotate(OpenApi.Servers, [{ url: "/", description: "this server" }])
+  .annotateContext(OpenApi.annotations({
+    transform: (spec) => documentErrors(spec)
+  }))
+{}
+
+/**
+ * Every error leaves the gateway as an OpenAI envelope (the HTTP edge renders
+ * `HttpError` that way), so the document shows the envelope for error statuses.
+ */
+const documentErrors = (spec: Record<string, any>): Record<string, any> => {
+  const envelope = { $ref: "#/components/schemas/ErrorEnvelope" }
+  const errorResponse = (description: string) => ({ description, content: { "application/json": { schema: envelope } } })
+  const paths: Record<string, any> = {}
+  for (const [path, item] of Object.entries(spec.paths ?? {})) {
+    const methods: Record<string, any> = {}
+    for (const [method, operation] of Object.entries(item as Record<string, any>)) {
+      const responses: Record<string, any> = {}
+      for (const [status, response] of Object.entries((operation as any).responses ?? {})) {
+        if (Number(status) < 400 || status === "503" && path === "/health") responses[status] = response
+      }
+      responses["400"] = errorResponse("Invalid request")
+      responses["401"] = errorResponse("Missing or invalid API key")
+      responses["404"] = errorResponse("Not found")
+      responses["429"] = errorResponse("Rate limited (see Retry-After)")
+      responses["500"] = errorResponse("Internal error")
+      if (path === "/v1/chat/completions") {
+        responses["409"] = errorResponse("Session busy")
+        responses["502"] = errorResponse("The CLI or the upstream API failed")
+        responses["503"] = errorResponse("The CLI is unavailable or the upstream is overloaded")
+        responses["504"] = errorResponse("The turn timed out")
+      }
+      methods[method] = { ...(operation as object), responses }
+    }
+    paths[path] = methods
+  }
+  // Decode failures are rendered as envelopes too, so their platform schemas never appear on the wire.
+  const { HttpError: _httpError, HttpApiDecodeError: _decode, Issue: _issue, PropertyKey: _key, ...schemas } =
+    spec.components?.schemas ?? {}
+  const defs: Record<string, any> = {}
+  OpenApiJsonSchema.makeWithDefs(ErrorEnvelope, { defs })
+  OpenApiJsonSchema.makeWithDefs(ChatCompletionChunk, { defs })
+  return { ...spec, paths, components: { ...spec.components, schemas: { ...schemas, ...defs } } }
+}

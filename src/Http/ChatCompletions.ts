@@ -1,0 +1,110 @@
+/**
+ * `POST /v1/chat/completions`: validates the request, starts a turn in its session's
+ * actor, and answers with a projection of the turn's logged events, as one JSON body or
+ * as an SSE stream. A streamed answer's status is settled before the first byte: the
+ * handler waits until the upstream accepted the model (or the turn ended), so a rejected
+ * model is a plain HTTP 400 in both modes.
+ */
+import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { Chunk, Duration, Effect, Either, Option, Stream } from "effect"
+import { AppConfig } from "../AppConfig.js"
+import { ModelRegistry } from "../ModelRegistry.js"
+import { SessionRunner, type TurnHandle } from "../SessionRunner.js"
+import {
+  decodeChatRequest,
+  parametersOf,
+  refuseUnsupported,
+  stopSequencesOf,
+  turnInputOf
+} from "./ChatRequest.js"
+import { fromCancel, fromDomain, HttpError, internalError, invalidRequest } from "./Errors.js"
+import {
+  chunksOf,
+  completionOf,
+  initialChunkState,
+  type ProjectionContext,
+  settlesStatus,
+  type TurnFailure
+} from "./Projection.js"
+import { doneFrame, renderFrame, withKeepAlive } from "./Sse.js"
+
+const failureToHttp = (failure: TurnFailure): HttpError =>
+  failure._tag === "Failed" ? fromDomain(failure.error) : fromCancel(failure.reason)
+
+const sessionHeaders = (handle: TurnHandle) => ({
+  "x-session-id": handle.sessionId,
+  "x-project-id": handle.projectId
+})
+
+export const makeChatCompletions = Effect.gen(function*() {
+  const runner = yield* SessionRunner
+  const registry = yield* ModelRegistry
+  const config = yield* AppConfig
+  const keepAlive = Duration.seconds(config.sseKeepAliveSeconds)
+
+  const jsonAnswer = (handle: TurnHandle, context: ProjectionContext) =>
+    Effect.gen(function*() {
+      const events = yield* Stream.runCollect(handle.events).pipe(Effect.mapError(fromDomain))
+      const completion = completionOf(Chunk.toReadonlyArray(events), context)
+      if ("_tag" in completion) return yield* failureToHttp(completion)
+      return HttpServerResponse.unsafeJson(completion, { headers: sessionHeaders(handle) })
+    })
+
+  const streamAnswer = (handle: TurnHandle, context: ProjectionContext) =>
+    Effect.gen(function*() {
+      const settled = yield* handle.events.pipe(
+        Stream.filter(settlesStatus),
+        Stream.runHead,
+        Effect.mapError(fromDomain)
+      )
+      if (Option.isSome(settled)) {
+        const event = settled.value.event
+        if (event._tag === "TurnFailed") return yield* fromDomain(event.error)
+        if (event._tag === "TurnCancelled") return yield* fromCancel(event.reason)
+      }
+      // Replay the turn from its start and follow it live.
+      const frames = handle.events.pipe(
+        Stream.mapAccum(initialChunkState, (state, stored) => chunksOf(state, stored, context)),
+        Stream.flattenIterables,
+        Stream.map(renderFrame),
+        Stream.catchAll(() => Stream.make(`data: ${JSON.stringify(internalError().envelope)}\n\n`, doneFrame))
+      )
+      return HttpServerResponse.stream(Stream.encodeText(withKeepAlive(frames, keepAlive)), {
+        contentType: "text/event-stream",
+        headers: {
+          "cache-control": "no-cache",
+          "x-accel-buffering": "no",
+          ...sessionHeaders(handle)
+        }
+      })
+    })
+
+  /** The whole endpoint; every failure is an `HttpError`. */
+  const handle = (request: HttpServerRequest.HttpServerRequest) =>
+    Effect.gen(function*() {
+      const body = yield* request.json.pipe(
+        Effect.mapError(() => invalidRequest("We could not parse the JSON body of your request.", null, "invalid_json"))
+      )
+      const chat = yield* Either.match(decodeChatRequest(body), { onLeft: Effect.fail, onRight: Effect.succeed })
+      const refused = refuseUnsupported(chat)
+      if (refused !== null) return yield* refused
+      const input = yield* Either.match(turnInputOf(chat), { onLeft: Effect.fail, onRight: Effect.succeed })
+      const turn = yield* runner.startTurn({
+        sessionId: chat.session_id ?? undefined,
+        projectId: chat.project_id ?? undefined,
+        messages: input.messages,
+        systemPrompt: input.systemPrompt,
+        model: registry.resolve(chat.model),
+        parameters: parametersOf(chat)
+      }).pipe(Effect.mapError(fromDomain))
+      const context: ProjectionContext = {
+        sessionId: turn.sessionId,
+        projectId: turn.projectId,
+        stop: stopSequencesOf(chat),
+        includeUsage: chat.stream_options?.include_usage === true
+      }
+      return yield* (chat.stream === true ? streamAnswer(turn, context) : jsonAnswer(turn, context))
+    })
+
+  return { handle }
+})

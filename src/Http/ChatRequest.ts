@@ -1,0 +1,143 @@
+/**
+ * From an OpenAI chat completions request to a turn: body decoding with OpenAI-shaped
+ * errors (naming the offending `param`), the fields we refuse, and the conversion of
+ * messages into provider-neutral conversation content.
+ */
+import { Either, ParseResult, Schema } from "effect"
+import type { ContentPart, ConversationMessage } from "../Domain/Conversation.js"
+import { HttpError, invalidRequest } from "./Errors.js"
+import { type ChatCompletionRequest as ChatCompletionRequestType, ChatCompletionRequest, type ChatMessage } from "./OpenAI.js"
+
+const decodeRequest = Schema.decodeUnknownEither(ChatCompletionRequest, { errors: "first", onExcessProperty: "ignore" })
+
+/** `["messages", 0, "role"]` → `messages[0].role`. */
+export const paramOf = (path: ReadonlyArray<PropertyKey>): string | null =>
+  path.length === 0
+    ? null
+    : path.reduce<string>(
+      (acc, key) => (typeof key === "number" ? `${acc}[${key}]` : acc === "" ? String(key) : `${acc}.${String(key)}`),
+      ""
+    )
+
+/** Decodes a parsed JSON body; a schema violation is a 400 that names the parameter. */
+export const decodeChatRequest = (body: unknown): Either.Either<ChatCompletionRequestType, HttpError> => {
+  if (typeof body !== "object" || body === null || Array.isArray(body)) {
+    return Either.left(invalidRequest("The request body must be a JSON object."))
+  }
+  return Either.mapLeft(decodeRequest(body), (error) => {
+    const issue = ParseResult.ArrayFormatter.formatErrorSync(error)[0]
+    const param = paramOf(issue?.path ?? [])
+    const detail = issue?.message ?? "invalid value"
+    return invalidRequest(
+      param === null ? `Invalid request: ${detail}` : `Invalid value for '${param}': ${detail}`,
+      param,
+      issue?._tag === "Missing" ? "missing_required_parameter" : "invalid_value"
+    )
+  })
+}
+
+/** The conversation of a turn, with system and developer messages merged into one prompt. */
+export interface TurnInput {
+  readonly systemPrompt: string | null
+  readonly messages: ReadonlyArray<ConversationMessage>
+}
+
+const dataUrlPattern = /^data:(image\/(?:png|jpeg|jpg|gif|webp));base64,([A-Za-z0-9+/=\r\n]+)$/
+
+const contentParts = (
+  message: ChatMessage,
+  index: number
+): Either.Either<ReadonlyArray<ContentPart>, HttpError> => {
+  const content = message.content
+  if (content === undefined || content === null) return Either.right([])
+  if (typeof content === "string") return Either.right(content.length > 0 ? [{ _tag: "text", text: content }] : [])
+  const parts: Array<ContentPart> = []
+  for (const [partIndex, part] of content.entries()) {
+    const param = `messages[${index}].content[${partIndex}]`
+    if (part.type === "text" && "text" in part) {
+      parts.push({ _tag: "text", text: part.text })
+    } else if (part.type === "refusal" && message.role === "assistant") {
+      const refusal = (part as { readonly refusal?: unknown }).refusal
+      if (typeof refusal === "string") parts.push({ _tag: "text", text: refusal })
+    } else if (part.type === "image_url" && "image_url" in part) {
+      if (message.role !== "user") {
+        return Either.left(invalidRequest("Images are only supported in user messages.", param, "invalid_value"))
+      }
+      const match = dataUrlPattern.exec(part.image_url.url)
+      if (match === null) {
+        return Either.left(invalidRequest(
+          part.image_url.url.startsWith("data:")
+            ? "Only base64 data URLs of PNG, JPEG, GIF or WebP images are supported."
+            : "Remote image URLs are not supported: send the image inline as a base64 data URL (data:image/png;base64,...).",
+          `${param}.image_url.url`,
+          "unsupported_image_url"
+        ))
+      }
+      const mediaType = match[1] === "image/jpg" ? "image/jpeg" : match[1]!
+      parts.push({ _tag: "image", mediaType, data: match[2]!.replace(/[\r\n]/g, "") })
+    } else {
+      return Either.left(invalidRequest(`Content parts of type '${part.type}' are not supported.`, `${param}.type`, "invalid_value"))
+    }
+  }
+  return Either.right(parts)
+}
+
+const textOf = (parts: ReadonlyArray<ContentPart>) =>
+  parts.flatMap((part) => (part._tag === "text" ? [part.text] : [])).join("")
+
+/** Converts OpenAI messages; tool traffic from earlier turns becomes readable text. */
+export const turnInputOf = (request: ChatCompletionRequestType): Either.Either<TurnInput, HttpError> => {
+  const system: Array<string> = []
+  const messages: Array<ConversationMessage> = []
+  for (const [index, message] of request.messages.entries()) {
+    const parts = contentParts(message, index)
+    if (Either.isLeft(parts)) return Either.left(parts.left)
+    switch (message.role) {
+      case "system":
+      case "developer": {
+        const text = textOf(parts.right)
+        if (text.trim().length > 0) system.push(text)
+        break
+      }
+      case "user":
+        messages.push({ role: "user", content: parts.right })
+        break
+      case "assistant": {
+        const calls = (message.tool_calls ?? []).map(
+          (call) => `[called tool ${call.function.name} with ${call.function.arguments}]`
+        )
+        const text = [textOf(parts.right), ...calls].filter((piece) => piece.length > 0).join("\n")
+        messages.push({ role: "assistant", content: text.length > 0 ? [{ _tag: "text", text }] : [] })
+        break
+      }
+      case "tool":
+      case "function": {
+        const label = message.tool_call_id ?? message.name ?? "tool"
+        messages.push({ role: "user", content: [{ _tag: "text", text: `[result of ${label}]: ${textOf(parts.right)}` }] })
+        break
+      }
+    }
+  }
+  return Either.right({ systemPrompt: system.length > 0 ? system.join("\n\n") : null, messages })
+}
+
+/** Refuses what Claude Code cannot do at all (rather than silently doing something else). */
+export const refuseUnsupported = (request: ChatCompletionRequestType): HttpError | null => {
+  if (request.n !== undefined && request.n !== null && request.n !== 1) {
+    return invalidRequest("Only n=1 is supported: Claude Code produces one answer per turn.", "n", "unsupported_value")
+  }
+  return null
+}
+
+/** The request's stop sequences as a list. */
+export const stopSequencesOf = (request: ChatCompletionRequestType): ReadonlyArray<string> =>
+  request.stop === undefined || request.stop === null
+    ? []
+    : (typeof request.stop === "string" ? [request.stop] : request.stop).filter((stop) => stop.length > 0)
+
+/** The request minus its messages and extensions: recorded with the turn for audit and replay. */
+export const parametersOf = (request: ChatCompletionRequestType): Record<string, unknown> => {
+  const { messages: _messages, session_id: _session, project_id: _project, ...rest } = request
+  return rest
+}
+

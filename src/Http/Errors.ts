@@ -1,0 +1,167 @@
+/**
+ * The HTTP edge's single error: an OpenAI envelope with its status (and `Retry-After`).
+ * Domain errors become one here and nowhere else; messages never carry internals
+ * (paths, stderr, upstream addresses).
+ */
+import { HttpServerResponse } from "@effect/platform"
+import { Schema } from "effect"
+import type {
+  CapacityExceeded,
+  InvalidTurnRequest,
+  ModelNotFound,
+  RateLimited,
+  SessionBusy,
+  SessionNotFound,
+  StoreError,
+  TurnError,
+  Unauthorized
+} from "../Domain/Errors.js"
+import type { CancelReason } from "../Domain/SessionEvent.js"
+import type { ErrorEnvelope } from "./OpenAI.js"
+
+export class HttpError extends Schema.TaggedError<HttpError>()("HttpError", {
+  status: Schema.Number,
+  type: Schema.String,
+  message: Schema.String,
+  param: Schema.NullOr(Schema.String),
+  code: Schema.NullOr(Schema.String),
+  retryAfterSeconds: Schema.NullOr(Schema.Number)
+}) {
+  get envelope(): ErrorEnvelope {
+    return { error: { message: this.message, type: this.type, param: this.param, code: this.code } }
+  }
+
+  toResponse(): HttpServerResponse.HttpServerResponse {
+    return HttpServerResponse.unsafeJson(this.envelope, {
+      status: this.status,
+      headers: this.retryAfterSeconds !== null ? { "retry-after": String(this.retryAfterSeconds) } : {}
+    })
+  }
+}
+
+const make = (
+  status: number,
+  type: string,
+  message: string,
+  extra?: { readonly param?: string | null; readonly code?: string | null; readonly retryAfterSeconds?: number | null }
+) =>
+  new HttpError({
+    status,
+    type,
+    message,
+    param: extra?.param ?? null,
+    code: extra?.code ?? null,
+    retryAfterSeconds: extra?.retryAfterSeconds ?? null
+  })
+
+export const invalidRequest = (message: string, param: string | null = null, code: string | null = null) =>
+  make(400, "invalid_request_error", message, { param, code })
+
+export const notFound = (message: string, code: string | null = null, param: string | null = null) =>
+  make(404, "invalid_request_error", message, { code, param })
+
+export const internalError = () =>
+  make(500, "server_error", "The server had an error while processing your request.", { code: "internal_error" })
+
+/** The status and envelope of every error a turn or a request can end with. */
+export const fromDomain = (
+  error:
+    | TurnError
+    | InvalidTurnRequest
+    | SessionBusy
+    | SessionNotFound
+    | CapacityExceeded
+    | StoreError
+    | ModelNotFound
+    | Unauthorized
+    | RateLimited
+): HttpError => {
+  switch (error._tag) {
+    case "InvalidTurnRequest":
+      return invalidRequest(error.message, error.param, error.code)
+    case "ModelRejected":
+      return invalidRequest(
+        `The model ${error.models.map((m) => `'${m}'`).join(", then ")} ${error.models.length > 1 ? "were" : "was"} rejected by the upstream API.`,
+        "model",
+        "model_not_supported"
+      )
+    case "ModelNotFound":
+      return notFound(`The model '${error.model}' does not exist`, "model_not_found", "model")
+    case "SessionBusy":
+      return make(409, "invalid_request_error", `Session ${error.sessionId} is already running a turn.`, {
+        code: "session_busy",
+        param: "session_id"
+      })
+    case "SessionNotFound":
+      return notFound(`Session ${error.sessionId} not found`, "session_not_found", "session_id")
+    case "CapacityExceeded":
+      return make(429, "rate_limit_error", `Too many turns are running (limit ${error.limit}); try again shortly.`, {
+        code: "too_many_running_turns",
+        retryAfterSeconds: error.retryAfterSeconds
+      })
+    case "RateLimited":
+      return make(429, "rate_limit_error", "Rate limit reached for this API key.", {
+        code: "rate_limit_exceeded",
+        retryAfterSeconds: error.retryAfterSeconds
+      })
+    case "Unauthorized":
+      return make(401, "invalid_request_error", error.message, { code: "invalid_api_key" })
+    case "CliNotFound":
+      return make(503, "server_error", "The Claude Code CLI is not available on this server.", { code: "cli_unavailable" })
+    case "CliExitedEarly":
+      return make(502, "server_error", "The Claude Code CLI exited before finishing the turn.", { code: "cli_exited" })
+    case "CliTimeout":
+      return make(504, "server_error", `The Claude Code CLI produced no output for ${error.idleSeconds} seconds.`, {
+        code: "cli_timeout"
+      })
+    case "CliTurnError":
+      return make(500, "server_error", `Claude Code could not complete the turn (${error.subtype}).`, {
+        code: "cli_turn_error"
+      })
+    case "UpstreamFailure":
+      return fromUpstream(error.status, error.retryAfterSeconds)
+    case "InternalFailure":
+    case "StoreError":
+      return internalError()
+  }
+}
+
+const fromUpstream = (status: number | null, retryAfterSeconds: number | null): HttpError => {
+  switch (status) {
+    case 429:
+      return make(429, "rate_limit_error", "The upstream API rate limit was reached; try again later.", {
+        code: "upstream_rate_limited",
+        retryAfterSeconds: retryAfterSeconds ?? 1
+      })
+    case 529:
+      return make(503, "server_error", "The upstream API is overloaded; try again later.", {
+        code: "upstream_overloaded",
+        retryAfterSeconds: retryAfterSeconds ?? 1
+      })
+    case 400:
+    case 413:
+      return make(400, "invalid_request_error", "The upstream API rejected the request.", { code: "upstream_bad_request" })
+    case 401:
+    case 403:
+      return make(502, "server_error", "The gateway could not authenticate with the upstream API.", {
+        code: "upstream_authentication_failed"
+      })
+    default:
+      return make(502, "server_error", "The upstream API failed to answer.", {
+        code: "upstream_error",
+        retryAfterSeconds
+      })
+  }
+}
+
+/** A turn that was stopped before it could answer. */
+export const fromCancel = (reason: CancelReason): HttpError => {
+  switch (reason) {
+    case "timeout":
+      return make(504, "server_error", "The turn exceeded its time limit.", { code: "turn_timeout" })
+    case "shutdown":
+      return make(503, "server_error", "The server is shutting down.", { code: "server_shutting_down" })
+    default:
+      return make(409, "invalid_request_error", `The turn was cancelled (${reason}).`, { code: "turn_cancelled" })
+  }
+}

@@ -1,0 +1,121 @@
+/**
+ * The HTTP edge around every route: authentication and per-key rate limiting (public
+ * paths excepted), and the rendering of every failure (our own, the router's, the
+ * platform's, defects) as an OpenAI error envelope. Unknown paths are 404, known paths
+ * with another method 405.
+ */
+import { HttpApi, HttpApiBuilder, type HttpApp, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { Cause, Effect, Option, ParseResult } from "effect"
+import { Auth } from "../Auth.js"
+import { GatewayApi } from "./Api.js"
+import { paramOf } from "./ChatRequest.js"
+import { fromDomain, HttpError, internalError, invalidRequest } from "./Errors.js"
+
+/** Paths anyone may read, with or without a key. */
+const publicPaths = new Set(["/", "/health", "/docs", "/openapi.json"])
+
+/** Routes served besides the API's own endpoints. */
+const extraRoutes = [
+  { method: "GET", path: "/docs" },
+  { method: "GET", path: "/openapi.json" }
+]
+
+const routePatterns = (() => {
+  const routes: Array<{ readonly method: string; readonly pattern: RegExp }> = []
+  const add = (method: string, path: string) =>
+    routes.push({
+      method,
+      pattern: new RegExp(`^${path.replace(/[.*+?^${}()|[\]\\]/g, "\\$&").replace(/:(\w+)/g, "[^/]+")}/?$`)
+    })
+  HttpApi.reflect(GatewayApi, {
+    onGroup: () => {},
+    onEndpoint: ({ endpoint }) => add(endpoint.method, endpoint.path)
+  })
+  for (const route of extraRoutes) add(route.method, route.path)
+  return routes
+})()
+
+/** The methods a path answers to (empty for an unknown path). */
+export const allowedMethods = (path: string): ReadonlyArray<string> => [
+  ...new Set(routePatterns.filter((route) => route.pattern.test(path)).map((route) => route.method))
+]
+
+const pathOf = (request: HttpServerRequest.HttpServerRequest) => {
+  const query = request.url.indexOf("?")
+  return query === -1 ? request.url : request.url.slice(0, query)
+}
+
+const routeNotFound = (request: HttpServerRequest.HttpServerRequest): HttpServerResponse.HttpServerResponse => {
+  const path = pathOf(request)
+  const allowed = allowedMethods(path)
+  if (allowed.length > 0) {
+    return HttpServerResponse.unsafeJson({
+      error: {
+        message: `Method ${request.method} is not allowed for ${path}; use ${allowed.join(", ")}.`,
+        type: "invalid_request_error",
+        param: null,
+        code: "method_not_allowed"
+      }
+    }, { status: 405, headers: { allow: allowed.join(", ") } })
+  }
+  return HttpServerResponse.unsafeJson({
+    error: {
+      message: `Unknown request URL: ${request.method} ${path}.`,
+      type: "invalid_request_error",
+      param: null,
+      code: "unknown_url"
+    }
+  }, { status: 404 })
+}
+
+/** Any failure that reached the edge, as an envelope response. */
+const renderFailure = (request: HttpServerRequest.HttpServerRequest, error: unknown) => {
+  if (error instanceof HttpError) return Effect.succeed(error.toResponse())
+  if (typeof error === "object" && error !== null && "_tag" in error) {
+    switch (error._tag) {
+      case "Unauthorized":
+      case "RateLimited":
+        return Effect.succeed(fromDomain(error as Parameters<typeof fromDomain>[0]).toResponse())
+      case "RouteNotFound":
+        return Effect.succeed(routeNotFound(request))
+      case "HttpApiDecodeError": {
+        const issue = (error as unknown as { readonly issues: ReadonlyArray<{ readonly path: ReadonlyArray<PropertyKey>; readonly message: string }> }).issues[0]
+        const param = paramOf(issue?.path ?? [])
+        return Effect.succeed(invalidRequest(issue?.message ?? "Invalid request", param, "invalid_value").toResponse())
+      }
+      case "RequestError":
+        return Effect.succeed(invalidRequest("The request could not be read.", null, "invalid_request").toResponse())
+      case "ParseError":
+        return Effect.succeed(
+          invalidRequest(ParseResult.TreeFormatter.formatErrorSync(error as ParseResult.ParseError)).toResponse()
+        )
+    }
+  }
+  return Effect.logError("unhandled failure at the HTTP edge", error).pipe(Effect.as(internalError().toResponse()))
+}
+
+export const EdgeMiddleware = HttpApiBuilder.middleware(
+  Effect.gen(function*() {
+    const auth = yield* Auth
+    return (app: HttpApp.Default) =>
+      Effect.gen(function*() {
+        const request = yield* HttpServerRequest.HttpServerRequest
+        if (!publicPaths.has(pathOf(request))) {
+          const principal = yield* auth.authenticate(request.headers)
+          yield* auth.consume(principal)
+        }
+        return yield* app
+      }).pipe(
+        Effect.catchAllCause((cause) =>
+          Effect.gen(function*() {
+            if (Cause.isInterruptedOnly(cause)) return yield* Effect.interrupt
+            const request = yield* HttpServerRequest.HttpServerRequest
+            const failure = Cause.failureOption(cause)
+            if (Option.isSome(failure)) return yield* renderFailure(request, failure.value)
+            yield* Effect.logError("defect at the HTTP edge", cause)
+            return internalError().toResponse()
+          })
+        )
+      )
+  })
+)

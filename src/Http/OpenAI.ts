@@ -1,0 +1,227 @@
+/**
+ * OpenAI wire formats: the chat completions request (every field of OpenAI's schema is
+ * accepted; see the README for which are honoured), responses, chunks, models and the
+ * error envelope. Transport only: nothing here knows about sessions or the CLI.
+ */
+import { Schema } from "effect"
+
+// ---------------------------------------------------------------------------
+// Request
+
+const TextContentPart = Schema.Struct({ type: Schema.Literal("text"), text: Schema.String })
+const ImageContentPart = Schema.Struct({
+  type: Schema.Literal("image_url"),
+  image_url: Schema.Struct({
+    url: Schema.String,
+    detail: Schema.optional(Schema.Literal("auto", "low", "high"))
+  })
+})
+const OtherContentPart = Schema.Struct({ type: Schema.String }).annotations({
+  description: "input_audio, file, refusal and other part types are not supported and answer 400"
+})
+export const ContentPart = Schema.Union(TextContentPart, ImageContentPart, OtherContentPart)
+export type ContentPart = typeof ContentPart.Type
+
+const MessageContent = Schema.NullOr(Schema.Union(Schema.String, Schema.Array(ContentPart)))
+
+const ToolCall = Schema.Struct({
+  id: Schema.String,
+  type: Schema.optional(Schema.String),
+  function: Schema.Struct({ name: Schema.String, arguments: Schema.String })
+})
+
+export const ChatMessage = Schema.Struct({
+  role: Schema.Literal("system", "developer", "user", "assistant", "tool", "function"),
+  content: Schema.optional(MessageContent),
+  name: Schema.optional(Schema.String),
+  tool_calls: Schema.optional(Schema.Array(ToolCall)),
+  tool_call_id: Schema.optional(Schema.String),
+  refusal: Schema.optional(Schema.NullOr(Schema.String))
+})
+export type ChatMessage = typeof ChatMessage.Type
+
+const Probability = Schema.Number.pipe(Schema.between(0, 2))
+const Penalty = Schema.Number.pipe(Schema.between(-2, 2))
+const PositiveInt = Schema.Int.pipe(Schema.positive())
+
+export const ChatCompletionRequest = Schema.Struct({
+  model: Schema.optional(Schema.NullOr(Schema.String)),
+  messages: Schema.NonEmptyArray(ChatMessage),
+  stream: Schema.optional(Schema.NullOr(Schema.Boolean)),
+  stream_options: Schema.optional(Schema.NullOr(Schema.Struct({
+    include_usage: Schema.optional(Schema.Boolean),
+    include_obfuscation: Schema.optional(Schema.Boolean)
+  }))),
+  n: Schema.optional(Schema.NullOr(PositiveInt)),
+  stop: Schema.optional(Schema.NullOr(Schema.Union(Schema.String, Schema.Array(Schema.String).pipe(Schema.maxItems(4))))),
+  temperature: Schema.optional(Schema.NullOr(Probability)),
+  top_p: Schema.optional(Schema.NullOr(Schema.Number.pipe(Schema.between(0, 1)))),
+  max_tokens: Schema.optional(Schema.NullOr(PositiveInt)),
+  max_completion_tokens: Schema.optional(Schema.NullOr(PositiveInt)),
+  presence_penalty: Schema.optional(Schema.NullOr(Penalty)),
+  frequency_penalty: Schema.optional(Schema.NullOr(Penalty)),
+  logit_bias: Schema.optional(Schema.NullOr(Schema.Record({ key: Schema.String, value: Schema.Number }))),
+  logprobs: Schema.optional(Schema.NullOr(Schema.Boolean)),
+  top_logprobs: Schema.optional(Schema.NullOr(Schema.Int.pipe(Schema.between(0, 20)))),
+  seed: Schema.optional(Schema.NullOr(Schema.Int)),
+  user: Schema.optional(Schema.String),
+  tools: Schema.optional(Schema.NullOr(Schema.Array(Schema.Unknown))),
+  tool_choice: Schema.optional(Schema.NullOr(Schema.Unknown)),
+  parallel_tool_calls: Schema.optional(Schema.NullOr(Schema.Boolean)),
+  functions: Schema.optional(Schema.NullOr(Schema.Array(Schema.Unknown))),
+  function_call: Schema.optional(Schema.NullOr(Schema.Unknown)),
+  response_format: Schema.optional(Schema.NullOr(Schema.Struct({ type: Schema.String }))),
+  reasoning_effort: Schema.optional(Schema.NullOr(Schema.String)),
+  verbosity: Schema.optional(Schema.NullOr(Schema.String)),
+  service_tier: Schema.optional(Schema.NullOr(Schema.String)),
+  store: Schema.optional(Schema.NullOr(Schema.Boolean)),
+  metadata: Schema.optional(Schema.NullOr(Schema.Record({ key: Schema.String, value: Schema.String }))),
+  modalities: Schema.optional(Schema.NullOr(Schema.Array(Schema.String))),
+  audio: Schema.optional(Schema.NullOr(Schema.Unknown)),
+  prediction: Schema.optional(Schema.NullOr(Schema.Unknown)),
+  web_search_options: Schema.optional(Schema.NullOr(Schema.Unknown)),
+  prompt_cache_key: Schema.optional(Schema.NullOr(Schema.String)),
+  safety_identifier: Schema.optional(Schema.NullOr(Schema.String)),
+  // Extensions (seed parity)
+  session_id: Schema.optional(Schema.NullOr(Schema.String)).annotations({
+    description: "Extension: continue this gateway session"
+  }),
+  project_id: Schema.optional(Schema.NullOr(Schema.String)).annotations({
+    description: "Extension: run the turn in this project's directory under PROJECT_ROOT"
+  })
+}).annotations({ identifier: "ChatCompletionRequest" })
+export type ChatCompletionRequest = typeof ChatCompletionRequest.Type
+
+// ---------------------------------------------------------------------------
+// Responses
+
+export const Usage = Schema.Struct({
+  prompt_tokens: Schema.Number,
+  completion_tokens: Schema.Number,
+  total_tokens: Schema.Number,
+  prompt_tokens_details: Schema.Struct({ cached_tokens: Schema.Number }),
+  completion_tokens_details: Schema.Struct({ reasoning_tokens: Schema.Number }),
+  cost_usd: Schema.optional(Schema.NullOr(Schema.Number)).annotations({
+    description: "Extension: the turn's cost as Claude Code computed it"
+  })
+}).annotations({ identifier: "CompletionUsage" })
+export type Usage = typeof Usage.Type
+
+/** One of Claude Code's own tool uses, reported for information only (never an OpenAI tool call). */
+export const ClaudeCodeToolUse = Schema.Struct({
+  id: Schema.String,
+  name: Schema.String,
+  input: Schema.Unknown,
+  output: Schema.NullOr(Schema.String),
+  is_error: Schema.Boolean
+}).annotations({ identifier: "ClaudeCodeToolUse" })
+export type ClaudeCodeToolUse = typeof ClaudeCodeToolUse.Type
+
+export const FinishReason = Schema.Literal("stop", "length", "content_filter")
+export type FinishReason = typeof FinishReason.Type
+
+export const ChatCompletion = Schema.Struct({
+  id: Schema.String,
+  object: Schema.Literal("chat.completion"),
+  created: Schema.Number,
+  model: Schema.String,
+  choices: Schema.Array(Schema.Struct({
+    index: Schema.Number,
+    message: Schema.Struct({
+      role: Schema.Literal("assistant"),
+      content: Schema.String,
+      refusal: Schema.Null,
+      reasoning_content: Schema.optional(Schema.String).annotations({
+        description: "Extension: the model's visible thinking, when there was any"
+      }),
+      claude_code_tool_uses: Schema.optional(Schema.Array(ClaudeCodeToolUse)).annotations({
+        description: "Extension: tools Claude Code ran itself during the turn; informational, never to be executed"
+      })
+    }),
+    logprobs: Schema.Null,
+    finish_reason: FinishReason
+  })),
+  usage: Usage,
+  system_fingerprint: Schema.Null,
+  session_id: Schema.String,
+  project_id: Schema.String
+}).annotations({ identifier: "ChatCompletion" })
+export type ChatCompletion = typeof ChatCompletion.Type
+
+export const ChatCompletionChunk = Schema.Struct({
+  id: Schema.String,
+  object: Schema.Literal("chat.completion.chunk"),
+  created: Schema.Number,
+  model: Schema.String,
+  system_fingerprint: Schema.Null,
+  choices: Schema.Array(Schema.Struct({
+    index: Schema.Number,
+    delta: Schema.Struct({
+      role: Schema.optional(Schema.Literal("assistant")),
+      content: Schema.optional(Schema.String),
+      reasoning_content: Schema.optional(Schema.String),
+      claude_code_tool_use: Schema.optional(Schema.Struct({
+        id: Schema.String,
+        name: Schema.String,
+        input: Schema.Unknown
+      })),
+      claude_code_tool_result: Schema.optional(Schema.Struct({
+        id: Schema.String,
+        output: Schema.String,
+        is_error: Schema.Boolean
+      }))
+    }),
+    logprobs: Schema.Null,
+    finish_reason: Schema.NullOr(FinishReason)
+  })),
+  usage: Schema.optional(Usage)
+}).annotations({ identifier: "ChatCompletionChunk" })
+export type ChatCompletionChunk = typeof ChatCompletionChunk.Type
+
+export const Model = Schema.Struct({
+  id: Schema.String,
+  object: Schema.Literal("model"),
+  created: Schema.Number,
+  owned_by: Schema.String,
+  name: Schema.optional(Schema.String),
+  description: Schema.optional(Schema.String),
+  aliases: Schema.optional(Schema.Array(Schema.String)),
+  fallbacks: Schema.optional(Schema.Array(Schema.String))
+}).annotations({ identifier: "Model" })
+export type Model = typeof Model.Type
+
+export const ModelList = Schema.Struct({
+  object: Schema.Literal("list"),
+  data: Schema.Array(Model)
+}).annotations({ identifier: "ModelList" })
+
+export const ModelCapabilities = Schema.Struct({
+  id: Schema.String,
+  name: Schema.String,
+  description: Schema.String,
+  max_tokens: Schema.NullOr(Schema.Number),
+  supports_streaming: Schema.Boolean,
+  supports_tools: Schema.Boolean,
+  supports_images: Schema.Boolean,
+  pricing: Schema.Struct({
+    input_cost_per_1k: Schema.NullOr(Schema.Number),
+    output_cost_per_1k: Schema.NullOr(Schema.Number)
+  }),
+  aliases: Schema.Array(Schema.String),
+  fallbacks: Schema.Array(Schema.String)
+}).annotations({ identifier: "ModelCapabilities" })
+
+export const ModelCapabilitiesList = Schema.Struct({
+  object: Schema.Literal("list"),
+  data: Schema.Array(ModelCapabilities)
+}).annotations({ identifier: "ModelCapabilitiesList" })
+
+export const ErrorEnvelope = Schema.Struct({
+  error: Schema.Struct({
+    message: Schema.String,
+    type: Schema.String,
+    param: Schema.NullOr(Schema.String),
+    code: Schema.NullOr(Schema.String)
+  })
+}).annotations({ identifier: "ErrorEnvelope" })
+export type ErrorEnvelope = typeof ErrorEnvelope.Type

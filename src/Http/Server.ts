@@ -1,0 +1,47 @@
+/**
+ * The HTTP server: the API with its handlers, the edge middleware, CORS, Swagger UI at
+ * `/docs` (self-contained, works offline) and the OpenAPI document at `/openapi.json`.
+ */
+import { HttpApiBuilder, HttpApiSwagger, HttpMiddleware, HttpServer } from "@effect/platform"
+import { NodeHttpServer } from "@effect/platform-node"
+import { Effect, Layer } from "effect"
+import * as NodeHttp from "node:http"
+import { AppConfig } from "../AppConfig.js"
+import { GatewayApi } from "./Api.js"
+import { ChatHandlers, ModelsHandlers, SystemHandlers } from "./Handlers.js"
+import { EdgeMiddleware } from "./Middleware.js"
+
+export const ApiLive = HttpApiBuilder.api(GatewayApi).pipe(
+  Layer.provide([ChatHandlers, ModelsHandlers, SystemHandlers])
+)
+
+/** Headers a browser client may read from our responses. */
+const exposedHeaders = ["retry-after", "x-session-id", "x-project-id", "allow"]
+
+/** The routes and middleware, served by whatever `HttpServer` is provided. */
+export const HttpAppLive = Layer.unwrapEffect(
+  Effect.map(AppConfig, (config) => {
+    const anyOrigin = config.corsOrigins.includes("*")
+    return HttpApiBuilder.serve(
+      HttpMiddleware.cors({
+        allowedOrigins: anyOrigin ? () => true : config.corsOrigins,
+        exposedHeaders,
+        maxAge: 600
+      })
+    ).pipe(
+      Layer.provide(HttpApiSwagger.layer({ path: "/docs" })),
+      Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
+      Layer.provide(EdgeMiddleware),
+      Layer.provide(ApiLive)
+    )
+  })
+)
+
+/** Listens on `HOST:PORT` (port 0 picks a free one). */
+export const HttpLive = Layer.unwrapEffect(
+  Effect.map(AppConfig, (config) =>
+    HttpAppLive.pipe(
+      HttpServer.withLogAddress,
+      Layer.provide(NodeHttpServer.layer(() => NodeHttp.createServer(), { port: config.port, host: config.host }))
+    ))
+)

@@ -1,0 +1,43 @@
+/**
+ * Server-sent events framing for chat completion streams, with keep-alive comments
+ * during silent stretches (a long tool run, a slow first token).
+ */
+import { Duration, Effect, Schedule, Stream } from "effect"
+import { fromCancel, fromDomain } from "./Errors.js"
+import type { StreamFrame } from "./Projection.js"
+
+export const doneFrame = "data: [DONE]\n\n"
+export const keepAliveFrame = ": keep-alive\n\n"
+
+/** One frame as SSE text. Errors after the headers are an OpenAI error object, as clients expect. */
+export const renderFrame = (frame: StreamFrame): string => {
+  switch (frame._tag) {
+    case "Chunk":
+      return `data: ${JSON.stringify(frame.chunk)}\n\n`
+    case "Error": {
+      const error = frame.failure._tag === "Failed" ? fromDomain(frame.failure.error) : fromCancel(frame.failure.reason)
+      return `data: ${JSON.stringify(error.envelope)}\n\n`
+    }
+    case "Done":
+      return doneFrame
+  }
+}
+
+/** Interleaves keep-alive comments whenever nothing was sent for `interval`; ends with `frames`. */
+export const withKeepAlive = <E, R>(
+  frames: Stream.Stream<string, E, R>,
+  interval: Duration.DurationInput
+): Stream.Stream<string, E, R> =>
+  Stream.suspend(() => {
+    const millis = Duration.toMillis(interval)
+    let lastSent = Date.now()
+    const sent = Effect.sync(() => {
+      lastSent = Date.now()
+    })
+    const pings = Stream.fromSchedule(Schedule.spaced(Duration.millis(Math.max(1, Math.floor(millis / 4))))).pipe(
+      Stream.filter(() => Date.now() - lastSent >= millis),
+      Stream.tap(() => sent),
+      Stream.as(keepAliveFrame)
+    )
+    return Stream.merge(frames.pipe(Stream.tap(() => sent)), pings, { haltStrategy: "left" })
+  })

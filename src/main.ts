@@ -1,0 +1,31 @@
+/**
+ * Runs the gateway: configuration from the environment and `.env`, every service, the
+ * HTTP server. SIGINT/SIGTERM cancel running turns (recorded), kill their CLI processes
+ * and exit cleanly.
+ */
+import { PlatformConfigProvider } from "@effect/platform"
+import { NodeContext, NodeRuntime } from "@effect/platform-node"
+import { Cause, Console, Effect, Layer, Option } from "effect"
+import { AppConfig } from "./AppConfig.js"
+import { HttpLive } from "./Http/Server.js"
+import { ServicesLive } from "./Layers.js"
+
+const MainLive = HttpLive.pipe(
+  Layer.provide(ServicesLive),
+  Layer.provideMerge(AppConfig.layer),
+  Layer.provide(PlatformConfigProvider.layerDotEnvAdd(".env")),
+  Layer.provide(NodeContext.layer)
+)
+
+const program = Layer.launch(MainLive).pipe(
+  Effect.tapErrorCause((cause) => {
+    const failure = Cause.failureOption(cause)
+    const message = Option.match(failure, {
+      onNone: () => Cause.pretty(cause),
+      onSome: (error) => (error instanceof Error ? error.message : String(error))
+    })
+    return Cause.isInterruptedOnly(cause) ? Effect.void : Console.error(`claude-code-api failed to start: ${message}`)
+  })
+)
+
+NodeRuntime.runMain(program, { disableErrorReporting: true })
