@@ -1,0 +1,137 @@
+/**
+ * Configuration: database URLs, defaults, and startup failures that name the variable.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { ConfigProvider, Effect, Layer, Redacted } from "effect"
+import * as NodePath from "node:path"
+import { AppConfig, databasePathFromUrl, defaultModelsPath } from "../src/AppConfig.js"
+
+const withEnv = (env: Record<string, string>) =>
+  AppConfig.layer.pipe(Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env))))))
+
+const load = (env: Record<string, string>) => Effect.provide(AppConfig, withEnv(env))
+
+const loadError = (env: Record<string, string>) =>
+  Effect.gen(function*() {
+    const error = yield* Effect.flip(load(env))
+    expect(error).toBeInstanceOf(Error)
+    return error.message
+  })
+
+describe("databasePathFromUrl", () => {
+  it("sqlite:///relative is relative to the working directory", () => {
+    expect(databasePathFromUrl("sqlite:///./x.db")).toBe(NodePath.resolve("x.db"))
+    expect(databasePathFromUrl("sqlite:///data/x.db")).toBe(NodePath.resolve("data/x.db"))
+  })
+
+  it("sqlite:////absolute is absolute", () => {
+    expect(databasePathFromUrl("sqlite:////abs/x.db")).toBe("/abs/x.db")
+  })
+
+  it("accepts a driver suffix and surrounding whitespace", () => {
+    expect(databasePathFromUrl("  sqlite+aiosqlite:////abs/y.db ")).toBe("/abs/y.db")
+  })
+
+  it("bare paths: relative ones are resolved, absolute ones kept", () => {
+    expect(databasePathFromUrl("./data/claude_api.db")).toBe(NodePath.resolve("data/claude_api.db"))
+    expect(databasePathFromUrl("claude_api.db")).toBe(NodePath.join(process.cwd(), "claude_api.db"))
+    expect(databasePathFromUrl("/var/lib/gateway/db.sqlite")).toBe("/var/lib/gateway/db.sqlite")
+  })
+
+  it("file: paths", () => {
+    expect(databasePathFromUrl("file:/abs/z.db")).toBe("/abs/z.db")
+  })
+
+  it("always returns an absolute path", () => {
+    for (const url of ["sqlite:///./x.db", "x.db", "../up.db", "sqlite:///x.db"]) {
+      expect(NodePath.isAbsolute(databasePathFromUrl(url)), url).toBe(true)
+    }
+  })
+})
+
+describe("AppConfig.layer", () => {
+  it.effect("defaults when nothing is set", () =>
+    Effect.gen(function*() {
+      const config = yield* load({})
+      expect(config.host).toBe("127.0.0.1")
+      expect(config.port).toBe(8000)
+      expect(config.requireAuth).toBe(false)
+      expect(config.apiKeys).toEqual([])
+      expect(config.permissionMode).toBe("acceptEdits")
+      expect(config.systemPromptMode).toBe("append")
+      expect(config.modelsPath).toBe(defaultModelsPath)
+      expect(config.databasePath).toBe(NodePath.resolve("data/claude_api.db"))
+      expect(NodePath.isAbsolute(config.projectRoot)).toBe(true)
+      expect(config.corsOrigins).toEqual(["http://localhost:8000", "http://127.0.0.1:8000"])
+    }))
+
+  it.effect("reads values from the config provider", () =>
+    Effect.gen(function*() {
+      const config = yield* load({
+        HOST: "0.0.0.0",
+        PORT: "9123",
+        REQUIRE_AUTH: "true",
+        API_KEYS: "k1",
+        CLAUDE_PERMISSION_MODE: "plan",
+        SYSTEM_PROMPT_MODE: "replace",
+        DATABASE_URL: "sqlite:////abs/x.db",
+        CLAUDE_CODE_API_MODELS_PATH: "/etc/gateway/models.json"
+      })
+      expect(config).toMatchObject({
+        host: "0.0.0.0",
+        port: 9123,
+        requireAuth: true,
+        permissionMode: "plan",
+        systemPromptMode: "replace",
+        databasePath: "/abs/x.db",
+        modelsPath: "/etc/gateway/models.json"
+      })
+      expect(config.apiKeys.map(Redacted.value)).toEqual(["k1"])
+      expect(String(config.apiKeys[0])).not.toContain("k1")
+      expect(config.corsOrigins).toContain("http://localhost:9123")
+    }))
+
+  it.effect("PORT=abc fails with a message naming PORT", () =>
+    Effect.gen(function*() {
+      const message = yield* loadError({ PORT: "abc" })
+      expect(message).toContain("PORT")
+    }))
+
+  it.effect("REQUIRE_AUTH=true without API_KEYS fails naming API_KEYS", () =>
+    Effect.gen(function*() {
+      expect(yield* loadError({ REQUIRE_AUTH: "true" })).toContain("API_KEYS")
+      expect(yield* loadError({ REQUIRE_AUTH: "yes", API_KEYS: " , " })).toContain("API_KEYS")
+    }))
+
+  it.effect("REQUIRE_AUTH with a value that is not a boolean fails naming REQUIRE_AUTH", () =>
+    Effect.gen(function*() {
+      expect(yield* loadError({ REQUIRE_AUTH: "maybe" })).toContain("REQUIRE_AUTH")
+    }))
+
+  it.effect("API_KEYS=\"a, b\" gives two trimmed keys, kept redacted", () =>
+    Effect.gen(function*() {
+      const config = yield* load({ API_KEYS: "a, b" })
+      expect(config.apiKeys).toHaveLength(2)
+      expect(config.apiKeys.map(Redacted.value)).toEqual(["a", "b"])
+    }))
+
+  it.effect("CLAUDE_PERMISSION_MODE=bogus fails naming it", () =>
+    Effect.gen(function*() {
+      expect(yield* loadError({ CLAUDE_PERMISSION_MODE: "bogus" })).toContain("CLAUDE_PERMISSION_MODE")
+    }))
+
+  it.effect("a non-positive MAX_CONCURRENT_TURNS fails naming it", () =>
+    Effect.gen(function*() {
+      expect(yield* loadError({ MAX_CONCURRENT_TURNS: "0" })).toContain("MAX_CONCURRENT_TURNS")
+    }))
+})
+
+describe("AppConfig.layerWith", () => {
+  it.effect("starts from the defaults and applies the overrides", () =>
+    Effect.gen(function*() {
+      const config = yield* AppConfig
+      expect(config.port).toBe(8000)
+      expect(config.modelsPath).toBe("/tmp/models.json")
+      expect(config.requireAuth).toBe(false)
+    }).pipe(Effect.provide(AppConfig.layerWith({ modelsPath: "/tmp/models.json" }))))
+})

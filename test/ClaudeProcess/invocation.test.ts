@@ -1,0 +1,193 @@
+/**
+ * The exact CLI invocation: argv, the child's environment and the stdin lines.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { baseArgs, type CliLaunch, cliArgs, cliEnv, interruptLine, userMessageLine } from "../../src/ClaudeProcess/invocation.js"
+
+const launch = (overrides: Partial<CliLaunch> = {}): CliLaunch => ({
+  cwd: "/srv/projects/p1",
+  model: null,
+  systemPrompt: null,
+  systemPromptMode: "append",
+  permissionMode: "acceptEdits",
+  resume: null,
+  ...overrides
+})
+
+/** The value following `flag`, or undefined when the flag is absent. */
+const flagValue = (args: ReadonlyArray<string>, flag: string): string | undefined => {
+  const index = args.indexOf(flag)
+  return index === -1 ? undefined : args[index + 1]
+}
+
+describe("cliArgs", () => {
+  it("always starts with print mode, stream-json in and out, verbose and partial messages", () => {
+    for (
+      const args of [
+        cliArgs(launch()),
+        cliArgs(launch({ model: "m", systemPrompt: "s", resume: "r", permissionMode: "plan" }))
+      ]
+    ) {
+      expect(args.slice(0, baseArgs.length)).toEqual([
+        "-p",
+        "--input-format",
+        "stream-json",
+        "--output-format",
+        "stream-json",
+        "--verbose",
+        "--include-partial-messages"
+      ])
+    }
+  })
+
+  it("with nothing optional: exactly the base flags and the permission mode", () => {
+    expect(cliArgs(launch())).toEqual([...baseArgs, "--permission-mode", "acceptEdits"])
+  })
+
+  it("passes --model only when a model is set", () => {
+    expect(cliArgs(launch())).not.toContain("--model")
+    const args = cliArgs(launch({ model: "claude-sonnet-4-5-20250929" }))
+    expect(flagValue(args, "--model")).toBe("claude-sonnet-4-5-20250929")
+    expect(args.filter((arg) => arg === "--model")).toHaveLength(1)
+  })
+
+  it("appends the system prompt in append mode", () => {
+    const args = cliArgs(launch({ systemPrompt: "Be terse.", systemPromptMode: "append" }))
+    expect(flagValue(args, "--append-system-prompt")).toBe("Be terse.")
+    expect(args).not.toContain("--system-prompt")
+  })
+
+  it("replaces the system prompt in replace mode", () => {
+    const args = cliArgs(launch({ systemPrompt: "You are a pirate.", systemPromptMode: "replace" }))
+    expect(flagValue(args, "--system-prompt")).toBe("You are a pirate.")
+    expect(args).not.toContain("--append-system-prompt")
+  })
+
+  it("passes no system prompt flag when the prompt is null or empty", () => {
+    for (const systemPrompt of [null, ""]) {
+      for (const systemPromptMode of ["append", "replace"] as const) {
+        const args = cliArgs(launch({ systemPrompt, systemPromptMode }))
+        expect(args).not.toContain("--system-prompt")
+        expect(args).not.toContain("--append-system-prompt")
+      }
+    }
+  })
+
+  it("keeps a system prompt that looks like a flag as one argument", () => {
+    const args = cliArgs(launch({ systemPrompt: "--dangerously-skip-permissions", systemPromptMode: "append" }))
+    expect(flagValue(args, "--append-system-prompt")).toBe("--dangerously-skip-permissions")
+    expect(args.filter((arg) => arg === "--dangerously-skip-permissions")).toHaveLength(1)
+  })
+
+  it("always passes the permission mode", () => {
+    for (const permissionMode of ["acceptEdits", "auto", "bypassPermissions", "default", "dontAsk", "plan"] as const) {
+      expect(flagValue(cliArgs(launch({ permissionMode })), "--permission-mode")).toBe(permissionMode)
+    }
+  })
+
+  it("passes --resume only when resuming", () => {
+    expect(cliArgs(launch())).not.toContain("--resume")
+    const id = "81724c86-a8ca-4a83-8175-dfda95cf5ed7"
+    expect(flagValue(cliArgs(launch({ resume: id })), "--resume")).toBe(id)
+  })
+
+  it("never passes the prompt or the cwd on the command line", () => {
+    const args = cliArgs(launch({ model: "m", systemPrompt: "s", resume: "r" }))
+    expect(args).not.toContain("/srv/projects/p1")
+    expect(args).not.toContain("--session-id")
+    expect(args).not.toContain("--dangerously-skip-permissions")
+  })
+})
+
+describe("cliEnv", () => {
+  const parent = {
+    PATH: "/usr/bin",
+    HOME: "/home/gateway",
+    CLAUDECODE: "1",
+    ANTHROPIC_BASE_URL: "http://127.0.0.1:9999",
+    ANTHROPIC_API_KEY: "sk-test",
+    UNSET: undefined
+  }
+
+  it("drops CLAUDECODE and undefined values, keeps everything else", () => {
+    const env = cliEnv(parent, { maxRetries: 2 })
+    expect(env).not.toHaveProperty("CLAUDECODE")
+    expect(env).not.toHaveProperty("UNSET")
+    expect(env.ANTHROPIC_BASE_URL).toBe("http://127.0.0.1:9999")
+    expect(env.ANTHROPIC_API_KEY).toBe("sk-test")
+    expect(env.PATH).toBe("/usr/bin")
+    expect(env.HOME).toBe("/home/gateway")
+  })
+
+  it("disables non-essential traffic and sets the retry budget", () => {
+    const env = cliEnv(parent, { maxRetries: 3 })
+    expect(env.CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC).toBe("1")
+    expect(env.CLAUDE_CODE_MAX_RETRIES).toBe("3")
+    expect(cliEnv(parent, { maxRetries: 0 }).CLAUDE_CODE_MAX_RETRIES).toBe("0")
+  })
+
+  it("keeps the parent's own CLAUDE_CODE_MAX_RETRIES and CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", () => {
+    const env = cliEnv(
+      { ...parent, CLAUDE_CODE_MAX_RETRIES: "7", CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "0" },
+      { maxRetries: 2 }
+    )
+    expect(env.CLAUDE_CODE_MAX_RETRIES).toBe("7")
+    expect(env.CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC).toBe("0")
+  })
+
+  it("does not modify the parent environment", () => {
+    const own = { ...parent }
+    cliEnv(own, { maxRetries: 2 })
+    expect(own).toEqual(parent)
+    expect(own).not.toHaveProperty("CLAUDE_CODE_MAX_RETRIES")
+  })
+})
+
+describe("userMessageLine", () => {
+  const parse = (line: string) => JSON.parse(line) as { type: string; message: { role: string; content: unknown } }
+
+  it("sends a single text part as a plain string, one JSON line ending with a newline", () => {
+    const line = userMessageLine([{ _tag: "text", text: "hello \"world\"\nsecond line" }])
+    expect(line.endsWith("\n")).toBe(true)
+    expect(line.slice(0, -1)).not.toContain("\n")
+    expect(parse(line)).toEqual({ type: "user", message: { role: "user", content: "hello \"world\"\nsecond line" } })
+  })
+
+  it("sends images as base64 image blocks alongside text blocks, in order", () => {
+    const line = userMessageLine([
+      { _tag: "text", text: "What is this?" },
+      { _tag: "image", mediaType: "image/png", data: "iVBORw0KGgo=" }
+    ])
+    expect(line.endsWith("\n")).toBe(true)
+    expect(line.slice(0, -1)).not.toContain("\n")
+    expect(parse(line)).toEqual({
+      type: "user",
+      message: {
+        role: "user",
+        content: [
+          { type: "text", text: "What is this?" },
+          { type: "image", source: { type: "base64", media_type: "image/png", data: "iVBORw0KGgo=" } }
+        ]
+      }
+    })
+  })
+
+  it("sends a lone image as a block array", () => {
+    const content = parse(userMessageLine([{ _tag: "image", mediaType: "image/jpeg", data: "/9j/4AAQ" }])).message.content
+    expect(content).toEqual([{ type: "image", source: { type: "base64", media_type: "image/jpeg", data: "/9j/4AAQ" } }])
+  })
+
+  it("sends several text parts as a block array", () => {
+    const content = parse(userMessageLine([{ _tag: "text", text: "a" }, { _tag: "text", text: "b" }])).message.content
+    expect(content).toEqual([{ type: "text", text: "a" }, { type: "text", text: "b" }])
+  })
+})
+
+describe("interruptLine", () => {
+  it("is one control_request line asking for an interrupt under the given id", () => {
+    const line = interruptLine("req-42")
+    expect(line.endsWith("\n")).toBe(true)
+    expect(line.slice(0, -1)).not.toContain("\n")
+    expect(JSON.parse(line)).toEqual({ type: "control_request", request_id: "req-42", request: { subtype: "interrupt" } })
+  })
+})
