@@ -42,6 +42,8 @@ export interface AppConfigShape {
   readonly sseKeepAliveSeconds: number
   /** Permit a non-loopback bind without auth. */
   readonly allowInsecureBind: boolean
+  /** Extra environment for CLI children, on top of the gateway's own (embedding, tests). */
+  readonly cliEnv: Readonly<Record<string, string>>
 }
 
 export class AppConfig extends Context.Tag("claude-code-api/AppConfig")<AppConfig, AppConfigShape>() {
@@ -185,7 +187,8 @@ const load = Effect.gen(function*() {
     rateLimitBurst,
     corsOrigins: Option.getOrElse(corsOrigins, () => [`http://localhost:${port}`, `http://127.0.0.1:${port}`]),
     sseKeepAliveSeconds,
-    allowInsecureBind
+    allowInsecureBind,
+    cliEnv: {}
   } satisfies AppConfigShape
 })
 

@@ -230,7 +230,8 @@ export class ClaudeProcess extends Context.Tag("claude-code-api/ClaudeProcess")<
       return yield* makeClaudeProcess({
         binary: config.claudeBinary,
         maxRetries: config.cliMaxRetries,
-        idleTimeout: Duration.seconds(config.cliIdleTimeoutSeconds)
+        idleTimeout: Duration.seconds(config.cliIdleTimeoutSeconds),
+        env: config.cliEnv
       })
     })
   )
