@@ -6,7 +6,7 @@
  */
 import { Command, CommandExecutor } from "@effect/platform"
 import type { PlatformError } from "@effect/platform/Error"
-import { Cause, Context, Duration, Effect, Layer, Mailbox, Option, Ref, Scope, Stream } from "effect"
+import { Context, Duration, Effect, Fiber, Layer, Mailbox, Option, Ref, type Scope, Stream } from "effect"
 import { AppConfig } from "./AppConfig.js"
 import { classifyErrorResult, type FailureClues } from "./ClaudeProcess/outcome.js"
 import { type CliLaunch, cliArgs, cliEnv, interruptLine, userMessageLine } from "./ClaudeProcess/invocation.js"
@@ -71,6 +71,7 @@ const encoder = new TextEncoder()
 const stderrTailLength = 2000
 const graceAfterResult = Duration.seconds(3)
 const killGrace = Duration.seconds(1)
+const stderrDrain = Duration.millis(500)
 
 export const makeClaudeProcess = (options: ClaudeProcessOptions) =>
   Effect.gen(function*() {
@@ -99,16 +100,18 @@ export const makeClaudeProcess = (options: ClaudeProcessOptions) =>
           Effect.mapError(notFound)
         )
         // Runs before the executor's own finalizer (which waits for exit after SIGTERM forever).
+        // Finalizers are uninterruptible: the waits are made interruptible so their timeouts fire.
         yield* Effect.addFinalizer(() =>
           Effect.gen(function*() {
+            yield* stdin.end
             if (!(yield* proc.isRunning)) return
-            const stopped = yield* proc.kill("SIGTERM").pipe(Effect.timeout(killGrace), Effect.option)
+            const stopped = yield* Effect.interruptible(proc.kill("SIGTERM")).pipe(Effect.timeout(killGrace), Effect.option)
             if (Option.isNone(stopped)) yield* proc.kill("SIGKILL").pipe(Effect.ignore)
           }).pipe(Effect.ignore)
         )
 
         const stderrTail = yield* Ref.make("")
-        yield* proc.stderr.pipe(
+        const stderrReader = yield* proc.stderr.pipe(
           Stream.decodeText(),
           Stream.runForEach((chunk) => Ref.update(stderrTail, (tail) => (tail + chunk).slice(-stderrTailLength))),
           Effect.ignore,
@@ -126,6 +129,8 @@ export const makeClaudeProcess = (options: ClaudeProcessOptions) =>
           Effect.zipRight(
             Effect.gen(function*() {
               const exit = yield* proc.exitCode.pipe(Effect.either)
+              // stderr may still be draining when stdout closes.
+              yield* Fiber.await(stderrReader).pipe(Effect.timeout(stderrDrain), Effect.ignore)
               const tail = (yield* Ref.get(stderrTail)).trim()
               yield* events.fail(
                 exit._tag === "Right"
@@ -187,19 +192,25 @@ export const makeClaudeProcess = (options: ClaudeProcessOptions) =>
       Stream.unwrapScoped(
         Effect.gen(function*() {
           const connection = yield* start(launch)
-          const scope = yield* Effect.scope
-          // Let a process that finished its turn exit by itself before the scope kills it.
-          yield* Scope.addFinalizerExit(scope, (exit) =>
-            exit._tag === "Success" || !Cause.isInterruptedOnly(exit.cause)
-              ? waitForExit(connection)
+          // A process that answered (a `result` line, success or error) is given a moment to exit
+          // by itself, so its transcript is complete; any other ending kills it at once.
+          let answered = false
+          yield* Effect.addFinalizer(() =>
+            answered
+              ? Effect.interruptible(connection.awaitExit).pipe(Effect.timeout(graceAfterResult), Effect.ignore)
               : Effect.void
           )
-          return connection.turn(content, { last: true })
+          return connection.turn(content, { last: true }).pipe(
+            Stream.tap((event) => Effect.sync(() => (answered ||= event.type === "result"))),
+            Stream.tapError((error) =>
+              Effect.sync(() => {
+                answered ||= error._tag === "ModelRejected" || error._tag === "UpstreamFailure" ||
+                  error._tag === "CliTurnError"
+              })
+            )
+          )
         })
       )
-
-    const waitForExit = (connection: CliConnection) =>
-      connection.awaitExit.pipe(Effect.timeout(graceAfterResult), Effect.ignore)
 
     const version = Command.make(options.binary, "--version").pipe(
       Command.env(env, { extendEnv: false }),

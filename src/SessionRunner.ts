@@ -5,7 +5,7 @@
  * (with its typed error) or cancelled (with the reason), and that end is always recorded.
  * It never formats HTTP responses.
  */
-import { Cause, Context, Duration, Effect, Exit, FiberMap, Layer, Option, Stream } from "effect"
+import { Cause, Context, Deferred, Duration, Effect, Exit, FiberMap, Layer, Option, Stream } from "effect"
 import * as NodeCrypto from "node:crypto"
 import { AppConfig, type PermissionMode } from "./AppConfig.js"
 import { ClaudeProcess } from "./ClaudeProcess.js"
@@ -91,7 +91,14 @@ export declare namespace SessionRunner {
 interface RunningTurn {
   readonly turnId: string
   cancelReason: CancelReason | null
+  /** The turn's end is recorded; only its process is still winding down. */
+  ended: boolean
+  /** Completes when the turn's fiber is gone. */
+  readonly done: Deferred.Deferred<void>
 }
+
+/** How long a new turn waits for the previous turn's process to exit. */
+const windDownWait = Duration.seconds(5)
 
 export const makeSessionRunner = Effect.gen(function*() {
   const config = yield* AppConfig
@@ -185,10 +192,15 @@ export const makeSessionRunner = Effect.gen(function*() {
       const projectId = request.projectId ?? "default"
       const cwd = yield* projects.ensure(projectId)
 
+      // A turn whose end is recorded is only winding its process down: wait for it.
+      const previous = running.get(sessionId)
+      if (previous?.ended === true) {
+        yield* Deferred.await(previous.done).pipe(Effect.timeout(windDownWait), Effect.ignore)
+      }
       // Claim the session synchronously: a concurrent request sees it busy at once.
       if (running.has(sessionId)) return yield* new SessionBusy({ sessionId })
       const turnId = `turn_${NodeCrypto.randomUUID().replaceAll("-", "")}`
-      const slot: RunningTurn = { turnId, cancelReason: null }
+      const slot: RunningTurn = { turnId, cancelReason: null, ended: false, done: yield* Deferred.make<void>() }
       running.set(sessionId, slot)
 
       return yield* Effect.gen(function*() {
@@ -198,7 +210,13 @@ export const makeSessionRunner = Effect.gen(function*() {
         if (Option.isNone(acquired)) {
           return yield* new CapacityExceeded({ limit: config.maxConcurrentTurns, retryAfterSeconds: 5 })
         }
-        const append = makeAppender(sessionId, lastSequence)
+        const appendToLog = makeAppender(sessionId, lastSequence)
+        const append = (events: ReadonlyArray<SessionEvent>) =>
+          appendToLog(events).pipe(
+            Effect.tap(() => {
+              if (events.some(isTurnTerminal)) slot.ended = true
+            })
+          )
         const started = new TurnStarted({
           turnId,
           messages: request.messages,
@@ -248,7 +266,7 @@ export const makeSessionRunner = Effect.gen(function*() {
                 slots.release(1),
                 Effect.sync(() => {
                   if (running.get(sessionId) === slot) running.delete(sessionId)
-                })
+                }).pipe(Effect.zipRight(Deferred.succeed(slot.done, undefined)))
               )
             )
           )

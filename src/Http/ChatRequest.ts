@@ -28,10 +28,11 @@ export const decodeChatRequest = (body: unknown): Either.Either<ChatCompletionRe
     const issue = ParseResult.ArrayFormatter.formatErrorSync(error)[0]
     const param = paramOf(issue?.path ?? [])
     const detail = issue?.message ?? "invalid value"
+    const code = issue?._tag === "Missing" ? "missing_required_parameter" : detail.startsWith("empty array") ? "empty_array" : "invalid_value"
     return invalidRequest(
       param === null ? `Invalid request: ${detail}` : `Invalid value for '${param}': ${detail}`,
       param,
-      issue?._tag === "Missing" ? "missing_required_parameter" : "invalid_value"
+      code
     )
   })
 }

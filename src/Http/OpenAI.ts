@@ -46,7 +46,9 @@ const PositiveInt = Schema.Int.pipe(Schema.positive())
 
 export const ChatCompletionRequest = Schema.Struct({
   model: Schema.optional(Schema.NullOr(Schema.String)),
-  messages: Schema.NonEmptyArray(ChatMessage),
+  messages: Schema.Array(ChatMessage).pipe(
+    Schema.minItems(1, { message: () => "empty array: expected at least one message" })
+  ),
   stream: Schema.optional(Schema.NullOr(Schema.Boolean)),
   stream_options: Schema.optional(Schema.NullOr(Schema.Struct({
     include_usage: Schema.optional(Schema.Boolean),
