@@ -24,13 +24,11 @@ export interface CliConnection {
    * `result` line. An error result fails the stream with `ModelRejected`,
    * `UpstreamFailure` or `CliTurnError`; a process that dies first fails it with
    * `CliExitedEarly`; silence longer than the idle timeout fails it with `CliTimeout`.
-   * Run one turn at a time: the CLI merges messages written during a turn. With
-   * `last`, stdin is closed after the message, so the process exits after this turn.
+   * Run one turn at a time: the CLI merges messages written during a turn. Keep stdin
+   * open until the `result` line is read: a CLI whose stdin closes exits without flushing
+   * output still queued behind a full pipe.
    */
-  readonly turn: (
-    content: ReadonlyArray<ContentPart>,
-    options?: { readonly last?: boolean }
-  ) => Stream.Stream<CliEvent, CliError>
+  readonly turn: (content: ReadonlyArray<ContentPart>) => Stream.Stream<CliEvent, CliError>
   /** Asks the CLI to stop the running turn (the process survives and ends the turn with an error result). */
   readonly interrupt: Effect.Effect<void>
   /** Closes stdin: the process finishes the running turn and exits. */
@@ -49,7 +47,7 @@ export declare namespace ClaudeProcess {
      */
     readonly start: (launch: CliLaunch) => Effect.Effect<CliConnection, CliNotFound, Scope.Scope>
     /**
-     * Runs one turn in a fresh process: message in, stdin closed, events out. Interrupting
+     * Runs one turn in a fresh process: message in, events out, then stdin closed. Interrupting
      * the stream kills the process. After the `result` line the process is given a moment
      * to exit on its own (so its transcript is complete) before it is killed.
      */
@@ -147,18 +145,11 @@ export const makeClaudeProcess = (options: ClaudeProcessOptions) =>
           Effect.mapError((error) => (error._tag === "NoSuchElementException" ? Option.none() : Option.some(error)))
         )
 
-        const turn = (
-          content: ReadonlyArray<ContentPart>,
-          turnOptions?: { readonly last?: boolean }
-        ): Stream.Stream<CliEvent, CliError> =>
+        const turn = (content: ReadonlyArray<ContentPart>): Stream.Stream<CliEvent, CliError> =>
           Stream.suspend(() => {
             let clues: FailureClues = { syntheticError: null, lastRetry: null }
             let model = launch.model
-            const write = Effect.zipRight(
-              stdin.offer(encoder.encode(userMessageLine(content))),
-              turnOptions?.last ? stdin.end : Effect.void
-            )
-            return Stream.fromEffect(write).pipe(
+            return Stream.fromEffect(stdin.offer(encoder.encode(userMessageLine(content)))).pipe(
               Stream.drain,
               Stream.concat(Stream.repeatEffectOption(pull)),
               Stream.takeUntil((event) => event.type === "result"),
@@ -200,7 +191,9 @@ export const makeClaudeProcess = (options: ClaudeProcessOptions) =>
               ? Effect.interruptible(connection.awaitExit).pipe(Effect.timeout(graceAfterResult), Effect.ignore)
               : Effect.void
           )
-          return connection.turn(content, { last: true }).pipe(
+          return connection.turn(content).pipe(
+            // Only now may stdin close: the process then exits by itself.
+            Stream.ensuring(connection.endInput),
             Stream.tap((event) => Effect.sync(() => (answered ||= event.type === "result"))),
             Stream.tapError((error) =>
               Effect.sync(() => {
