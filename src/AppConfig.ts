@@ -42,6 +42,12 @@ export interface AppConfigShape {
   readonly sseKeepAliveSeconds: number
   /** Permit a non-loopback bind without auth. */
   readonly allowInsecureBind: boolean
+  /** A session's idle CLI process is stopped after this long (it resumes on the next turn). */
+  readonly sessionIdleSeconds: number
+  /** At most this many idle CLI processes are kept warm; the least recently used goes first. */
+  readonly maxWarmProcesses: number
+  /** A client that disconnects mid-answer cancels the turn (otherwise it runs to completion). */
+  readonly cancelOnDisconnect: boolean
   /** Extra environment for CLI children, on top of the gateway's own (embedding, tests). */
   readonly cliEnv: Readonly<Record<string, string>>
 }
@@ -148,6 +154,9 @@ const load = Effect.gen(function*() {
   const corsOrigins = yield* list("CORS_ORIGINS")
   const sseKeepAliveSeconds = yield* positiveInt("SSE_KEEPALIVE_SECONDS", 15)
   const allowInsecureBind = yield* bool("ALLOW_INSECURE_BIND", false)
+  const sessionIdleSeconds = yield* positiveInt("SESSION_IDLE_SECONDS", 300)
+  const maxWarmProcesses = yield* nonNegativeInt("MAX_WARM_PROCESSES", 4)
+  const cancelOnDisconnect = yield* bool("CANCEL_ON_DISCONNECT", true)
 
   if (requireAuth && Option.getOrElse(apiKeys, () => []).length === 0) {
     return yield* Effect.fail(
@@ -188,6 +197,9 @@ const load = Effect.gen(function*() {
     corsOrigins: Option.getOrElse(corsOrigins, () => [`http://localhost:${port}`, `http://127.0.0.1:${port}`]),
     sseKeepAliveSeconds,
     allowInsecureBind,
+    sessionIdleSeconds,
+    maxWarmProcesses,
+    cancelOnDisconnect,
     cliEnv: {}
   } satisfies AppConfigShape
 })

@@ -13,6 +13,7 @@ import { type CliLaunch, cliArgs, cliEnv, interruptLine, userMessageLine } from 
 import type { ContentPart } from "./Domain/Conversation.js"
 import { type CliEvent, decodeCliLine, isApiRetry, isInit } from "./Domain/CliEvent.js"
 import { type CliError, CliExitedEarly, CliNotFound, CliTimeout } from "./Domain/Errors.js"
+import { withDeadline } from "./Internal/deadline.js"
 
 export type { CliLaunch } from "./ClaudeProcess/invocation.js"
 
@@ -31,6 +32,12 @@ export interface CliConnection {
   readonly turn: (content: ReadonlyArray<ContentPart>) => Stream.Stream<CliEvent, CliError>
   /** Asks the CLI to stop the running turn (the process survives and ends the turn with an error result). */
   readonly interrupt: Effect.Effect<void>
+  /**
+   * Stops a turn whose stream was abandoned: sends the interrupt and reads the turn's
+   * remaining lines through its `result`, so the next turn starts clean. False when the
+   * turn did not end within `within` (the process should then be closed).
+   */
+  readonly cancelTurn: (within: Duration.DurationInput) => Effect.Effect<boolean>
   /** Closes stdin: the process finishes the running turn and exits. */
   readonly endInput: Effect.Effect<void>
   /** Whether the process is still running. */
@@ -103,7 +110,7 @@ export const makeClaudeProcess = (options: ClaudeProcessOptions) =>
           Effect.gen(function*() {
             yield* stdin.end
             if (!(yield* proc.isRunning)) return
-            const stopped = yield* Effect.interruptible(proc.kill("SIGTERM")).pipe(Effect.timeout(killGrace), Effect.option)
+            const stopped = yield* withDeadline(proc.kill("SIGTERM"), killGrace)
             if (Option.isNone(stopped)) yield* proc.kill("SIGKILL").pipe(Effect.ignore)
           }).pipe(Effect.ignore)
         )
@@ -167,12 +174,19 @@ export const makeClaudeProcess = (options: ClaudeProcessOptions) =>
           })
 
         let controlRequests = 0
+        const interrupt = Effect.suspend(() =>
+          stdin.offer(encoder.encode(interruptLine(`gateway-interrupt-${++controlRequests}`)))
+        ).pipe(Effect.asVoid)
+        const drainToResult: Effect.Effect<void, unknown> = events.take.pipe(
+          Effect.flatMap((event) => (event.type === "result" ? Effect.void : drainToResult))
+        )
+        const cancelTurn = (within: Duration.DurationInput) =>
+          withDeadline(Effect.zipRight(interrupt, drainToResult), within).pipe(Effect.map(Option.isSome))
         return {
           pid: proc.pid,
           turn,
-          interrupt: Effect.suspend(() =>
-            stdin.offer(encoder.encode(interruptLine(`gateway-interrupt-${++controlRequests}`)))
-          ).pipe(Effect.asVoid),
+          interrupt,
+          cancelTurn,
           endInput: Effect.asVoid(stdin.end),
           isRunning: proc.isRunning.pipe(Effect.orElseSucceed(() => false)),
           awaitExit: Effect.ignore(proc.exitCode)
@@ -187,9 +201,7 @@ export const makeClaudeProcess = (options: ClaudeProcessOptions) =>
           // by itself, so its transcript is complete; any other ending kills it at once.
           let answered = false
           yield* Effect.addFinalizer(() =>
-            answered
-              ? Effect.interruptible(connection.awaitExit).pipe(Effect.timeout(graceAfterResult), Effect.ignore)
-              : Effect.void
+            answered ? Effect.asVoid(withDeadline(connection.awaitExit, graceAfterResult)) : Effect.void
           )
           return connection.turn(content).pipe(
             // Only now may stdin close: the process then exits by itself.

@@ -1,24 +1,49 @@
 /**
- * SessionRunner: the session actors. Each running turn is a supervised fiber, keyed by
- * its session, that drives `ClaudeProcess`, appends what happens to `SessionStore` and so
- * publishes it. A turn outlives the request that started it; it ends completed, failed
- * (with its typed error) or cancelled (with the reason), and that end is always recorded.
+ * SessionRunner: the session actors. A running turn is a supervised fiber keyed by its
+ * session; it drives a CLI process, appends what happens to `SessionStore` (which
+ * publishes it) and outlives the request that started it. Its end is always recorded:
+ * completed, failed with its typed error, or cancelled with the reason.
+ *
+ * Sessions remember. A turn continues its session's CLI conversation: on the session's
+ * warm process when one is alive (long-lived `--input-format stream-json` mode), else on a
+ * new process started with `--resume`, else (transcript gone, other machine) on a new
+ * process given the conversation rebuilt from the log. Idle processes are stopped after a
+ * while and resumed on the next turn. Stateless clients that resend the whole history
+ * find their session by the digest of the conversation.
+ *
  * It never formats HTTP responses.
  */
-import { Cause, Context, Deferred, Duration, Effect, Exit, FiberMap, Layer, Option, Stream } from "effect"
+import {
+  Cause,
+  Context,
+  Deferred,
+  Duration,
+  Effect,
+  Exit,
+  Fiber,
+  FiberMap,
+  Layer,
+  Option,
+  Scope,
+  Stream
+} from "effect"
 import * as NodeCrypto from "node:crypto"
-import { AppConfig, type PermissionMode } from "./AppConfig.js"
-import { ClaudeProcess } from "./ClaudeProcess.js"
-import type { ContentPart, ConversationMessage } from "./Domain/Conversation.js"
+import * as NodeOs from "node:os"
+import * as NodePath from "node:path"
+import { AppConfig } from "./AppConfig.js"
+import { ClaudeProcess, type CliConnection, type CliLaunch } from "./ClaudeProcess.js"
+import { type ConversationMessage } from "./Domain/Conversation.js"
 import {
   CapacityExceeded,
+  type CliError,
   InternalFailure,
   InvalidTurnRequest,
   ModelRejected,
+  type SequenceConflict,
   SessionBusy,
+  SessionIsClosed,
   SessionNotFound,
   StoreError,
-  type SequenceConflict,
   type TurnError
 } from "./Domain/Errors.js"
 import type { ResolvedModel } from "./Domain/Model.js"
@@ -26,24 +51,29 @@ import {
   type CancelReason,
   isTurnTerminal,
   ModelFallback,
+  SessionClosed,
   SessionCreated,
   type SessionEvent,
   type StoredEvent,
   TurnCancelled,
+  TurnCompleted,
   TurnFailed,
   TurnStarted
 } from "./Domain/SessionEvent.js"
+import { afterLastAssistant, digestOf, historyOf, newMessagesOf, type SessionHistory } from "./SessionRunner/history.js"
 import { ProjectPaths } from "./SessionRunner/projects.js"
+import { withDeadline } from "./Internal/deadline.js"
 import { promptContent } from "./SessionRunner/prompt.js"
 import { initialTranslatorState, translate } from "./SessionRunner/translate.js"
 import { SessionStore } from "./SessionStore.js"
 
 /** What a turn is asked to do. */
 export interface TurnRequest {
-  /** Continue this session; absent starts a new one. */
+  /** Continue this session; absent continues the session that holds the request's history, or starts one. */
   readonly sessionId?: string | undefined
-  /** The project (working directory under the project root); default `default`. */
+  /** The project (working directory under the project root) of a new session; default `default`. */
   readonly projectId?: string | undefined
+  /** The conversation as the client sent it: the whole history, or only the new messages. */
   readonly messages: ReadonlyArray<ConversationMessage>
   readonly systemPrompt: string | null
   readonly model: ResolvedModel
@@ -65,31 +95,66 @@ export interface TurnHandle {
   readonly events: Stream.Stream<StoredEvent, StoreError>
 }
 
+/** What runs in a session right now. */
+export interface SessionActivity {
+  readonly running: boolean
+  readonly turnId: string | null
+  /** Milliseconds since the epoch. */
+  readonly startedAt: number | null
+  /** Whether the session has a warm CLI process. */
+  readonly warm: boolean
+}
+
 export declare namespace SessionRunner {
   export interface Service {
     /**
      * Records `TurnStarted` and starts the turn in its session's fiber, returning at once.
      * Fails with `SessionBusy` when the session already runs a turn, `CapacityExceeded`
-     * when the global limit stays full past the queue timeout, `SessionNotFound` for an
-     * unknown `sessionId`, and `InvalidTurnRequest` for a request no CLI turn can serve.
+     * when the global limit stays full past the queue timeout, `SessionNotFound` /
+     * `SessionIsClosed` for a `sessionId` that cannot take turns, and
+     * `InvalidTurnRequest` for a request no CLI turn can serve.
      */
     readonly startTurn: (
       request: TurnRequest
-    ) => Effect.Effect<TurnHandle, SessionBusy | CapacityExceeded | SessionNotFound | InvalidTurnRequest | StoreError>
+    ) => Effect.Effect<
+      TurnHandle,
+      SessionBusy | CapacityExceeded | SessionNotFound | SessionIsClosed | InvalidTurnRequest | StoreError
+    >
+    /** Creates an empty session in a project. */
+    readonly createSession: (
+      projectId: string
+    ) => Effect.Effect<{ readonly sessionId: string; readonly projectId: string }, InvalidTurnRequest | StoreError>
     /**
-     * Stops the session's running turn: the CLI is killed, `TurnCancelled` with the reason
-     * is recorded, and the effect returns once that is done. False when nothing was running.
+     * Stops the session's running turn: the CLI is asked to stop (killed if it does not
+     * within a second), `TurnCancelled` with the reason is recorded, and the effect returns
+     * once that is done. False when nothing was running.
      */
     readonly cancel: (sessionId: string, reason: CancelReason) => Effect.Effect<boolean>
-    /** Whether the session runs a turn now. */
-    readonly isRunning: (sessionId: string) => Effect.Effect<boolean>
+    /**
+     * Closes a session: its running turn is cancelled, its process stopped, and it takes no
+     * more turns. Its history stays in the log (`SessionClosed`) unless `purge` deletes it.
+     */
+    readonly closeSession: (
+      sessionId: string,
+      options: { readonly purge: boolean }
+    ) => Effect.Effect<void, SessionNotFound | StoreError>
+    /** What runs in a session now. */
+    readonly activity: (sessionId: string) => Effect.Effect<SessionActivity>
     /** How many turns run now. */
     readonly runningCount: Effect.Effect<number>
+    /** How many sessions keep a warm CLI process. */
+    readonly warmCount: Effect.Effect<number>
+    /**
+     * Cancels every running turn (recorded as `shutdown`) and stops every process; new
+     * turns are still accepted afterwards only by a new runner. Also runs when the layer closes.
+     */
+    readonly shutdown: Effect.Effect<void>
   }
 }
 
 interface RunningTurn {
   readonly turnId: string
+  readonly startedAt: number
   cancelReason: CancelReason | null
   /** The turn's end is recorded; only its process is still winding down. */
   ended: boolean
@@ -97,21 +162,144 @@ interface RunningTurn {
   readonly done: Deferred.Deferred<void>
 }
 
+/** A session's live CLI process, kept between turns. */
+interface WarmProcess {
+  /** What the process was started with (a turn that needs anything else needs a new one). */
+  readonly key: string
+  readonly connection: CliConnection
+  readonly scope: Scope.CloseableScope
+  /** Whether the process holds the session's conversation (warm, or resumed). */
+  holdsConversation: boolean
+  lastUsed: number
+  idleTimer: Fiber.RuntimeFiber<void> | null
+}
+
 /** How long a new turn waits for the previous turn's process to exit. */
 const windDownWait = Duration.seconds(5)
+/** How long a cancelled turn's CLI gets to stop before it is killed. */
+const stopWithin = Duration.seconds(1)
+/** How long an idle process gets to exit by itself when it is passivated. */
+const exitGrace = Duration.seconds(3)
+
+const launchKey = (launch: CliLaunch) =>
+  JSON.stringify([launch.cwd, launch.model, launch.systemPrompt, launch.systemPromptMode, launch.permissionMode])
+
+const resumeFailed = (error: CliError) =>
+  error._tag === "CliTurnError" && /no conversation found/i.test(error.message)
 
 export const makeSessionRunner = Effect.gen(function*() {
   const config = yield* AppConfig
   const store = yield* SessionStore
   const claude = yield* ClaudeProcess
+  const runnerScope = yield* Effect.scope
   const projects = new ProjectPaths(config.projectRoot)
   const fibers = yield* FiberMap.make<string>()
   const running = new Map<string, RunningTurn>()
+  const warm = new Map<string, WarmProcess>()
   const slots = yield* Effect.makeSemaphore(config.maxConcurrentTurns)
   let shuttingDown = false
 
-  // Runs before the FiberMap's own finalizer interrupts the turns: they record "shutdown".
-  yield* Effect.addFinalizer(() => Effect.sync(() => (shuttingDown = true)))
+  /** Where the CLI keeps transcripts: resuming only works with the same one. */
+  const configDir = config.cliEnv.CLAUDE_CONFIG_DIR ?? process.env.CLAUDE_CONFIG_DIR ??
+    NodePath.join(config.cliEnv.HOME ?? process.env.HOME ?? NodeOs.homedir(), ".claude")
+
+  // Turns that were running when the gateway last stopped (even by SIGKILL) are over.
+  for (const unfinished of yield* store.unfinishedTurns) {
+    yield* store.lastSequence(unfinished.sessionId).pipe(
+      Effect.flatMap((last) =>
+        store.append(unfinished.sessionId, last, [new TurnCancelled({ turnId: unfinished.turnId, reason: "interrupted" })])
+      ),
+      Effect.ignoreLogged
+    )
+  }
+
+  // ---------------------------------------------------------------------------
+  // Warm processes
+
+  /** Stops a session's warm process: gracefully (stdin closed, a moment to exit) unless `now`. */
+  const passivate = (sessionId: string, options?: { readonly now?: boolean }) =>
+    Effect.suspend(() => {
+      const entry = warm.get(sessionId)
+      if (entry === undefined) return Effect.void
+      warm.delete(sessionId)
+      const timer = entry.idleTimer
+      entry.idleTimer = null
+      const graceful = options?.now === true
+        ? Effect.void
+        : entry.connection.endInput.pipe(Effect.zipRight(withDeadline(entry.connection.awaitExit, exitGrace)))
+      return Effect.zipRight(
+        timer !== null ? Fiber.interruptFork(timer) : Effect.void,
+        Effect.zipRight(graceful, Scope.close(entry.scope, Exit.void))
+      )
+    }).pipe(Effect.uninterruptible)
+
+  /** After a turn: keep the process for `sessionIdleSeconds`, and no more than `maxWarmProcesses` of them. */
+  const keepWarm = (sessionId: string, entry: WarmProcess) =>
+    Effect.gen(function*() {
+      entry.lastUsed = Date.now()
+      if (config.maxWarmProcesses === 0 || shuttingDown) return yield* passivate(sessionId)
+      entry.idleTimer = yield* Effect.sleep(Duration.seconds(config.sessionIdleSeconds)).pipe(
+        Effect.zipRight(Effect.suspend(() => (warm.get(sessionId) === entry ? passivate(sessionId) : Effect.void))),
+        Effect.forkIn(runnerScope)
+      )
+      const idle = [...warm.entries()]
+        .filter(([id]) => !running.has(id) || running.get(id)!.ended)
+        .sort(([, a], [, b]) => a.lastUsed - b.lastUsed)
+      for (const [id] of idle.slice(0, Math.max(0, warm.size - config.maxWarmProcesses))) {
+        yield* passivate(id)
+      }
+    })
+
+  /** The session's process for `launch`: its warm one when that fits, else a new one. */
+  const acquire = (sessionId: string, launch: CliLaunch) =>
+    Effect.gen(function*() {
+      const key = launchKey(launch)
+      const current = warm.get(sessionId)
+      if (current !== undefined) {
+        if (current.key === key && (yield* current.connection.isRunning)) {
+          if (current.idleTimer !== null) yield* Fiber.interruptFork(current.idleTimer)
+          current.idleTimer = null
+          return current
+        }
+        yield* passivate(sessionId)
+      }
+      const scope = yield* Scope.make()
+      const connection = yield* claude.start(launch).pipe(
+        Scope.extend(scope),
+        Effect.onError(() => Scope.close(scope, Exit.void))
+      )
+      const entry: WarmProcess = {
+        key,
+        connection,
+        scope,
+        holdsConversation: launch.resume !== null,
+        lastUsed: Date.now(),
+        idleTimer: null
+      }
+      warm.set(sessionId, entry)
+      return entry
+    })
+
+  /**
+   * Stops a cancelled turn: the CLI is interrupted (so its transcript records the partial
+   * answer), then its process ends; it is killed when the interrupt is not honoured within
+   * a second. The next turn resumes the session.
+   */
+  const settleAbandoned = (sessionId: string, entry: WarmProcess) =>
+    entry.connection.cancelTurn(stopWithin).pipe(
+      Effect.flatMap((stopped) => passivate(sessionId, { now: !stopped }))
+    )
+
+  // Close every turn first (recording why), then every process.
+  const shutdown = Effect.gen(function*() {
+    shuttingDown = true
+    yield* FiberMap.clear(fibers)
+    for (const sessionId of [...warm.keys()]) yield* passivate(sessionId)
+  })
+  yield* Effect.addFinalizer(() => shutdown)
+
+  // ---------------------------------------------------------------------------
+  // Turns
 
   const turnEvents = (sessionId: string, turnId: string, startSequence: number) =>
     store.tail(sessionId, startSequence - 1).pipe(
@@ -133,64 +321,119 @@ export const makeSessionRunner = Effect.gen(function*() {
         )
   }
 
-  const executeTurn = (options: {
+  interface TurnPlan {
+    readonly sessionId: string
     readonly turnId: string
     readonly cwd: string
     readonly request: TurnRequest
-    readonly content: ReadonlyArray<ContentPart>
+    /** The conversation the session already holds. */
+    readonly held: ReadonlyArray<ConversationMessage>
+    /** What this turn adds to it (ends with a user message). */
+    readonly added: ReadonlyArray<ConversationMessage>
+    /** The CLI session to resume when no warm process holds the conversation. */
+    readonly resume: string | null
     readonly append: (events: ReadonlyArray<SessionEvent>) => Effect.Effect<void, StoreError>
-  }): Effect.Effect<void, TurnError | StoreError> =>
+  }
+
+  const executeTurn = (plan: TurnPlan): Effect.Effect<void, TurnError | StoreError> =>
     Effect.gen(function*() {
-      const { append, content, request, turnId } = options
+      const { append, request, sessionId, turnId } = plan
       const candidates: ReadonlyArray<string | null> = [request.model.model, ...request.model.fallbacks]
       const rejected: Array<string> = []
-      for (const [index, model] of candidates.entries()) {
+      let resume = plan.resume
+      let index = 0
+      while (index < candidates.length) {
+        const model = candidates[index]!
+        const entry = yield* acquire(sessionId, {
+          cwd: plan.cwd,
+          model,
+          systemPrompt: request.systemPrompt,
+          systemPromptMode: config.systemPromptMode,
+          permissionMode: config.permissionMode,
+          resume
+        })
+        const content = promptContent(entry.holdsConversation ? plan.added : [...plan.held, ...plan.added])
+        if (content instanceof InvalidTurnRequest) return yield* new InternalFailure({ message: content.message })
+
         let state = initialTranslatorState(turnId)
-        const attempt = claude.run(
-          {
-            cwd: options.cwd,
-            model,
-            systemPrompt: request.systemPrompt,
-            systemPromptMode: config.systemPromptMode,
-            permissionMode: config.permissionMode as PermissionMode,
-            resume: null
-          },
-          content
-        ).pipe(
+        let answer = ""
+        const outcome = yield* entry.connection.turn(content).pipe(
           Stream.runForEach((event) => {
             const [next, events] = translate(state, event)
             state = next
-            return append(events)
+            return append(events.map((logged) => {
+              if (logged._tag === "TextDelta") answer += logged.text
+              if (logged._tag !== "TurnCompleted") return logged
+              const conversation = [...plan.held, ...plan.added, { role: "assistant" as const, content: [{ _tag: "text" as const, text: answer }] }]
+              return new TurnCompleted({ ...logged, conversationDigest: digestOf(conversation) })
+            }))
           }),
+          Effect.onInterrupt(() => settleAbandoned(sessionId, entry)),
           Effect.either
         )
-        const outcome = yield* attempt
-        if (outcome._tag === "Right") return
+        if (outcome._tag === "Right") {
+          entry.holdsConversation = true
+          return yield* keepWarm(sessionId, entry)
+        }
         const error = outcome.left
-        if (error._tag !== "ModelRejected") return yield* Effect.fail(error)
+        yield* passivate(sessionId, { now: true })
+        if (error._tag === "StoreError") return yield* error
+        if (resume !== null && resumeFailed(error)) {
+          // The CLI lost the transcript: start over with the conversation rebuilt from the log.
+          resume = null
+          continue
+        }
+        if (error._tag !== "ModelRejected") return yield* error
         rejected.push(model ?? "default")
         const next = candidates[index + 1]
-        if (next === undefined) {
-          return yield* new ModelRejected({ models: rejected, message: error.message })
-        }
+        if (next === undefined) return yield* new ModelRejected({ models: rejected, message: error.message })
         yield* append([
           new ModelFallback({ turnId, fromModel: model ?? "default", toModel: next ?? "default", reason: "model_rejected" })
         ])
+        index++
       }
+    })
+
+  /** The session a request continues (with its history), or null for a new one. */
+  const sessionFor = (request: TurnRequest, projectId: string) =>
+    Effect.gen(function*() {
+      if (request.sessionId !== undefined) {
+        const events = yield* store.read(request.sessionId)
+        if (events.length === 0) return yield* new SessionNotFound({ sessionId: request.sessionId })
+        const history = historyOf(events)
+        if (history.closed) return yield* new SessionIsClosed({ sessionId: request.sessionId })
+        return { sessionId: request.sessionId, history }
+      }
+      const heldLength = afterLastAssistant(request.messages)
+      if (heldLength === 0) return null
+      const found = yield* store.findByDigest(projectId, digestOf(request.messages.slice(0, heldLength)))
+      if (Option.isNone(found) || running.has(found.value)) return null
+      return { sessionId: found.value, history: historyOf(yield* store.read(found.value)) }
     })
 
   const startTurn = (request: TurnRequest) =>
     Effect.gen(function*() {
-      const content = promptContent(request.messages)
-      if (content instanceof InvalidTurnRequest) return yield* Effect.fail(content)
+      const invalid = promptContent(request.messages)
+      if (invalid instanceof InvalidTurnRequest) return yield* invalid
 
-      const isNew = request.sessionId === undefined
-      const sessionId = request.sessionId ?? NodeCrypto.randomUUID()
-      const lastSequence = isNew ? 0 : yield* store.lastSequence(sessionId)
-      if (!isNew && lastSequence === 0) return yield* new SessionNotFound({ sessionId })
-
-      const projectId = request.projectId ?? "default"
+      if (shuttingDown) return yield* new CapacityExceeded({ limit: 0, retryAfterSeconds: 5 })
+      const requestedProject = request.projectId ?? "default"
+      yield* projects.pathOf(requestedProject)
+      const existing = yield* sessionFor(request, requestedProject)
+      const history: SessionHistory | null = existing?.history ?? null
+      const isNew = existing === null
+      const sessionId = existing?.sessionId ?? NodeCrypto.randomUUID()
+      const projectId = history?.projectId ?? requestedProject
       const cwd = yield* projects.ensure(projectId)
+
+      const held = history?.conversation ?? []
+      const added = history === null ? request.messages : newMessagesOf(held, request.messages)
+      const addedInvalid = promptContent(added)
+      if (addedInvalid instanceof InvalidTurnRequest) return yield* addedInvalid
+      const lastCompleted = history?.lastCompleted ?? null
+      const resume = lastCompleted !== null && history?.cwd === cwd && history.configDir === configDir
+        ? lastCompleted.cliSessionId || null
+        : null
 
       // A turn whose end is recorded is only winding its process down: wait for it.
       const previous = running.get(sessionId)
@@ -200,8 +443,17 @@ export const makeSessionRunner = Effect.gen(function*() {
       // Claim the session synchronously: a concurrent request sees it busy at once.
       if (running.has(sessionId)) return yield* new SessionBusy({ sessionId })
       const turnId = `turn_${NodeCrypto.randomUUID().replaceAll("-", "")}`
-      const slot: RunningTurn = { turnId, cancelReason: null, ended: false, done: yield* Deferred.make<void>() }
+      const slot: RunningTurn = {
+        turnId,
+        startedAt: Date.now(),
+        cancelReason: null,
+        ended: false,
+        done: yield* Deferred.make<void>()
+      }
       running.set(sessionId, slot)
+      const release = Effect.sync(() => {
+        if (running.get(sessionId) === slot) running.delete(sessionId)
+      }).pipe(Effect.zipRight(Deferred.succeed(slot.done, undefined)))
 
       return yield* Effect.gen(function*() {
         const acquired = yield* slots.take(1).pipe(
@@ -210,6 +462,7 @@ export const makeSessionRunner = Effect.gen(function*() {
         if (Option.isNone(acquired)) {
           return yield* new CapacityExceeded({ limit: config.maxConcurrentTurns, retryAfterSeconds: 5 })
         }
+        const lastSequence = history?.lastSequence ?? 0
         const appendToLog = makeAppender(sessionId, lastSequence)
         const append = (events: ReadonlyArray<SessionEvent>) =>
           appendToLog(events).pipe(
@@ -219,14 +472,14 @@ export const makeSessionRunner = Effect.gen(function*() {
           )
         const started = new TurnStarted({
           turnId,
-          messages: request.messages,
+          messages: added,
           systemPrompt: request.systemPrompt,
           requestedModel: request.model.requested,
           resolvedModel: request.model.model,
           fallbackModels: request.model.fallbacks,
           parameters: { ...request.parameters }
         })
-        yield* append(isNew ? [new SessionCreated({ projectId, cwd }), started] : [started]).pipe(
+        yield* append(isNew ? [new SessionCreated({ projectId, cwd, configDir }), started] : [started]).pipe(
           Effect.tapError(() => slots.release(1))
         )
         const startSequence = lastSequence + (isNew ? 2 : 1)
@@ -235,12 +488,9 @@ export const makeSessionRunner = Effect.gen(function*() {
         const end = (event: SessionEvent) =>
           ended ? Effect.void : append([event]).pipe(Effect.tap(() => (ended = true)), Effect.ignoreLogged)
 
+        const plan: TurnPlan = { sessionId, turnId, cwd, request, held, added, resume, append }
         const fiberBody = Effect.uninterruptibleMask((restore) =>
-          restore(
-            executeTurn({ turnId, cwd, request, content, append }).pipe(
-              Effect.timeoutOption(Duration.seconds(config.turnTimeoutSeconds))
-            )
-          ).pipe(
+          restore(executeTurn(plan).pipe(Effect.timeoutOption(Duration.seconds(config.turnTimeoutSeconds)))).pipe(
             Effect.exit,
             Effect.flatMap((exit) => {
               if (Exit.isSuccess(exit)) {
@@ -261,14 +511,7 @@ export const makeSessionRunner = Effect.gen(function*() {
                 Effect.zipRight(end(new TurnFailed({ turnId, error: new InternalFailure({ message: "unexpected failure" }) })))
               )
             }),
-            Effect.ensuring(
-              Effect.zipRight(
-                slots.release(1),
-                Effect.sync(() => {
-                  if (running.get(sessionId) === slot) running.delete(sessionId)
-                }).pipe(Effect.zipRight(Deferred.succeed(slot.done, undefined)))
-              )
-            )
+            Effect.ensuring(Effect.zipRight(slots.release(1), release))
           )
         )
         yield* FiberMap.run(fibers, sessionId, fiberBody)
@@ -279,29 +522,63 @@ export const makeSessionRunner = Effect.gen(function*() {
           startSequence,
           events: turnEvents(sessionId, turnId, startSequence)
         } satisfies TurnHandle
-      }).pipe(
-        Effect.onError(() =>
-          Effect.sync(() => {
-            if (running.get(sessionId) === slot) running.delete(sessionId)
-          })
-        )
-      )
+      }).pipe(Effect.onError(() => release))
     })
 
   const cancel = (sessionId: string, reason: CancelReason) =>
     Effect.gen(function*() {
       const slot = running.get(sessionId)
-      if (slot === undefined) return false
+      if (slot === undefined || slot.ended) return false
       slot.cancelReason ??= reason
       yield* FiberMap.remove(fibers, sessionId)
       return true
     })
 
+  const createSession = (projectId: string) =>
+    Effect.gen(function*() {
+      const cwd = yield* projects.ensure(projectId)
+      const sessionId = NodeCrypto.randomUUID()
+      yield* store.append(sessionId, 0, [new SessionCreated({ projectId, cwd, configDir })]).pipe(
+        Effect.catchTag("SequenceConflict", () => Effect.fail(new StoreError({ message: "session id collision" })))
+      )
+      return { sessionId, projectId }
+    })
+
+  const closeSession = (sessionId: string, options: { readonly purge: boolean }) =>
+    Effect.gen(function*() {
+      const last = yield* store.lastSequence(sessionId)
+      if (last === 0) return yield* new SessionNotFound({ sessionId })
+      yield* cancel(sessionId, "client")
+      yield* passivate(sessionId, { now: true })
+      if (options.purge) return yield* store.purge(sessionId)
+      const events = yield* store.read(sessionId, { after: 0 })
+      if (historyOf(events).closed) return
+      yield* store.append(sessionId, events[events.length - 1]!.sequence, [new SessionClosed({ reason: "closed by client" })]).pipe(
+        Effect.catchTag("SequenceConflict", () => Effect.fail(new StoreError({ message: "session changed while closing" })))
+      )
+    })
+
+  const activity = (sessionId: string) =>
+    Effect.sync((): SessionActivity => {
+      const slot = running.get(sessionId)
+      const active = slot !== undefined && !slot.ended
+      return {
+        running: active,
+        turnId: active ? slot.turnId : null,
+        startedAt: active ? slot.startedAt : null,
+        warm: warm.has(sessionId)
+      }
+    })
+
   return {
     startTurn,
+    createSession,
     cancel,
-    isRunning: (sessionId) => Effect.sync(() => running.has(sessionId)),
-    runningCount: Effect.sync(() => running.size)
+    closeSession,
+    activity,
+    runningCount: Effect.sync(() => [...running.values()].filter((slot) => !slot.ended).length),
+    warmCount: Effect.sync(() => warm.size),
+    shutdown
   } satisfies SessionRunner.Service
 })
 

@@ -6,11 +6,13 @@
 import { Migrator, SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
 import { SqliteClient, SqliteMigrator } from "@effect/sql-sqlite-node"
-import { Context, Effect, Layer, PubSub, Schema, Stream } from "effect"
+import type { Statement } from "@effect/sql"
+import { Context, Effect, Layer, Option, PubSub, Schema, Stream } from "effect"
 import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"
 import { AppConfig } from "./AppConfig.js"
 import { SequenceConflict, StoreError } from "./Domain/Errors.js"
+import { projectStreamPrefix, type SessionSummary, type SessionTotals } from "./Domain/Session.js"
 import { type SessionEvent as SessionEventType, SessionEvent, StoredEvent } from "./Domain/SessionEvent.js"
 import { migrations } from "./SessionStore/migrations.js"
 
@@ -40,6 +42,30 @@ export declare namespace SessionStore {
     readonly lastSequence: (sessionId: string) => Effect.Effect<number, StoreError>
     /** Whether the database answers. */
     readonly ping: Effect.Effect<void, StoreError>
+    /** Session summaries, most recently active first. */
+    readonly listSessions: (options: {
+      readonly projectId?: string | undefined
+      readonly limit: number
+      readonly offset: number
+    }) => Effect.Effect<{ readonly sessions: ReadonlyArray<SessionSummary>; readonly total: number }, StoreError>
+    /** One session's summary. */
+    readonly sessionSummary: (sessionId: string) => Effect.Effect<Option.Option<SessionSummary>, StoreError>
+    /** Totals over every session. */
+    readonly totals: Effect.Effect<SessionTotals, StoreError>
+    /**
+     * The open session of a project whose conversation, after its latest turn, has this
+     * digest (and which has not moved on since), most recent first.
+     */
+    readonly findByDigest: (projectId: string, digest: string) => Effect.Effect<Option.Option<string>, StoreError>
+    /** Turns with a `TurnStarted` but no end (the gateway stopped while they ran). */
+    readonly unfinishedTurns: Effect.Effect<
+      ReadonlyArray<{ readonly sessionId: string; readonly turnId: string; readonly lastSequence: number }>,
+      StoreError
+    >
+    /** Deletes a whole stream (an explicit purge; the log is otherwise never rewritten). */
+    readonly purge: (streamId: string) => Effect.Effect<void, StoreError>
+    /** Ids of the streams starting with `prefix`. */
+    readonly streamIds: (prefix: string) => Effect.Effect<ReadonlyArray<string>, StoreError>
   }
 }
 
@@ -62,6 +88,51 @@ const toStoredEvent = (row: EventRow): StoredEvent =>
   })
 
 const storeError = (error: SqlError) => new StoreError({ message: error.message })
+
+interface SummaryRow {
+  readonly session_id: string
+  readonly created_at: number
+  readonly updated_at: number
+  readonly last_sequence: number
+  readonly project_id: string | null
+  readonly closed: number
+  readonly turns: number
+  readonly completed_turns: number
+  readonly prompt_tokens: number
+  readonly completion_tokens: number
+  readonly cached_tokens: number
+  readonly cost_usd: number
+  readonly last_model: string | null
+  readonly total: number
+}
+
+interface TotalsRow {
+  readonly sessions: number
+  readonly closed_sessions: number | null
+  readonly turns: number | null
+  readonly completed_turns: number | null
+  readonly failed_turns: number | null
+  readonly cancelled_turns: number | null
+  readonly prompt_tokens: number | null
+  readonly completion_tokens: number | null
+  readonly cost_usd: number | null
+}
+
+const toSummary = (row: SummaryRow): SessionSummary => ({
+  sessionId: row.session_id,
+  projectId: row.project_id ?? "default",
+  createdAt: row.created_at,
+  updatedAt: row.updated_at,
+  closed: row.closed === 1,
+  turns: row.turns,
+  completedTurns: row.completed_turns,
+  promptTokens: row.prompt_tokens,
+  completionTokens: row.completion_tokens,
+  cachedTokens: row.cached_tokens,
+  costUsd: row.cost_usd,
+  lastModel: row.last_model,
+  lastSequence: row.last_sequence
+})
 
 export const makeSessionStore = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
@@ -136,7 +207,130 @@ export const makeSessionStore = Effect.gen(function*() {
 
   const ping = sql`SELECT 1`.pipe(Effect.asVoid, Effect.mapError(storeError))
 
-  return { append, read, tail, lastSequence, ping } satisfies SessionStore.Service
+  const summaries = (where: Statement.Fragment, limit: number, offset: number) =>
+    sql<SummaryRow>`
+      WITH sessions AS (
+        SELECT
+          session_id,
+          MIN(created_at) AS created_at,
+          MAX(created_at) AS updated_at,
+          MAX(sequence) AS last_sequence,
+          MAX(CASE WHEN type = 'SessionCreated' THEN json_extract(data, '$.projectId') END) AS project_id,
+          MAX(type = 'SessionClosed') AS closed,
+          SUM(type = 'TurnStarted') AS turns,
+          SUM(type = 'TurnCompleted') AS completed_turns,
+          SUM(CASE WHEN type = 'TurnCompleted' THEN
+            json_extract(data, '$.usage.inputTokens') + json_extract(data, '$.usage.cacheReadInputTokens')
+            + json_extract(data, '$.usage.cacheCreationInputTokens') ELSE 0 END) AS prompt_tokens,
+          SUM(CASE WHEN type = 'TurnCompleted' THEN json_extract(data, '$.usage.outputTokens') ELSE 0 END) AS completion_tokens,
+          SUM(CASE WHEN type = 'TurnCompleted' THEN json_extract(data, '$.usage.cacheReadInputTokens') ELSE 0 END) AS cached_tokens,
+          SUM(CASE WHEN type = 'TurnCompleted' THEN COALESCE(json_extract(data, '$.costUsd'), 0) ELSE 0 END) AS cost_usd,
+          (SELECT json_extract(last.data, '$.model') FROM session_events last
+            WHERE last.session_id = e.session_id AND last.type = 'TurnCompleted'
+            ORDER BY last.sequence DESC LIMIT 1) AS last_model
+        FROM session_events e
+        WHERE session_id NOT LIKE ${projectStreamPrefix + "%"}
+        GROUP BY session_id
+      )
+      SELECT *, COUNT(*) OVER () AS total FROM sessions WHERE ${where}
+      ORDER BY updated_at DESC, session_id
+      LIMIT ${limit} OFFSET ${offset}
+    `.pipe(Effect.mapError(storeError))
+
+  const listSessions = (options: { readonly projectId?: string | undefined; readonly limit: number; readonly offset: number }) =>
+    summaries(options.projectId === undefined ? sql`1 = 1` : sql`project_id = ${options.projectId}`, options.limit, options.offset).pipe(
+      Effect.map((rows) => ({ sessions: rows.map(toSummary), total: rows[0]?.total ?? 0 }))
+    )
+
+  const sessionSummary = (sessionId: string) =>
+    summaries(sql`session_id = ${sessionId}`, 1, 0).pipe(
+      Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), toSummary))
+    )
+
+  const totals = sql<TotalsRow>`
+    SELECT
+      COUNT(DISTINCT session_id) AS sessions,
+      SUM(type = 'SessionClosed') AS closed_sessions,
+      SUM(type = 'TurnStarted') AS turns,
+      SUM(type = 'TurnCompleted') AS completed_turns,
+      SUM(type = 'TurnFailed') AS failed_turns,
+      SUM(type = 'TurnCancelled') AS cancelled_turns,
+      SUM(CASE WHEN type = 'TurnCompleted' THEN
+        json_extract(data, '$.usage.inputTokens') + json_extract(data, '$.usage.cacheReadInputTokens')
+        + json_extract(data, '$.usage.cacheCreationInputTokens') ELSE 0 END) AS prompt_tokens,
+      SUM(CASE WHEN type = 'TurnCompleted' THEN json_extract(data, '$.usage.outputTokens') ELSE 0 END) AS completion_tokens,
+      SUM(CASE WHEN type = 'TurnCompleted' THEN COALESCE(json_extract(data, '$.costUsd'), 0) ELSE 0 END) AS cost_usd
+    FROM session_events WHERE session_id NOT LIKE ${projectStreamPrefix + "%"}
+  `.pipe(
+    Effect.map(([row]): SessionTotals => ({
+      sessions: row?.sessions ?? 0,
+      closedSessions: row?.closed_sessions ?? 0,
+      turns: row?.turns ?? 0,
+      completedTurns: row?.completed_turns ?? 0,
+      failedTurns: row?.failed_turns ?? 0,
+      cancelledTurns: row?.cancelled_turns ?? 0,
+      promptTokens: row?.prompt_tokens ?? 0,
+      completionTokens: row?.completion_tokens ?? 0,
+      costUsd: row?.cost_usd ?? 0
+    })),
+    Effect.mapError(storeError)
+  )
+
+  const findByDigest = (projectId: string, digest: string) =>
+    sql<{ readonly session_id: string }>`
+      SELECT e.session_id FROM session_events e
+      WHERE e.type = 'TurnCompleted' AND json_extract(e.data, '$.conversationDigest') = ${digest}
+        AND NOT EXISTS (
+          SELECT 1 FROM session_events later
+          WHERE later.session_id = e.session_id AND later.sequence > e.sequence
+            AND later.type IN ('TurnStarted', 'SessionClosed')
+        )
+        AND EXISTS (
+          SELECT 1 FROM session_events created
+          WHERE created.session_id = e.session_id AND created.type = 'SessionCreated'
+            AND json_extract(created.data, '$.projectId') = ${projectId}
+        )
+      ORDER BY e.created_at DESC LIMIT 1
+    `.pipe(
+      Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), (row) => row.session_id)),
+      Effect.mapError(storeError)
+    )
+
+  const unfinishedTurns = sql<{ readonly session_id: string; readonly turn_id: string; readonly last_sequence: number }>`
+    SELECT s.session_id, s.turn_id,
+      (SELECT MAX(sequence) FROM session_events m WHERE m.session_id = s.session_id) AS last_sequence
+    FROM session_events s
+    WHERE s.type = 'TurnStarted' AND NOT EXISTS (
+      SELECT 1 FROM session_events t
+      WHERE t.turn_id = s.turn_id AND t.type IN ('TurnCompleted', 'TurnFailed', 'TurnCancelled')
+    )
+  `.pipe(
+    Effect.map((rows) => rows.map((row) => ({ sessionId: row.session_id, turnId: row.turn_id, lastSequence: row.last_sequence }))),
+    Effect.mapError(storeError)
+  )
+
+  const purge = (streamId: string) =>
+    sql`DELETE FROM session_events WHERE session_id = ${streamId}`.pipe(Effect.asVoid, Effect.mapError(storeError))
+
+  const streamIds = (prefix: string) =>
+    sql<{ readonly session_id: string }>`
+      SELECT DISTINCT session_id FROM session_events WHERE session_id LIKE ${prefix.replace(/[%_]/g, "")  + "%"}
+    `.pipe(Effect.map((rows) => rows.map((row) => row.session_id)), Effect.mapError(storeError))
+
+  return {
+    append,
+    read,
+    tail,
+    lastSequence,
+    ping,
+    listSessions,
+    sessionSummary,
+    totals,
+    findByDigest,
+    unfinishedTurns,
+    purge,
+    streamIds
+  } satisfies SessionStore.Service
 })
 
 export class SessionStore extends Context.Tag("claude-code-api/SessionStore")<SessionStore, SessionStore.Service>() {

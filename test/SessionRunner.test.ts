@@ -286,7 +286,7 @@ describe("SessionRunner (fake CLI)", () => {
         expect(failed.error.models).toEqual(["claude-rejected-a", "claude-rejected-b"])
         expect(failed.error.message).toContain("claude-rejected-b")
       }
-      expect(yield* runner.isRunning(handle.sessionId)).toBe(false)
+      expect(yield* Effect.map(runner.activity(handle.sessionId), (activity) => activity.running)).toBe(false)
     }).pipe(Effect.provide(runnerLayer(world)))
   })
 
@@ -327,7 +327,7 @@ describe("SessionRunner (fake CLI)", () => {
       const runner = yield* SessionRunner
       const handle = yield* runner.startTurn(request("FAKE_HANG"))
       const log = yield* awaitTerminal(handle.sessionId, handle.turnId, 3500)
-      return { log, stillRunning: yield* runner.isRunning(handle.sessionId) }
+      return { log, stillRunning: yield* Effect.map(runner.activity(handle.sessionId), (activity) => activity.running) }
     }).pipe(Effect.provide(runnerLayer(world, { idleTimeout: "1 second" })))
     return Effect.gen(function*() {
       const started = Date.now()
@@ -366,12 +366,12 @@ describe("SessionRunner (fake CLI)", () => {
     return Effect.gen(function*() {
       const runner = yield* SessionRunner
       const handle = yield* runner.startTurn(request("FAKE_SLOW"))
-      expect(yield* runner.isRunning(handle.sessionId)).toBe(true)
+      expect(yield* Effect.map(runner.activity(handle.sessionId), (activity) => activity.running)).toBe(true)
       const busy = yield* Effect.flip(runner.startTurn(request("again", { sessionId: handle.sessionId })))
       expect(busy._tag).toBe("SessionBusy")
       if (busy._tag === "SessionBusy") expect(busy.sessionId).toBe(handle.sessionId)
       // The running turn is unaffected.
-      expect(yield* runner.isRunning(handle.sessionId)).toBe(true)
+      expect(yield* Effect.map(runner.activity(handle.sessionId), (activity) => activity.running)).toBe(true)
       expect(yield* runner.cancel(handle.sessionId, "client")).toBe(true)
     }).pipe(Effect.provide(runnerLayer(world)))
   })
@@ -394,7 +394,7 @@ describe("SessionRunner (fake CLI)", () => {
       expect(tags(log).filter((tag) => tag === "TurnCancelled")).toHaveLength(1)
       yield* eventually("the fake CLI still runs", () => processesIn(world.defaultCwd).length === 0)
 
-      expect(yield* runner.isRunning(handle.sessionId)).toBe(false)
+      expect(yield* Effect.map(runner.activity(handle.sessionId), (activity) => activity.running)).toBe(false)
       expect(yield* runner.cancel(handle.sessionId, "client")).toBe(false)
       // Followers of the turn see it end.
       const events = yield* collect(handle.events)
@@ -436,7 +436,7 @@ describe("SessionRunner (fake CLI)", () => {
       expect(lastEvent(log)._tag).toBe("TurnCompleted")
       expect(replyOf(log)).toBe("Echo: nobody listens [turn=1]")
       yield* Effect.sleep("100 millis")
-      expect(yield* runner.isRunning(handle.sessionId)).toBe(false)
+      expect(yield* Effect.map(runner.activity(handle.sessionId), (activity) => activity.running)).toBe(false)
     }).pipe(Effect.provide(runnerLayer(world)))
   })
 

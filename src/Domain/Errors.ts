@@ -80,6 +80,11 @@ export class SessionBusy extends Schema.TaggedError<SessionBusy>()("SessionBusy"
   sessionId: Schema.String
 }) {}
 
+/** The session was closed; it takes no more turns. */
+export class SessionIsClosed extends Schema.TaggedError<SessionIsClosed>()("SessionIsClosed", {
+  sessionId: Schema.String
+}) {}
+
 /** No such session in the log. */
 export class SessionNotFound extends Schema.TaggedError<SessionNotFound>()("SessionNotFound", {
   sessionId: Schema.String

@@ -20,7 +20,15 @@ export type TurnUsage = typeof TurnUsage.Type
 /** A session came into being (first event of every session). */
 export class SessionCreated extends Schema.TaggedClass<SessionCreated>()("SessionCreated", {
   projectId: Schema.String,
-  cwd: Schema.String
+  /** Working directory of every CLI process of this session (resuming needs the same one). */
+  cwd: Schema.String,
+  /** The CLI's config directory (where its transcripts live), as the gateway's environment sets it. */
+  configDir: Schema.optionalWith(Schema.NullOr(Schema.String), { default: () => null })
+}) {}
+
+/** The session was closed; its history stays unless it was purged. */
+export class SessionClosed extends Schema.TaggedClass<SessionClosed>()("SessionClosed", {
+  reason: Schema.String
 }) {}
 
 /** A turn was accepted: what it was asked and how it will run. */
@@ -101,7 +109,9 @@ export class TurnCompleted extends Schema.TaggedClass<TurnCompleted>()("TurnComp
   usage: TurnUsage,
   costUsd: Schema.NullOr(Schema.Number),
   durationMs: Schema.NullOr(Schema.Number),
-  numTurns: Schema.NullOr(Schema.Number)
+  numTurns: Schema.NullOr(Schema.Number),
+  /** Digest of the whole conversation after this turn (how stateless clients find their session). */
+  conversationDigest: Schema.optionalWith(Schema.NullOr(Schema.String), { default: () => null })
 }) {}
 
 /** The turn ended with an error. */
@@ -119,8 +129,25 @@ export class TurnCancelled extends Schema.TaggedClass<TurnCancelled>()("TurnCanc
   reason: CancelReason
 }) {}
 
+/** A project (a working directory under the project root) was registered. */
+export class ProjectCreated extends Schema.TaggedClass<ProjectCreated>()("ProjectCreated", {
+  projectId: Schema.String,
+  name: Schema.String,
+  description: Schema.NullOr(Schema.String),
+  path: Schema.String
+}) {}
+
+/** A project was removed from the registry. */
+export class ProjectDeleted extends Schema.TaggedClass<ProjectDeleted>()("ProjectDeleted", {
+  projectId: Schema.String,
+  filesRemoved: Schema.Boolean
+}) {}
+
 export const SessionEvent = Schema.Union(
   SessionCreated,
+  SessionClosed,
+  ProjectCreated,
+  ProjectDeleted,
   TurnStarted,
   TurnAttached,
   TextDelta,

@@ -11,6 +11,7 @@ import type {
   ModelNotFound,
   RateLimited,
   SessionBusy,
+  SessionIsClosed,
   SessionNotFound,
   StoreError,
   TurnError,
@@ -70,6 +71,7 @@ export const fromDomain = (
     | InvalidTurnRequest
     | SessionBusy
     | SessionNotFound
+    | SessionIsClosed
     | CapacityExceeded
     | StoreError
     | ModelNotFound
@@ -94,6 +96,11 @@ export const fromDomain = (
       })
     case "SessionNotFound":
       return notFound(`Session ${error.sessionId} not found`, "session_not_found", "session_id")
+    case "SessionIsClosed":
+      return make(409, "invalid_request_error", `Session ${error.sessionId} is closed.`, {
+        code: "session_closed",
+        param: "session_id"
+      })
     case "CapacityExceeded":
       return make(429, "rate_limit_error", `Too many turns are running (limit ${error.limit}); try again shortly.`, {
         code: "too_many_running_turns",

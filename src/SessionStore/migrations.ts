@@ -25,5 +25,13 @@ export const migrations = {
       CREATE TRIGGER session_events_no_update BEFORE UPDATE ON session_events
       BEGIN SELECT RAISE(ABORT, 'session_events is append-only'); END
     `
+  }),
+  "0002_conversation_digest": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    // Stateless clients find their session by the digest of the conversation they resend.
+    yield* sql`
+      CREATE INDEX session_events_by_digest ON session_events (json_extract(data, '$.conversationDigest'))
+      WHERE type = 'TurnCompleted'
+    `
   })
 }

@@ -1,0 +1,105 @@
+/**
+ * A session's conversation, projected from its log: the messages each completed turn
+ * added, then that turn's answer. Its digest identifies a conversation so that a
+ * stateless client resending the whole history finds the session that holds it.
+ */
+import * as NodeCrypto from "node:crypto"
+import { type ContentPart, type ConversationMessage, textOf } from "../Domain/Conversation.js"
+import type { StoredEvent, TurnCompleted } from "../Domain/SessionEvent.js"
+
+/** What the log says about a session, folded once. */
+export interface SessionHistory {
+  readonly projectId: string | null
+  readonly cwd: string | null
+  readonly configDir: string | null
+  readonly closed: boolean
+  /** The conversation of the completed turns, in order. */
+  readonly conversation: ReadonlyArray<ConversationMessage>
+  /** The last completed turn (its CLI session id is the one to resume). */
+  readonly lastCompleted: TurnCompleted | null
+  readonly lastSequence: number
+}
+
+export const historyOf = (events: ReadonlyArray<StoredEvent>): SessionHistory => {
+  let projectId: string | null = null
+  let cwd: string | null = null
+  let configDir: string | null = null
+  let closed = false
+  let lastCompleted: TurnCompleted | null = null
+  const conversation: Array<ConversationMessage> = []
+  let pending: { readonly turnId: string; readonly messages: ReadonlyArray<ConversationMessage>; text: string } | null =
+    null
+  for (const { event } of events) {
+    switch (event._tag) {
+      case "SessionCreated":
+        projectId = event.projectId
+        cwd = event.cwd
+        configDir = event.configDir
+        break
+      case "SessionClosed":
+        closed = true
+        break
+      case "TurnStarted":
+        pending = { turnId: event.turnId, messages: event.messages, text: "" }
+        break
+      case "TextDelta":
+        if (pending?.turnId === event.turnId) pending.text += event.text
+        break
+      case "TurnCompleted":
+        if (pending?.turnId === event.turnId) {
+          conversation.push(...pending.messages, { role: "assistant", content: [{ _tag: "text", text: pending.text }] })
+          lastCompleted = event
+        }
+        pending = null
+        break
+      case "TurnFailed":
+      case "TurnCancelled":
+        pending = null
+        break
+      default:
+        break
+    }
+  }
+  const last = events[events.length - 1]
+  return { projectId, cwd, configDir, closed, conversation, lastCompleted, lastSequence: last?.sequence ?? 0 }
+}
+
+const normalizedPart = (part: ContentPart) =>
+  part._tag === "text"
+    ? { t: part.text }
+    : { i: NodeCrypto.createHash("sha256").update(part.data).digest("hex"), m: part.mediaType }
+
+/**
+ * A digest of a conversation: roles, texts and images, with adjacent text parts joined and
+ * outer whitespace ignored, so clients that re-serialise content slightly still match.
+ */
+export const digestOf = (messages: ReadonlyArray<ConversationMessage>): string => {
+  const normalized = messages.map((message) => {
+    const images = message.content.filter((part) => part._tag === "image").map(normalizedPart)
+    return [message.role, textOf(message.content).trim(), images]
+  })
+  return NodeCrypto.createHash("sha256").update(JSON.stringify(normalized)).digest("hex")
+}
+
+/** Index just after the conversation's last assistant message (0 when there is none). */
+export const afterLastAssistant = (messages: ReadonlyArray<ConversationMessage>): number => {
+  for (let index = messages.length - 1; index >= 0; index--) {
+    if (messages[index]!.role === "assistant") return index + 1
+  }
+  return 0
+}
+
+/**
+ * The messages a request adds to a session that already holds `held`: what follows the
+ * held conversation when the request repeats it, otherwise the request's trailing user
+ * messages (a client that sends only the new message).
+ */
+export const newMessagesOf = (
+  held: ReadonlyArray<ConversationMessage>,
+  requested: ReadonlyArray<ConversationMessage>
+): ReadonlyArray<ConversationMessage> => {
+  if (requested.length > held.length && digestOf(requested.slice(0, held.length)) === digestOf(held)) {
+    return requested.slice(held.length)
+  }
+  return requested.slice(afterLastAssistant(requested))
+}
