@@ -74,11 +74,16 @@ export class ModelRegistry extends Context.Tag("claude-code-api/ModelRegistry")<
     Effect.gen(function*() {
       const { modelsPath } = yield* AppConfig
       const fs = yield* FileSystem.FileSystem
+      const problem = (message: string) =>
+        new ModelsConfigError({
+          path: modelsPath,
+          message: `CLAUDE_CODE_API_MODELS_PATH: cannot use models file ${modelsPath}: ${message}`
+        })
       const text = yield* fs.readFileString(modelsPath).pipe(
-        Effect.mapError((error) => new ModelsConfigError({ path: modelsPath, message: error.message }))
+        Effect.mapError((error) => problem(error._tag === "SystemError" && error.reason === "NotFound" ? "no such file" : error.message))
       )
       const file = yield* Schema.decodeUnknown(Schema.parseJson(ModelsFile))(text).pipe(
-        Effect.mapError((error) => new ModelsConfigError({ path: modelsPath, message: error.message }))
+        Effect.mapError((error) => problem(error.message))
       )
       return makeModelRegistry(file)
     })

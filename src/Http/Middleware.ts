@@ -6,6 +6,7 @@
  */
 import { HttpApi, HttpApiBuilder, type HttpApp, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { Cause, Effect, Option, ParseResult } from "effect"
+import { AppConfig } from "../AppConfig.js"
 import { Auth } from "../Auth.js"
 import { GatewayApi } from "./Api.js"
 import { paramOf } from "./ChatRequest.js"
@@ -45,10 +46,18 @@ const pathOf = (request: HttpServerRequest.HttpServerRequest) => {
   return query === -1 ? request.url : request.url.slice(0, query)
 }
 
+/**
+ * Whether a browser origin may use the API. Only the configured origins (or any, with
+ * `*`); an empty list allows none.
+ */
+export const originAllowed = (origins: ReadonlyArray<string>) => (origin: string): boolean =>
+  origins.includes("*") || origins.includes(origin)
+
 const routeNotFound = (request: HttpServerRequest.HttpServerRequest): HttpServerResponse.HttpServerResponse => {
   const path = pathOf(request)
   const allowed = allowedMethods(path)
-  if (allowed.length > 0) {
+  const method = request.method === "HEAD" ? "GET" : request.method
+  if (allowed.length > 0 && !allowed.includes(method)) {
     return HttpServerResponse.unsafeJson({
       error: {
         message: `Method ${request.method} is not allowed for ${path}; use ${allowed.join(", ")}.`,
@@ -94,12 +103,30 @@ const renderFailure = (request: HttpServerRequest.HttpServerRequest, error: unkn
   return Effect.logError("unhandled failure at the HTTP edge", error).pipe(Effect.as(internalError().toResponse()))
 }
 
+/** Methods a browser may send cross-site without a preflight only matter when they change state. */
+const safeMethods = new Set(["GET", "HEAD", "OPTIONS"])
+
 export const EdgeMiddleware = HttpApiBuilder.middleware(
   Effect.gen(function*() {
     const auth = yield* Auth
+    const config = yield* AppConfig
+    const allowedOrigin = originAllowed(config.corsOrigins)
     return (app: HttpApp.Default) =>
       Effect.gen(function*() {
         const request = yield* HttpServerRequest.HttpServerRequest
+        // A web page the user visits must not drive the local Claude Code: browsers send
+        // simple cross-site POSTs without a preflight, so foreign origins are refused here.
+        const origin = request.headers["origin"]
+        if (origin !== undefined && !safeMethods.has(request.method) && !allowedOrigin(origin)) {
+          return HttpServerResponse.unsafeJson({
+            error: {
+              message: `Origin ${origin} is not allowed (see CORS_ORIGINS).`,
+              type: "invalid_request_error",
+              param: null,
+              code: "origin_not_allowed"
+            }
+          }, { status: 403 })
+        }
         if (!publicPaths.has(pathOf(request))) {
           const principal = yield* auth.authenticate(request.headers)
           yield* auth.consume(principal)

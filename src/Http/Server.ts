@@ -9,7 +9,8 @@ import * as NodeHttp from "node:http"
 import { AppConfig } from "../AppConfig.js"
 import { GatewayApi } from "./Api.js"
 import { ChatHandlers, ModelsHandlers, SystemHandlers } from "./Handlers.js"
-import { EdgeMiddleware } from "./Middleware.js"
+import { EdgeMiddleware, originAllowed } from "./Middleware.js"
+import { SessionRunner } from "../SessionRunner.js"
 
 export const ApiLive = HttpApiBuilder.api(GatewayApi).pipe(
   Layer.provide([ChatHandlers, ModelsHandlers, SystemHandlers])
@@ -18,13 +19,21 @@ export const ApiLive = HttpApiBuilder.api(GatewayApi).pipe(
 /** Headers a browser client may read from our responses. */
 const exposedHeaders = ["retry-after", "x-session-id", "x-project-id", "allow"]
 
+/**
+ * On shutdown, running turns are cancelled (and recorded) before the server waits for
+ * open connections to close: a streaming answer then ends at once instead of holding
+ * the process until its turn completes.
+ */
+const CancelTurnsOnShutdown = Layer.scopedDiscard(
+  Effect.flatMap(SessionRunner, (runner) => Effect.addFinalizer(() => runner.shutdown))
+)
+
 /** The routes and middleware, served by whatever `HttpServer` is provided. */
 export const HttpAppLive = Layer.unwrapEffect(
-  Effect.map(AppConfig, (config) => {
-    const anyOrigin = config.corsOrigins.includes("*")
-    return HttpApiBuilder.serve(
+  Effect.map(AppConfig, (config) =>
+    HttpApiBuilder.serve(
       HttpMiddleware.cors({
-        allowedOrigins: anyOrigin ? () => true : config.corsOrigins,
+        allowedOrigins: originAllowed(config.corsOrigins),
         exposedHeaders,
         maxAge: 600
       })
@@ -32,9 +41,9 @@ export const HttpAppLive = Layer.unwrapEffect(
       Layer.provide(HttpApiSwagger.layer({ path: "/docs" })),
       Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
       Layer.provide(EdgeMiddleware),
-      Layer.provide(ApiLive)
-    )
-  })
+      Layer.provide(ApiLive),
+      Layer.merge(CancelTurnsOnShutdown)
+    ))
 )
 
 /** Listens on `HOST:PORT` (port 0 picks a free one). */
