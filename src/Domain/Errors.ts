@@ -128,3 +128,13 @@ export class Unauthorized extends Schema.TaggedError<Unauthorized>()("Unauthoriz
 export class RateLimited extends Schema.TaggedError<RateLimited>()("RateLimited", {
   retryAfterSeconds: Schema.Number
 }) {}
+
+/** No such project. */
+export class ProjectNotFound extends Schema.TaggedError<ProjectNotFound>()("ProjectNotFound", {
+  projectId: Schema.String
+}) {}
+
+/** A project with this id exists already. */
+export class ProjectExists extends Schema.TaggedError<ProjectExists>()("ProjectExists", {
+  projectId: Schema.String
+}) {}

@@ -14,6 +14,47 @@ import {
   ModelCapabilitiesList,
   ModelList
 } from "./OpenAI.js"
+import {
+  CancelResult,
+  CreateProject,
+  CreateSession,
+  Deleted,
+  MessageList,
+  Pagination,
+  Project,
+  ProjectList,
+  Session,
+  SessionList,
+  SessionStats,
+  TurnStatus
+} from "./Resources.js"
+
+const SessionPath = Schema.Struct({ session_id: Schema.String })
+const ProjectPath = Schema.Struct({ project_id: Schema.String })
+const BooleanParam = Schema.Literal("true", "false", "1", "0").pipe(
+  Schema.transform(Schema.Boolean, { decode: (v) => v === "true" || v === "1", encode: (b) => (b ? "true" : "false") })
+)
+const PurgeParams = Schema.Struct({ purge: Schema.optionalWith(BooleanParam, { default: () => false }) })
+export const EventsParams = Schema.Struct({
+  after: Schema.optional(Schema.NumberFromString.pipe(Schema.int(), Schema.nonNegative())),
+  limit: Schema.optionalWith(Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, 1000)), { default: () => 100 }),
+  stream: Schema.optionalWith(BooleanParam, { default: () => false }),
+  format: Schema.optionalWith(Schema.Literal("events", "chunks"), { default: () => "events" as const }),
+  turn_id: Schema.optional(Schema.String)
+})
+
+export const EventPage = Schema.Struct({
+  object: Schema.Literal("list"),
+  session_id: Schema.String,
+  data: Schema.Array(Schema.Struct({
+    id: Schema.Number,
+    type: Schema.String,
+    created_at: Schema.Number,
+    data: Schema.Unknown
+  })),
+  has_more: Schema.Boolean,
+  last_event_id: Schema.Number
+}).annotations({ identifier: "EventPage" })
 
 export const ServiceInfo = Schema.Struct({
   name: Schema.String,
@@ -76,6 +117,100 @@ export class ChatApi extends HttpApiGroup.make("chat")
       )
       .annotateContext(documentStreaming)
   )
+  .add(
+    HttpApiEndpoint.del("cancelChatCompletion", "/v1/chat/completions/:session_id")
+      .setPath(SessionPath)
+      .addSuccess(CancelResult)
+      .annotate(OpenApi.Summary, "Cancel the session's running turn")
+      .annotate(
+        OpenApi.Description,
+        "Stops the turn: the CLI is interrupted (killed if it does not stop within a second) and a TurnCancelled event records it."
+      )
+  )
+  .add(
+    HttpApiEndpoint.get("chatCompletionStatus", "/v1/chat/completions/:session_id/status")
+      .setPath(SessionPath)
+      .addSuccess(TurnStatus)
+      .annotate(OpenApi.Summary, "Whether the session is running a turn")
+  )
+{}
+
+export class SessionsApi extends HttpApiGroup.make("sessions")
+  .add(
+    HttpApiEndpoint.post("createSession", "/v1/sessions")
+      .setPayload(CreateSession)
+      .addSuccess(Session, { status: 201 })
+      .annotate(OpenApi.Summary, "Create an empty session (use its id as `session_id` in chat requests)")
+  )
+  .add(
+    HttpApiEndpoint.get("listSessions", "/v1/sessions")
+      .setUrlParams(Schema.extend(Pagination, Schema.Struct({ project_id: Schema.optional(Schema.String) })))
+      .addSuccess(SessionList)
+      .annotate(OpenApi.Summary, "List sessions, most recently active first")
+  )
+  .add(
+    HttpApiEndpoint.get("sessionStats", "/v1/sessions/stats")
+      .addSuccess(SessionStats)
+      .annotate(OpenApi.Summary, "Totals over all sessions (from the event log)")
+  )
+  .add(
+    HttpApiEndpoint.get("getSession", "/v1/sessions/:session_id")
+      .setPath(SessionPath)
+      .addSuccess(Session)
+      .annotate(OpenApi.Summary, "One session, with token and cost totals")
+  )
+  .add(
+    HttpApiEndpoint.del("deleteSession", "/v1/sessions/:session_id")
+      .setPath(SessionPath)
+      .setUrlParams(PurgeParams)
+      .addSuccess(Deleted)
+      .annotate(OpenApi.Summary, "Close a session (stops a running turn); `purge=true` also deletes its history")
+  )
+  .add(
+    HttpApiEndpoint.get("sessionMessages", "/v1/sessions/:session_id/messages")
+      .setPath(SessionPath)
+      .addSuccess(MessageList)
+      .annotate(OpenApi.Summary, "The conversation as OpenAI messages, projected from the log")
+  )
+  .add(
+    HttpApiEndpoint.get("sessionEvents", "/v1/sessions/:session_id/events")
+      .setPath(SessionPath)
+      .setUrlParams(EventsParams)
+      .addSuccess(EventPage)
+      .annotate(OpenApi.Summary, "The session's raw events: JSON pages, or SSE that replays then follows live")
+      .annotate(
+        OpenApi.Description,
+        "JSON by default. With `Accept: text/event-stream` or `stream=true`: server-sent events, each with `id: <sequence>`, replaying from `after` (or the `Last-Event-ID` header) and then following live. `format=chunks` sends the turns as the chat.completion.chunk frames their original stream sent (`turn_id` selects one turn and ends with it)."
+      )
+  )
+{}
+
+export class ProjectsApi extends HttpApiGroup.make("projects")
+  .add(
+    HttpApiEndpoint.post("createProject", "/v1/projects")
+      .setPayload(CreateProject)
+      .addSuccess(Project, { status: 201 })
+      .annotate(OpenApi.Summary, "Create a project: a working directory under PROJECT_ROOT")
+  )
+  .add(
+    HttpApiEndpoint.get("listProjects", "/v1/projects")
+      .setUrlParams(Pagination)
+      .addSuccess(ProjectList)
+      .annotate(OpenApi.Summary, "List projects")
+  )
+  .add(
+    HttpApiEndpoint.get("getProject", "/v1/projects/:project_id")
+      .setPath(ProjectPath)
+      .addSuccess(Project)
+      .annotate(OpenApi.Summary, "One project")
+  )
+  .add(
+    HttpApiEndpoint.del("deleteProject", "/v1/projects/:project_id")
+      .setPath(ProjectPath)
+      .setUrlParams(PurgeParams)
+      .addSuccess(Deleted)
+      .annotate(OpenApi.Summary, "Unregister a project; `purge=true` also deletes its directory")
+  )
 {}
 
 export class ModelsApi extends HttpApiGroup.make("models")
@@ -107,6 +242,8 @@ export class SystemApi extends HttpApiGroup.make("system")
 
 export class GatewayApi extends HttpApi.make("claude-code-api")
   .add(ChatApi)
+  .add(SessionsApi)
+  .add(ProjectsApi)
   .add(ModelsApi)
   .add(SystemApi)
   .addError(HttpError)
@@ -142,7 +279,7 @@ const documentErrors = (spec: Record<string, any>): Record<string, any> => {
       responses["404"] = errorResponse("Not found")
       responses["429"] = errorResponse("Rate limited (see Retry-After)")
       responses["500"] = errorResponse("Internal error")
-      if (path === "/v1/chat/completions") {
+      if (path.startsWith("/v1/chat/completions") || path.startsWith("/v1/sessions") || path.startsWith("/v1/projects")) {
         responses["409"] = errorResponse("Session busy")
         responses["502"] = errorResponse("The CLI or the upstream API failed")
         responses["503"] = errorResponse("The CLI is unavailable or the upstream is overloaded")

@@ -9,6 +9,7 @@ import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { Chunk, Duration, Effect, Either, Option, Stream } from "effect"
 import { AppConfig } from "../AppConfig.js"
 import { ModelRegistry } from "../ModelRegistry.js"
+import { Projects } from "../Projects.js"
 import { SessionRunner, type TurnHandle } from "../SessionRunner.js"
 import {
   decodeChatRequest,
@@ -39,8 +40,13 @@ const sessionHeaders = (handle: TurnHandle) => ({
 export const makeChatCompletions = Effect.gen(function*() {
   const runner = yield* SessionRunner
   const registry = yield* ModelRegistry
+  const projects = yield* Projects
   const config = yield* AppConfig
   const keepAlive = Duration.seconds(config.sseKeepAliveSeconds)
+
+  /** A client gone before its answer ended cancels the turn, unless configured to let it run. */
+  const cancelOnDisconnect = (handle: TurnHandle) =>
+    config.cancelOnDisconnect ? Effect.asVoid(runner.cancel(handle.sessionId, "disconnect")) : Effect.void
 
   const jsonAnswer = (handle: TurnHandle, context: ProjectionContext) =>
     Effect.gen(function*() {
@@ -48,7 +54,7 @@ export const makeChatCompletions = Effect.gen(function*() {
       const completion = completionOf(Chunk.toReadonlyArray(events), context)
       if ("_tag" in completion) return yield* failureToHttp(completion)
       return HttpServerResponse.unsafeJson(completion, { headers: sessionHeaders(handle) })
-    })
+    }).pipe(Effect.onInterrupt(() => cancelOnDisconnect(handle)))
 
   const streamAnswer = (handle: TurnHandle, context: ProjectionContext) =>
     Effect.gen(function*() {
@@ -63,11 +69,16 @@ export const makeChatCompletions = Effect.gen(function*() {
         if (event._tag === "TurnCancelled") return yield* fromCancel(event.reason)
       }
       // Replay the turn from its start and follow it live.
+      let finished = false
       const frames = handle.events.pipe(
         Stream.mapAccum(initialChunkState, (state, stored) => chunksOf(state, stored, context)),
         Stream.flattenIterables,
-        Stream.map(renderFrame),
-        Stream.catchAll(() => Stream.make(`data: ${JSON.stringify(internalError().envelope)}\n\n`, doneFrame))
+        Stream.map((frame) => {
+          if (frame._tag === "Done") finished = true
+          return renderFrame(frame)
+        }),
+        Stream.catchAll(() => Stream.make(`data: ${JSON.stringify(internalError().envelope)}\n\n`, doneFrame)),
+        Stream.ensuring(Effect.suspend(() => (finished ? Effect.void : cancelOnDisconnect(handle))))
       )
       return HttpServerResponse.stream(Stream.encodeText(withKeepAlive(frames, keepAlive)), {
         contentType: "text/event-stream",
@@ -89,6 +100,9 @@ export const makeChatCompletions = Effect.gen(function*() {
       const refused = refuseUnsupported(chat)
       if (refused !== null) return yield* refused
       const input = yield* Either.match(turnInputOf(chat), { onLeft: Effect.fail, onRight: Effect.succeed })
+      if (chat.session_id == null) {
+        yield* projects.ensure(chat.project_id ?? "default").pipe(Effect.mapError(fromDomain))
+      }
       const turn = yield* runner.startTurn({
         sessionId: chat.session_id ?? undefined,
         projectId: chat.project_id ?? undefined,
@@ -103,7 +117,9 @@ export const makeChatCompletions = Effect.gen(function*() {
         stop: stopSequencesOf(chat),
         includeUsage: chat.stream_options?.include_usage === true
       }
-      return yield* (chat.stream === true ? streamAnswer(turn, context) : jsonAnswer(turn, context))
+      return yield* (chat.stream === true ? streamAnswer(turn, context) : jsonAnswer(turn, context)).pipe(
+        Effect.onInterrupt(() => cancelOnDisconnect(turn))
+      )
     })
 
   return { handle }

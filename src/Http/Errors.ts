@@ -9,6 +9,8 @@ import type {
   CapacityExceeded,
   InvalidTurnRequest,
   ModelNotFound,
+  ProjectExists,
+  ProjectNotFound,
   RateLimited,
   SessionBusy,
   SessionIsClosed,
@@ -75,6 +77,8 @@ export const fromDomain = (
     | CapacityExceeded
     | StoreError
     | ModelNotFound
+    | ProjectNotFound
+    | ProjectExists
     | Unauthorized
     | RateLimited
 ): HttpError => {
@@ -96,6 +100,13 @@ export const fromDomain = (
       })
     case "SessionNotFound":
       return notFound(`Session ${error.sessionId} not found`, "session_not_found", "session_id")
+    case "ProjectNotFound":
+      return notFound(`Project ${error.projectId} not found`, "project_not_found", "project_id")
+    case "ProjectExists":
+      return make(409, "invalid_request_error", `Project ${error.projectId} already exists.`, {
+        code: "project_exists",
+        param: "id"
+      })
     case "SessionIsClosed":
       return make(409, "invalid_request_error", `Session ${error.sessionId} is closed.`, {
         code: "session_closed",

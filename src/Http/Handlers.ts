@@ -5,7 +5,7 @@ import { HttpApiBuilder, HttpServerResponse } from "@effect/platform"
 import { Duration, Effect, Option } from "effect"
 import { AppConfig } from "../AppConfig.js"
 import { ClaudeProcess } from "../ClaudeProcess.js"
-import { ModelNotFound } from "../Domain/Errors.js"
+import { ModelNotFound, SessionNotFound } from "../Domain/Errors.js"
 import type { ModelInfo } from "../Domain/Model.js"
 import { ModelRegistry } from "../ModelRegistry.js"
 import { SessionRunner } from "../SessionRunner.js"
@@ -18,8 +18,45 @@ import type { Model } from "./OpenAI.js"
 export const gatewayVersion = "0.1.0"
 
 export const ChatHandlers = HttpApiBuilder.group(GatewayApi, "chat", (handlers) =>
-  Effect.map(makeChatCompletions, (chat) =>
-    handlers.handleRaw("createChatCompletion", ({ request }) => chat.handle(request))))
+  Effect.gen(function*() {
+    const chat = yield* makeChatCompletions
+    const runner = yield* SessionRunner
+    const store = yield* SessionStore
+    const sessionOrNotFound = (sessionId: string) =>
+      Effect.flatMap(store.sessionSummary(sessionId), (summary) =>
+        Option.match(summary, {
+          onNone: () => Effect.fail(new SessionNotFound({ sessionId })),
+          onSome: Effect.succeed
+        }))
+    return handlers
+      .handleRaw("createChatCompletion", ({ request }) => chat.handle(request))
+      .handle("cancelChatCompletion", ({ path }) =>
+        Effect.gen(function*() {
+          yield* sessionOrNotFound(path.session_id)
+          const cancelled = yield* runner.cancel(path.session_id, "client")
+          return {
+            session_id: path.session_id,
+            object: "chat.completion.cancellation" as const,
+            cancelled,
+            status: cancelled ? "cancelled" as const : "not_running" as const
+          }
+        }).pipe(Effect.mapError(fromDomain)))
+      .handle("chatCompletionStatus", ({ path }) =>
+        Effect.gen(function*() {
+          const summary = yield* sessionOrNotFound(path.session_id)
+          const activity = yield* runner.activity(path.session_id)
+          return {
+            session_id: path.session_id,
+            object: "chat.completion.status" as const,
+            status: summary.closed ? "closed" as const : activity.running ? "running" as const : "idle" as const,
+            is_running: activity.running,
+            turn_id: activity.turnId,
+            started_at: activity.startedAt === null ? null : Math.floor(activity.startedAt / 1000),
+            project_id: summary.projectId,
+            warm: activity.warm
+          }
+        }).pipe(Effect.mapError(fromDomain)))
+  }))
 
 /** `created` of a model: the date in its id (`…-20250929`) when there is one. */
 const createdOf = (id: string): number => {

@@ -10,10 +10,11 @@ import { AppConfig } from "../AppConfig.js"
 import { GatewayApi } from "./Api.js"
 import { ChatHandlers, ModelsHandlers, SystemHandlers } from "./Handlers.js"
 import { EdgeMiddleware, originAllowed } from "./Middleware.js"
+import { ProjectsHandlers, SessionsHandlers } from "./Sessions.js"
 import { SessionRunner } from "../SessionRunner.js"
 
 export const ApiLive = HttpApiBuilder.api(GatewayApi).pipe(
-  Layer.provide([ChatHandlers, ModelsHandlers, SystemHandlers])
+  Layer.provide([ChatHandlers, SessionsHandlers, ProjectsHandlers, ModelsHandlers, SystemHandlers])
 )
 
 /** Headers a browser client may read from our responses. */

@@ -1074,10 +1074,38 @@ describe("missing CLI", () => {
 // ---------------------------------------------------------------------------
 // 8. The turn outlives the request
 
-describe("a turn outlives its request", () => {
+describe("a client that disconnects mid-stream", () => {
   let gateway: Gateway
   beforeAll(async () => {
     gateway = await startGateway({ cliEnv: { FAKE_CLAUDE_DELAY_MS: "60" } })
+  })
+  afterAll(() => gateway.close())
+
+  it("cancels the turn by default: TurnCancelled(disconnect) is recorded and the CLI stops", async () => {
+    const controller = new AbortController()
+    const response = await post(gateway, {
+      model: "sonnet",
+      messages: [{ role: "user", content: "FAKE_SLOW and then leave" }],
+      stream: true
+    }, controller.signal)
+    expect(response.status).toBe(200)
+    const sessionId = response.headers.get("x-session-id")!
+    await readFor(response, controller, (sofar) => sofar.includes("\"content\":\"w1 \""), 5_000)
+    const log = await eventually(() => {
+      const rows = logOf(gateway, sessionId)
+      return rows[rows.length - 1]?.type === "TurnCancelled" ? rows : undefined
+    }, 5_000)
+    expectContiguousFromOne(log)
+    expect(JSON.parse(log[log.length - 1]!.data)).toMatchObject({ reason: "disconnect" })
+    // Far fewer than the 30 deltas of the whole answer were produced.
+    expect(log.filter((row) => row.type === "TextDelta").length).toBeLessThan(30)
+  })
+})
+
+describe("a turn outlives its request (CANCEL_ON_DISCONNECT=false)", () => {
+  let gateway: Gateway
+  beforeAll(async () => {
+    gateway = await startGateway({ cliEnv: { FAKE_CLAUDE_DELAY_MS: "60" }, cancelOnDisconnect: false })
   })
   afterAll(() => gateway.close())
 

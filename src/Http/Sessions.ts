@@ -1,0 +1,217 @@
+/**
+ * The sessions and projects APIs: read models projected from the event log, session and
+ * project lifecycle, and the raw event feed (JSON pages, or SSE that replays and then
+ * follows live, resumable with `Last-Event-ID`).
+ */
+import { HttpApiBuilder, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { Duration, Effect, Option, Schema, Stream } from "effect"
+import { AppConfig } from "../AppConfig.js"
+import type { ConversationMessage } from "../Domain/Conversation.js"
+import { SessionNotFound } from "../Domain/Errors.js"
+import { isTurnTerminal, SessionEvent, type StoredEvent } from "../Domain/SessionEvent.js"
+import { Projects } from "../Projects.js"
+import { historyOf } from "../SessionRunner/history.js"
+import { SessionRunner } from "../SessionRunner.js"
+import { SessionStore } from "../SessionStore.js"
+import { EventsParams, GatewayApi } from "./Api.js"
+import { fromDomain, invalidRequest } from "./Errors.js"
+import { chunksOf, initialChunkState, type ProjectionContext } from "./Projection.js"
+import { projectOf, sessionOf, statsOf } from "./Resources.js"
+import { renderFrame, withKeepAlive } from "./Sse.js"
+
+const encodeEvent = Schema.encodeSync(SessionEvent)
+
+const eventJson = (stored: StoredEvent) => ({
+  id: stored.sequence,
+  type: stored.event._tag,
+  created_at: stored.timestamp,
+  data: encodeEvent(stored.event)
+})
+
+/** The conversation in OpenAI's message shape (images as data URLs). */
+const openAiMessage = (message: ConversationMessage) => {
+  const onlyText = message.content.every((part) => part._tag === "text")
+  return {
+    role: message.role,
+    content: onlyText
+      ? message.content.map((part) => (part._tag === "text" ? part.text : "")).join("")
+      : message.content.map((part) =>
+        part._tag === "text"
+          ? { type: "text" as const, text: part.text }
+          : { type: "image_url" as const, image_url: { url: `data:${part.mediaType};base64,${part.data}` } }
+      )
+  }
+}
+
+/** The projection context a turn's original stream used, from its recorded parameters. */
+const contextOfTurn = (sessionId: string, projectId: string, parameters: Readonly<Record<string, unknown>>): ProjectionContext => {
+  const stop = parameters.stop
+  const streamOptions = parameters.stream_options as { readonly include_usage?: unknown } | null | undefined
+  return {
+    sessionId,
+    projectId,
+    stop: typeof stop === "string" ? [stop] : Array.isArray(stop) ? stop.filter((s): s is string => typeof s === "string" && s.length > 0) : [],
+    includeUsage: streamOptions?.include_usage === true
+  }
+}
+
+/**
+ * Replays turns as the chat.completion.chunk frames their streams sent: the same pure
+ * projection over the same events, so the bytes match. Each frame carries the sequence
+ * of the event that produced it as its SSE id.
+ */
+const chunkFrames = (sessionId: string, projectId: string) => {
+  let context: ProjectionContext | null = null
+  let state = initialChunkState
+  return (stored: StoredEvent): ReadonlyArray<string> => {
+    if (stored.event._tag === "TurnStarted") {
+      context = contextOfTurn(sessionId, projectId, stored.event.parameters)
+      state = initialChunkState
+    }
+    if (context === null || !("turnId" in stored.event)) return []
+    const [next, frames] = chunksOf(state, stored, context)
+    state = next
+    return frames.map((frame) => `id: ${stored.sequence}\n${renderFrame(frame)}`)
+  }
+}
+
+export const SessionsHandlers = HttpApiBuilder.group(GatewayApi, "sessions", (handlers) =>
+  Effect.gen(function*() {
+    const store = yield* SessionStore
+    const runner = yield* SessionRunner
+    const config = yield* AppConfig
+    const keepAlive = Duration.seconds(config.sseKeepAliveSeconds)
+
+    const summaryOf = (sessionId: string) =>
+      Effect.gen(function*() {
+        const summary = yield* store.sessionSummary(sessionId)
+        if (Option.isNone(summary)) return yield* new SessionNotFound({ sessionId })
+        return sessionOf(summary.value, yield* runner.activity(sessionId))
+      })
+
+    const eventsOf = (sessionId: string, request: HttpServerRequest.HttpServerRequest, params: typeof EventsParams.Type) =>
+      Effect.gen(function*() {
+        const first = yield* store.read(sessionId, { limit: 1 })
+        const created = first[0]?.event
+        if (created === undefined) return yield* new SessionNotFound({ sessionId })
+        const projectId = created._tag === "SessionCreated" ? created.projectId : "default"
+        const lastEventId = Number(request.headers["last-event-id"])
+        const after = Number.isInteger(lastEventId) && lastEventId >= 0 ? lastEventId : (params.after ?? 0)
+        const wantsStream = params.stream || (request.headers["accept"] ?? "").includes("text/event-stream")
+
+        if (!wantsStream) {
+          const page = yield* store.read(sessionId, { after, limit: params.limit + 1 })
+          const data = page.slice(0, params.limit)
+          return HttpServerResponse.unsafeJson({
+            object: "list",
+            session_id: sessionId,
+            data: data.map(eventJson),
+            has_more: page.length > params.limit,
+            last_event_id: data[data.length - 1]?.sequence ?? after
+          })
+        }
+
+        let events = store.tail(sessionId, after)
+        if (params.turn_id !== undefined) {
+          const turnId = params.turn_id
+          events = events.pipe(
+            Stream.filter((stored) => "turnId" in stored.event && stored.event.turnId === turnId),
+            Stream.takeUntil((stored) => isTurnTerminal(stored.event))
+          )
+        }
+        const frames = params.format === "chunks"
+          ? events.pipe(Stream.map(chunkFrames(sessionId, projectId)), Stream.flattenIterables)
+          : events.pipe(
+            Stream.map((stored) => `id: ${stored.sequence}\nevent: ${stored.event._tag}\ndata: ${JSON.stringify(eventJson(stored))}\n\n`)
+          )
+        return HttpServerResponse.stream(
+          Stream.encodeText(withKeepAlive(frames.pipe(Stream.orDie), keepAlive)),
+          { contentType: "text/event-stream", headers: { "cache-control": "no-cache", "x-accel-buffering": "no" } }
+        )
+      })
+
+    return handlers
+      .handle("createSession", ({ payload }) =>
+        runner.createSession(payload.project_id ?? "default").pipe(
+          Effect.flatMap(({ sessionId }) => summaryOf(sessionId)),
+          Effect.mapError(fromDomain)
+        ))
+      .handle("listSessions", ({ urlParams }) =>
+        Effect.gen(function*() {
+          const { sessions, total } = yield* store.listSessions({
+            projectId: urlParams.project_id,
+            limit: urlParams.limit,
+            offset: urlParams.offset
+          })
+          const data = yield* Effect.forEach(sessions, (summary) =>
+            Effect.map(runner.activity(summary.sessionId), (activity) => sessionOf(summary, activity)))
+          return {
+            object: "list" as const,
+            data,
+            total,
+            limit: urlParams.limit,
+            offset: urlParams.offset,
+            has_more: urlParams.offset + data.length < total
+          }
+        }).pipe(Effect.mapError(fromDomain)))
+      .handle("sessionStats", () =>
+        Effect.gen(function*() {
+          const totals = yield* store.totals
+          return statsOf(totals, yield* runner.runningCount, yield* runner.warmCount)
+        }).pipe(Effect.mapError(fromDomain)))
+      .handle("getSession", ({ path }) => summaryOf(path.session_id).pipe(Effect.mapError(fromDomain)))
+      .handle("deleteSession", ({ path, urlParams }) =>
+        runner.closeSession(path.session_id, { purge: urlParams.purge }).pipe(
+          Effect.as({ id: path.session_id, object: "session", deleted: true, purged: urlParams.purge }),
+          Effect.mapError(fromDomain)
+        ))
+      .handle("sessionMessages", ({ path }) =>
+        Effect.gen(function*() {
+          const events = yield* store.read(path.session_id)
+          if (events.length === 0) return yield* new SessionNotFound({ sessionId: path.session_id })
+          return {
+            object: "list" as const,
+            session_id: path.session_id,
+            data: historyOf(events).conversation.map(openAiMessage)
+          }
+        }).pipe(Effect.mapError(fromDomain)))
+      .handleRaw("sessionEvents", ({ path, request, urlParams }) =>
+        eventsOf(path.session_id, request, urlParams).pipe(Effect.mapError(fromDomain)))
+  }))
+
+export const ProjectsHandlers = HttpApiBuilder.group(GatewayApi, "projects", (handlers) =>
+  Effect.gen(function*() {
+    const projects = yield* Projects
+    return handlers
+      .handle("createProject", ({ payload }) => {
+        if (payload.path !== undefined && payload.id !== undefined && payload.path !== payload.id) {
+          return Effect.fail(invalidRequest("path must name the project's own directory (its id)", "path", "invalid_value"))
+        }
+        return projects.create({ id: payload.id ?? payload.path, name: payload.name, description: payload.description }).pipe(
+          Effect.map(projectOf),
+          Effect.mapError(fromDomain)
+        )
+      })
+      .handle("listProjects", ({ urlParams }) =>
+        projects.list.pipe(
+          Effect.map((all) => {
+            const data = all.slice(urlParams.offset, urlParams.offset + urlParams.limit).map(projectOf)
+            return {
+              object: "list" as const,
+              data,
+              total: all.length,
+              limit: urlParams.limit,
+              offset: urlParams.offset,
+              has_more: urlParams.offset + data.length < all.length
+            }
+          }),
+          Effect.mapError(fromDomain)
+        ))
+      .handle("getProject", ({ path }) =>
+        projects.get(path.project_id).pipe(Effect.map(projectOf), Effect.mapError(fromDomain)))
+      .handle("deleteProject", ({ path, urlParams }) =>
+        projects.remove(path.project_id, { removeFiles: urlParams.purge }).pipe(
+          Effect.as({ id: path.project_id, object: "project", deleted: true, purged: urlParams.purge }),
+          Effect.mapError(fromDomain)
+        ))
+  }))

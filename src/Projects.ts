@@ -1,0 +1,141 @@
+/**
+ * Projects: named working directories directly under the project root, registered in the
+ * event log (one `project:<id>` stream each). A chat turn runs in its project's directory.
+ */
+import { Context, Effect, Layer } from "effect"
+import * as NodeFs from "node:fs"
+import { AppConfig } from "./AppConfig.js"
+import { InvalidTurnRequest, ProjectExists, ProjectNotFound, type StoreError } from "./Domain/Errors.js"
+import { projectStreamId, projectStreamPrefix } from "./Domain/Session.js"
+import { ProjectCreated, ProjectDeleted, type StoredEvent } from "./Domain/SessionEvent.js"
+import { ProjectPaths } from "./SessionRunner/projects.js"
+import { SessionStore } from "./SessionStore.js"
+
+export interface Project {
+  readonly id: string
+  readonly name: string
+  readonly description: string | null
+  readonly path: string
+  /** Milliseconds since the epoch. */
+  readonly createdAt: number
+}
+
+export declare namespace Projects {
+  export interface Service {
+    /**
+     * Registers a project and creates its directory. The id is `id`, else derived from
+     * `name`; ids that could leave the root are refused with `InvalidTurnRequest`.
+     */
+    readonly create: (input: {
+      readonly id?: string | undefined
+      readonly name?: string | undefined
+      readonly description?: string | undefined
+    }) => Effect.Effect<Project, InvalidTurnRequest | ProjectExists | StoreError>
+    /** Registers a project if it is not yet (a chat turn naming a new `project_id`). */
+    readonly ensure: (projectId: string) => Effect.Effect<Project, InvalidTurnRequest | StoreError>
+    /** Registered projects, oldest first. */
+    readonly list: Effect.Effect<ReadonlyArray<Project>, StoreError>
+    readonly get: (projectId: string) => Effect.Effect<Project, ProjectNotFound | InvalidTurnRequest | StoreError>
+    /** Unregisters a project; its files are removed only with `removeFiles`. */
+    readonly remove: (
+      projectId: string,
+      options: { readonly removeFiles: boolean }
+    ) => Effect.Effect<void, ProjectNotFound | InvalidTurnRequest | StoreError>
+  }
+}
+
+/** The project a stream's events describe, if it is registered. */
+const projectOf = (events: ReadonlyArray<StoredEvent>): Project | null => {
+  let project: Project | null = null
+  for (const { event, timestamp } of events) {
+    if (event._tag === "ProjectCreated") {
+      project = { id: event.projectId, name: event.name, description: event.description, path: event.path, createdAt: timestamp }
+    } else if (event._tag === "ProjectDeleted") {
+      project = null
+    }
+  }
+  return project
+}
+
+const slugOf = (name: string) =>
+  name.trim().toLowerCase().replace(/[^a-z0-9._-]+/g, "-").replace(/^[-._]+|[-._]+$/g, "").slice(0, 64)
+
+export const makeProjects = Effect.gen(function*() {
+  const config = yield* AppConfig
+  const store = yield* SessionStore
+  const paths = new ProjectPaths(config.projectRoot)
+
+  const load = (projectId: string) =>
+    Effect.map(store.read(projectStreamId(projectId)), (events) => ({ events, project: projectOf(events) }))
+
+  const register = (projectId: string, name: string, description: string | null) =>
+    Effect.gen(function*() {
+      const path = yield* paths.ensure(projectId)
+      const { events } = yield* load(projectId)
+      const stored = yield* store.append(projectStreamId(projectId), events[events.length - 1]?.sequence ?? 0, [
+        new ProjectCreated({ projectId, name, description, path })
+      ]).pipe(Effect.catchTag("SequenceConflict", () => Effect.fail(new ProjectExists({ projectId }))))
+      return { id: projectId, name, description, path, createdAt: stored[0]!.timestamp } satisfies Project
+    })
+
+  const create: Projects.Service["create"] = (input) =>
+    Effect.gen(function*() {
+      const projectId = input.id ?? (input.name !== undefined ? slugOf(input.name) : "")
+      if (projectId === "") {
+        return yield* new InvalidTurnRequest({ message: "A project needs an id or a name", param: "id", code: null })
+      }
+      yield* paths.pathOf(projectId)
+      if ((yield* load(projectId)).project !== null) return yield* new ProjectExists({ projectId })
+      return yield* register(projectId, input.name ?? projectId, input.description ?? null)
+    })
+
+  const ensure = (projectId: string) =>
+    Effect.gen(function*() {
+      yield* paths.pathOf(projectId)
+      const { project } = yield* load(projectId)
+      if (project !== null) return project
+      return yield* register(projectId, projectId, null).pipe(
+        Effect.catchTag("ProjectExists", () => Effect.flatMap(load(projectId), ({ project }) => Effect.succeed(project!)))
+      )
+    })
+
+  const get = (projectId: string) =>
+    Effect.gen(function*() {
+      yield* paths.pathOf(projectId)
+      const { project } = yield* load(projectId)
+      if (project === null) return yield* new ProjectNotFound({ projectId })
+      return project
+    })
+
+  const list = Effect.gen(function*() {
+    const ids = yield* store.streamIds(projectStreamPrefix)
+    const projects: Array<Project> = []
+    for (const id of ids) {
+      const { project } = yield* load(id.slice(projectStreamPrefix.length))
+      if (project !== null) projects.push(project)
+    }
+    return projects.sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id))
+  })
+
+  const remove = (projectId: string, options: { readonly removeFiles: boolean }) =>
+    Effect.gen(function*() {
+      yield* paths.pathOf(projectId)
+      const { events, project } = yield* load(projectId)
+      if (project === null) return yield* new ProjectNotFound({ projectId })
+      if (options.removeFiles) {
+        // Resolved through ProjectPaths again: never anything outside the root.
+        const path = yield* paths.pathOf(projectId)
+        yield* Effect.sync(() => NodeFs.rmSync(path, { recursive: true, force: true }))
+      }
+      yield* store.append(projectStreamId(projectId), events[events.length - 1]!.sequence, [
+        new ProjectDeleted({ projectId, filesRemoved: options.removeFiles })
+      ]).pipe(Effect.catchTag("SequenceConflict", () => Effect.fail(new ProjectNotFound({ projectId }))))
+    })
+
+  return { create, ensure, list, get, remove } satisfies Projects.Service
+})
+
+export class Projects extends Context.Tag("claude-code-api/Projects")<Projects, Projects.Service>() {
+  static readonly layer = Layer.effect(Projects, makeProjects)
+}
+
