@@ -6,7 +6,12 @@
  * bare, gateway, bare, …) so machine noise hits both alike. Reported: time to first
  * content delta and total time per turn (medians), their ratio and the difference.
  *
- * BENCH_TURNS (default 12) sets the number of turns per path.
+ * Then, for sessions: the second turn of a session on its warm CLI process against the
+ * same turn on a cold process started with `--resume` (interleaved), and the memory that
+ * N idle warm sessions hold (their CLI processes' PSS and RSS).
+ *
+ * BENCH_TURNS (default 12) sets the number of turns per path; BENCH_IDLE_SESSIONS
+ * (default 4) the number of idle sessions.
  */
 import * as NodeChild from "node:child_process"
 import * as NodeFs from "node:fs"
@@ -17,6 +22,7 @@ import { startFakeAnthropic } from "../test/fixtures/FakeAnthropic.js"
 import { realCliConfig, realCliPath, startGateway, tempDirectory } from "../test/support/Gateway.js"
 
 const turns = Number(process.env.BENCH_TURNS ?? 12)
+const idleSessions = Number(process.env.BENCH_IDLE_SESSIONS ?? 4)
 const model = "claude-sonnet-4-5-20250929"
 
 interface Sample {
@@ -37,13 +43,17 @@ const gateway = await startGateway({ ...config, permissionMode: "acceptEdits" })
 const bareCwd = NodePath.join(gateway.projectRoot, "default")
 NodeFs.mkdirSync(bareCwd, { recursive: true })
 
-/** One streamed turn through the gateway, timed from the request to the first content chunk and to `[DONE]`. */
-const viaGateway = async (prompt: string): Promise<Sample> => {
+/** One streamed turn, timed from the request to the first content chunk and to `[DONE]`. */
+const streamedTurn = async (
+  baseURL: string,
+  prompt: string,
+  sessionId?: string
+): Promise<Sample & { readonly sessionId: string }> => {
   const started = performance.now()
-  const response = await fetch(`${gateway.baseURL}/chat/completions`, {
+  const response = await fetch(`${baseURL}/chat/completions`, {
     method: "POST",
     headers: { "content-type": "application/json" },
-    body: JSON.stringify({ model, stream: true, messages: [{ role: "user", content: prompt }] })
+    body: JSON.stringify({ model, stream: true, messages: [{ role: "user", content: prompt }], session_id: sessionId })
   })
   if (!response.ok || response.body === null) throw new Error(`gateway answered ${response.status}`)
   let firstDeltaMs = -1
@@ -54,8 +64,10 @@ const viaGateway = async (prompt: string): Promise<Sample> => {
     if (firstDeltaMs < 0 && /"delta":\{"content":"[^"]/.test(buffer)) firstDeltaMs = performance.now() - started
   }
   if (!buffer.includes("data: [DONE]")) throw new Error("gateway stream did not finish")
-  return { firstDeltaMs, totalMs: performance.now() - started }
+  return { firstDeltaMs, totalMs: performance.now() - started, sessionId: response.headers.get("x-session-id")! }
 }
+
+const viaGateway = (prompt: string) => streamedTurn(gateway.baseURL, prompt)
 
 /** The same turn with the CLI spawned directly, timed to its first text delta and to its `result` line. */
 const viaBareCli = (prompt: string): Promise<Sample> =>
@@ -87,18 +99,82 @@ const viaBareCli = (prompt: string): Promise<Sample> =>
       code === 0 && totalMs >= 0 ? resolve({ firstDeltaMs, totalMs }) : reject(new Error(`claude exited ${code}`)))
   })
 
-const report = (label: string, gatewaySamples: ReadonlyArray<Sample>, bareSamples: ReadonlyArray<Sample>) => {
+const report = (
+  label: string,
+  names: readonly [string, string],
+  left: ReadonlyArray<Sample>,
+  right: ReadonlyArray<Sample>
+) => {
   const rows = [
     ["time to first content delta", (s: Sample) => s.firstDeltaMs],
     ["total time per turn", (s: Sample) => s.totalMs]
   ] as const
-  console.log(`\n${label} (${gatewaySamples.length} turns each, interleaved, medians)\n`)
-  console.log("| measure | bare CLI | gateway | ratio | overhead |")
+  console.log(`\n${label} (${left.length} turns each, interleaved, medians)\n`)
+  console.log(`| measure | ${names[0]} | ${names[1]} | ratio | difference |`)
   console.log("|---|---:|---:|---:|---:|")
   for (const [name, pick] of rows) {
-    const bare = median(bareSamples.map(pick))
-    const via = median(gatewaySamples.map(pick))
-    console.log(`| ${name} | ${bare.toFixed(1)} ms | ${via.toFixed(1)} ms | ${(via / bare).toFixed(3)} | ${(via - bare).toFixed(1)} ms |`)
+    const a = median(left.map(pick))
+    const b = median(right.map(pick))
+    console.log(`| ${name} | ${a.toFixed(1)} ms | ${b.toFixed(1)} ms | ${(b / a).toFixed(3)} | ${(b - a).toFixed(1)} ms |`)
+  }
+}
+
+/** PSS and RSS (kB) of the processes whose working directory lies under `root`. */
+const memoryUnder = (root: string) => {
+  let pss = 0
+  let rss = 0
+  let count = 0
+  for (const pid of NodeFs.readdirSync("/proc").filter((name) => /^\d+$/.test(name))) {
+    try {
+      if (!NodeFs.readlinkSync(`/proc/${pid}/cwd`).startsWith(root)) continue
+      const rollup = NodeFs.readFileSync(`/proc/${pid}/smaps_rollup`, "utf8")
+      pss += Number(/^Pss:\s+(\d+)/m.exec(rollup)?.[1] ?? 0)
+      rss += Number(/^Rss:\s+(\d+)/m.exec(rollup)?.[1] ?? 0)
+      count++
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return { pss, rss, count }
+}
+
+/** Second turns on warm sessions against second turns on cold `--resume` processes. */
+const benchSessions = async () => {
+  const warmGateway = await startGateway({ ...config, permissionMode: "acceptEdits", maxWarmProcesses: turns + 1 })
+  const coldGateway = await startGateway({ ...config, permissionMode: "acceptEdits", maxWarmProcesses: 0 })
+  try {
+    const warmSamples: Array<Sample> = []
+    const coldSamples: Array<Sample> = []
+    for (let index = 0; index < turns; index++) {
+      const warmFirst = await streamedTurn(warmGateway.baseURL, `session ${index} turn 1`)
+      const coldFirst = await streamedTurn(coldGateway.baseURL, `session ${index} turn 1`)
+      if (index % 2 === 0) {
+        warmSamples.push(await streamedTurn(warmGateway.baseURL, "turn 2", warmFirst.sessionId))
+        coldSamples.push(await streamedTurn(coldGateway.baseURL, "turn 2", coldFirst.sessionId))
+      } else {
+        coldSamples.push(await streamedTurn(coldGateway.baseURL, "turn 2", coldFirst.sessionId))
+        warmSamples.push(await streamedTurn(warmGateway.baseURL, "turn 2", warmFirst.sessionId))
+      }
+    }
+    report("Second turn of a session: cold process with --resume vs warm process", ["cold --resume", "warm"], coldSamples, warmSamples)
+  } finally {
+    await warmGateway.close()
+    await coldGateway.close()
+  }
+
+  const idleGateway = await startGateway({ ...config, permissionMode: "acceptEdits", maxWarmProcesses: idleSessions })
+  try {
+    for (let index = 0; index < idleSessions; index++) await streamedTurn(idleGateway.baseURL, `idle session ${index}`)
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    const { count, pss, rss } = memoryUnder(idleGateway.projectRoot)
+    console.log(`\nMemory held by ${idleSessions} idle warm sessions (${count} CLI processes)\n`)
+    console.log("| measure | total | per session |")
+    console.log("|---|---:|---:|")
+    console.log(`| PSS (shared pages split between processes) | ${(pss / 1024).toFixed(0)} MiB | ${(pss / 1024 / idleSessions).toFixed(0)} MiB |`)
+    console.log(`| RSS | ${(rss / 1024).toFixed(0)} MiB | ${(rss / 1024 / idleSessions).toFixed(0)} MiB |`)
+    console.log(`\nA passivated session (after SESSION_IDLE_SECONDS) holds no process: only its rows in the event log.`)
+  } finally {
+    await idleGateway.close()
   }
 }
 
@@ -119,7 +195,8 @@ try {
       gatewaySamples.push(await viaGateway(prompt))
     }
   }
-  report("Gateway (streaming, one fresh CLI process per turn) vs bare CLI", gatewaySamples, bareSamples)
+  report("First turn: bare CLI vs gateway (streaming, new session, new CLI process)", ["bare CLI", "gateway"], bareSamples, gatewaySamples)
+  await benchSessions()
 } finally {
   await gateway.close()
   await fake.close()
