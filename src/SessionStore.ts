@@ -207,6 +207,21 @@ export const makeSessionStore = Effect.gen(function*() {
 
   const ping = sql`SELECT 1`.pipe(Effect.asVoid, Effect.mapError(storeError))
 
+  /** Turn counts and usage totals over completed turns (prompt = input + cache reads + cache writes). */
+  const completedSum = (expression: string) => `SUM(CASE WHEN type = 'TurnCompleted' THEN ${expression} ELSE 0 END)`
+  const turnAggregates = sql.literal([
+    "SUM(type = 'TurnStarted') AS turns",
+    "SUM(type = 'TurnCompleted') AS completed_turns",
+    `${
+      completedSum(
+        "json_extract(data, '$.usage.inputTokens') + json_extract(data, '$.usage.cacheReadInputTokens') + json_extract(data, '$.usage.cacheCreationInputTokens')"
+      )
+    } AS prompt_tokens`,
+    `${completedSum("json_extract(data, '$.usage.outputTokens')")} AS completion_tokens`,
+    `${completedSum("json_extract(data, '$.usage.cacheReadInputTokens')")} AS cached_tokens`,
+    `${completedSum("COALESCE(json_extract(data, '$.costUsd'), 0)")} AS cost_usd`
+  ].join(",\n"))
+
   const summaries = (where: Statement.Fragment, limit: number, offset: number) =>
     sql<SummaryRow>`
       WITH sessions AS (
@@ -217,14 +232,7 @@ export const makeSessionStore = Effect.gen(function*() {
           MAX(sequence) AS last_sequence,
           MAX(CASE WHEN type = 'SessionCreated' THEN json_extract(data, '$.projectId') END) AS project_id,
           MAX(type = 'SessionClosed') AS closed,
-          SUM(type = 'TurnStarted') AS turns,
-          SUM(type = 'TurnCompleted') AS completed_turns,
-          SUM(CASE WHEN type = 'TurnCompleted' THEN
-            json_extract(data, '$.usage.inputTokens') + json_extract(data, '$.usage.cacheReadInputTokens')
-            + json_extract(data, '$.usage.cacheCreationInputTokens') ELSE 0 END) AS prompt_tokens,
-          SUM(CASE WHEN type = 'TurnCompleted' THEN json_extract(data, '$.usage.outputTokens') ELSE 0 END) AS completion_tokens,
-          SUM(CASE WHEN type = 'TurnCompleted' THEN json_extract(data, '$.usage.cacheReadInputTokens') ELSE 0 END) AS cached_tokens,
-          SUM(CASE WHEN type = 'TurnCompleted' THEN COALESCE(json_extract(data, '$.costUsd'), 0) ELSE 0 END) AS cost_usd,
+          ${turnAggregates},
           (SELECT json_extract(last.data, '$.model') FROM session_events last
             WHERE last.session_id = e.session_id AND last.type = 'TurnCompleted'
             ORDER BY last.sequence DESC LIMIT 1) AS last_model
@@ -251,15 +259,9 @@ export const makeSessionStore = Effect.gen(function*() {
     SELECT
       COUNT(DISTINCT session_id) AS sessions,
       SUM(type = 'SessionClosed') AS closed_sessions,
-      SUM(type = 'TurnStarted') AS turns,
-      SUM(type = 'TurnCompleted') AS completed_turns,
       SUM(type = 'TurnFailed') AS failed_turns,
       SUM(type = 'TurnCancelled') AS cancelled_turns,
-      SUM(CASE WHEN type = 'TurnCompleted' THEN
-        json_extract(data, '$.usage.inputTokens') + json_extract(data, '$.usage.cacheReadInputTokens')
-        + json_extract(data, '$.usage.cacheCreationInputTokens') ELSE 0 END) AS prompt_tokens,
-      SUM(CASE WHEN type = 'TurnCompleted' THEN json_extract(data, '$.usage.outputTokens') ELSE 0 END) AS completion_tokens,
-      SUM(CASE WHEN type = 'TurnCompleted' THEN COALESCE(json_extract(data, '$.costUsd'), 0) ELSE 0 END) AS cost_usd
+      ${turnAggregates}
     FROM session_events WHERE session_id NOT LIKE ${projectStreamPrefix + "%"}
   `.pipe(
     Effect.map(([row]): SessionTotals => ({
