@@ -170,6 +170,8 @@ interface WarmProcess {
   readonly scope: Scope.CloseableScope
   /** Whether the process holds the session's conversation (warm, or resumed). */
   holdsConversation: boolean
+  /** A turn is using the process: idle timers and evictions leave it alone. */
+  inUse: boolean
   lastUsed: number
   idleTimer: Fiber.RuntimeFiber<void> | null
 }
@@ -233,20 +235,34 @@ export const makeSessionRunner = Effect.gen(function*() {
       )
     }).pipe(Effect.uninterruptible)
 
+  /** Passivates a session's process unless a turn is using it (or it was replaced). */
+  const passivateIdle = (sessionId: string, entry?: WarmProcess) =>
+    Effect.suspend(() => {
+      const current = warm.get(sessionId)
+      return current === undefined || current.inUse || (entry !== undefined && current !== entry)
+        ? Effect.void
+        : passivate(sessionId)
+    })
+
   /** After a turn: keep the process for `sessionIdleSeconds`, and no more than `maxWarmProcesses` of them. */
   const keepWarm = (sessionId: string, entry: WarmProcess) =>
     Effect.gen(function*() {
       entry.lastUsed = Date.now()
+      entry.inUse = false
       if (config.maxWarmProcesses === 0 || shuttingDown) return yield* passivate(sessionId)
       entry.idleTimer = yield* Effect.sleep(Duration.seconds(config.sessionIdleSeconds)).pipe(
-        Effect.zipRight(Effect.suspend(() => (warm.get(sessionId) === entry ? passivate(sessionId) : Effect.void))),
+        Effect.zipRight(passivateIdle(sessionId, entry)),
         Effect.forkIn(runnerScope)
       )
       const idle = [...warm.entries()]
-        .filter(([id]) => !running.has(id) || running.get(id)!.ended)
+        .filter(([, candidate]) => !candidate.inUse)
         .sort(([, a], [, b]) => a.lastUsed - b.lastUsed)
-      for (const [id] of idle.slice(0, Math.max(0, warm.size - config.maxWarmProcesses))) {
-        yield* passivate(id)
+      // Evicting other sessions' processes must not hold up the end of this turn.
+      const evicted = idle.slice(0, Math.max(0, warm.size - config.maxWarmProcesses))
+      if (evicted.length > 0) {
+        yield* Effect.forEach(evicted, ([id, candidate]) => passivateIdle(id, candidate), { discard: true }).pipe(
+          Effect.forkIn(runnerScope)
+        )
       }
     })
 
@@ -256,10 +272,14 @@ export const makeSessionRunner = Effect.gen(function*() {
       const key = launchKey(launch)
       const current = warm.get(sessionId)
       if (current !== undefined) {
-        if (current.key === key && (yield* current.connection.isRunning)) {
-          if (current.idleTimer !== null) yield* Fiber.interruptFork(current.idleTimer)
-          current.idleTimer = null
-          return current
+        if (current.key === key) {
+          // Claimed before the next yield point, so an idle timer firing now leaves it alone.
+          current.inUse = true
+          if (yield* current.connection.isRunning) {
+            if (current.idleTimer !== null) yield* Fiber.interruptFork(current.idleTimer)
+            current.idleTimer = null
+            return current
+          }
         }
         yield* passivate(sessionId)
       }
@@ -273,6 +293,7 @@ export const makeSessionRunner = Effect.gen(function*() {
         connection,
         scope,
         holdsConversation: launch.resume !== null,
+        inUse: true,
         lastUsed: Date.now(),
         idleTimer: null
       }

@@ -54,7 +54,7 @@ export const makeChatCompletions = Effect.gen(function*() {
       const completion = completionOf(Chunk.toReadonlyArray(events), context)
       if ("_tag" in completion) return yield* failureToHttp(completion)
       return HttpServerResponse.unsafeJson(completion, { headers: sessionHeaders(handle) })
-    }).pipe(Effect.onInterrupt(() => cancelOnDisconnect(handle)))
+    })
 
   const streamAnswer = (handle: TurnHandle, context: ProjectionContext) =>
     Effect.gen(function*() {
