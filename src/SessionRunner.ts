@@ -60,7 +60,14 @@ import {
   TurnFailed,
   TurnStarted
 } from "./Domain/SessionEvent.js"
-import { afterLastAssistant, digestOf, historyOf, newMessagesOf, type SessionHistory } from "./SessionRunner/history.js"
+import {
+  afterLastAssistant,
+  answerOf,
+  digestOf,
+  historyOf,
+  newMessagesOf,
+  type SessionHistory
+} from "./SessionRunner/history.js"
 import { ProjectPaths } from "./SessionRunner/projects.js"
 import { withDeadline } from "./Internal/deadline.js"
 import { promptContent } from "./SessionRunner/prompt.js"
@@ -77,6 +84,8 @@ export interface TurnRequest {
   readonly messages: ReadonlyArray<ConversationMessage>
   readonly systemPrompt: string | null
   readonly model: ResolvedModel
+  /** A JSON Schema the answer must follow (structured output), or none. */
+  readonly outputSchema?: string | null | undefined
   /** Other request parameters, recorded verbatim. */
   readonly parameters?: Readonly<Record<string, unknown>>
 }
@@ -184,7 +193,14 @@ const stopWithin = Duration.seconds(1)
 const exitGrace = Duration.seconds(3)
 
 const launchKey = (launch: CliLaunch) =>
-  JSON.stringify([launch.cwd, launch.model, launch.systemPrompt, launch.systemPromptMode, launch.permissionMode])
+  JSON.stringify([
+    launch.cwd,
+    launch.model,
+    launch.systemPrompt,
+    launch.systemPromptMode,
+    launch.permissionMode,
+    launch.jsonSchema ?? null
+  ])
 
 const resumeFailed = (error: CliError) =>
   error._tag === "CliTurnError" && /no conversation found/i.test(error.message)
@@ -371,6 +387,7 @@ export const makeSessionRunner = Effect.gen(function*() {
           systemPrompt: request.systemPrompt,
           systemPromptMode: config.systemPromptMode,
           permissionMode: config.permissionMode,
+          jsonSchema: request.outputSchema ?? null,
           resume
         })
         const content = promptContent(entry.holdsConversation ? plan.added : [...plan.held, ...plan.added])
@@ -385,7 +402,8 @@ export const makeSessionRunner = Effect.gen(function*() {
             return append(events.map((logged) => {
               if (logged._tag === "TextDelta") answer += logged.text
               if (logged._tag !== "TurnCompleted") return logged
-              const conversation = [...plan.held, ...plan.added, { role: "assistant" as const, content: [{ _tag: "text" as const, text: answer }] }]
+              const reply = { role: "assistant" as const, content: [{ _tag: "text" as const, text: answerOf(logged, answer) }] }
+              const conversation = [...plan.held, ...plan.added, reply]
               return new TurnCompleted({ ...logged, conversationDigest: digestOf(conversation) })
             }))
           }),

@@ -17,6 +17,8 @@ export interface CliLaunch {
   readonly permissionMode: PermissionMode
   /** A CLI session id to continue (`--resume`). */
   readonly resume: string | null
+  /** A JSON Schema the answer must follow (`--json-schema`): the CLI then returns structured output. */
+  readonly jsonSchema?: string | null | undefined
 }
 
 /** The fixed flags: JSON lines in and out, token-level partial messages. */
@@ -38,6 +40,7 @@ export const cliArgs = (launch: CliLaunch): ReadonlyArray<string> => [
     : []),
   "--permission-mode",
   launch.permissionMode,
+  ...(launch.jsonSchema != null ? ["--json-schema", launch.jsonSchema] : []),
   ...(launch.resume !== null ? ["--resume", launch.resume] : [])
 ]
 

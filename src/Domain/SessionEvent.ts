@@ -110,6 +110,8 @@ export class TurnCompleted extends Schema.TaggedClass<TurnCompleted>()("TurnComp
   costUsd: Schema.NullOr(Schema.Number),
   durationMs: Schema.NullOr(Schema.Number),
   numTurns: Schema.NullOr(Schema.Number),
+  /** The structured output of a turn asked for JSON (`--json-schema`), else null. */
+  structuredOutput: Schema.optionalWith(Schema.Unknown, { default: () => null }),
   /** Digest of the whole conversation after this turn (how stateless clients find their session). */
   conversationDigest: Schema.optionalWith(Schema.NullOr(Schema.String), { default: () => null })
 }) {}

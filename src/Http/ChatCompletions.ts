@@ -13,6 +13,8 @@ import { Projects } from "../Projects.js"
 import { SessionRunner, type TurnHandle } from "../SessionRunner.js"
 import {
   decodeChatRequest,
+  isStructured,
+  outputSchemaOf,
   parametersOf,
   refuseUnsupported,
   stopSequencesOf,
@@ -103,19 +105,22 @@ export const makeChatCompletions = Effect.gen(function*() {
       if (chat.session_id == null) {
         yield* projects.ensure(chat.project_id ?? "default").pipe(Effect.mapError(fromDomain))
       }
+      const outputSchema = yield* Either.match(outputSchemaOf(chat), { onLeft: Effect.fail, onRight: Effect.succeed })
       const turn = yield* runner.startTurn({
         sessionId: chat.session_id ?? undefined,
         projectId: chat.project_id ?? undefined,
         messages: input.messages,
         systemPrompt: input.systemPrompt,
         model: registry.resolve(chat.model),
+        outputSchema,
         parameters: parametersOf(chat)
       }).pipe(Effect.mapError(fromDomain))
       const context: ProjectionContext = {
         sessionId: turn.sessionId,
         projectId: turn.projectId,
         stop: stopSequencesOf(chat),
-        includeUsage: chat.stream_options?.include_usage === true
+        includeUsage: chat.stream_options?.include_usage === true,
+        structured: isStructured(chat.response_format)
       }
       return yield* (chat.stream === true ? streamAnswer(turn, context) : jsonAnswer(turn, context)).pipe(
         Effect.onInterrupt(() => cancelOnDisconnect(turn))

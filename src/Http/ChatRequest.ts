@@ -130,6 +130,30 @@ export const refuseUnsupported = (request: ChatCompletionRequestType): HttpError
   return null
 }
 
+/**
+ * The JSON Schema an answer must follow (`response_format`), as the CLI's `--json-schema`
+ * takes it: the given schema for `json_schema`, any object for `json_object`, none for text.
+ */
+export const outputSchemaOf = (request: ChatCompletionRequestType): Either.Either<string | null, HttpError> => {
+  const format = request.response_format
+  if (format === undefined || format === null || format.type === "text") return Either.right(null)
+  if (format.type === "json_object") return Either.right(JSON.stringify({ type: "object" }))
+  const schema = format.json_schema?.schema
+  if (schema === undefined) {
+    return Either.left(invalidRequest(
+      "response_format of type json_schema needs json_schema.schema",
+      "response_format.json_schema.schema",
+      "missing_required_parameter"
+    ))
+  }
+  return Either.right(JSON.stringify(schema))
+}
+
+/** Whether the answer is structured output (JSON) rather than text. */
+export const isStructured = (responseFormat: unknown): boolean =>
+  typeof responseFormat === "object" && responseFormat !== null && "type" in responseFormat &&
+  (responseFormat.type === "json_schema" || responseFormat.type === "json_object")
+
 /** The request's stop sequences as a list. */
 export const stopSequencesOf = (request: ChatCompletionRequestType): ReadonlyArray<string> =>
   request.stop === undefined || request.stop === null

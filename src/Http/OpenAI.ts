@@ -72,7 +72,15 @@ export const ChatCompletionRequest = Schema.Struct({
   parallel_tool_calls: Schema.optional(Schema.NullOr(Schema.Boolean)),
   functions: Schema.optional(Schema.NullOr(Schema.Array(Schema.Unknown))),
   function_call: Schema.optional(Schema.NullOr(Schema.Unknown)),
-  response_format: Schema.optional(Schema.NullOr(Schema.Struct({ type: Schema.String }))),
+  response_format: Schema.optional(Schema.NullOr(Schema.Struct({
+    type: Schema.Literal("text", "json_object", "json_schema"),
+    json_schema: Schema.optional(Schema.Struct({
+      name: Schema.optional(Schema.String),
+      description: Schema.optional(Schema.String),
+      schema: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Unknown })),
+      strict: Schema.optional(Schema.NullOr(Schema.Boolean))
+    }))
+  }))),
   reasoning_effort: Schema.optional(Schema.NullOr(Schema.String)),
   verbosity: Schema.optional(Schema.NullOr(Schema.String)),
   service_tier: Schema.optional(Schema.NullOr(Schema.String)),

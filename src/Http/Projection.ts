@@ -13,7 +13,16 @@ export interface ProjectionContext {
   readonly projectId: string
   readonly stop: ReadonlyArray<string>
   readonly includeUsage: boolean
+  /**
+   * The request asked for JSON (`response_format`): the answer is the turn's structured
+   * output, and the text Claude says on the way there is not part of it.
+   */
+  readonly structured: boolean
 }
+
+/** A structured turn's answer: its output as JSON, or (when the CLI returned none) its text. */
+const structuredAnswer = (output: unknown, text: string): string =>
+  output !== null && output !== undefined ? JSON.stringify(output) : text
 
 // ---------------------------------------------------------------------------
 // Stop sequences
@@ -140,6 +149,7 @@ export const completionOf = (
         return { _tag: "Cancelled", reason: event.reason }
       case "TurnCompleted":
         content += flushStop(scanner)
+        if (context.structured) content = structuredAnswer(event.structuredOutput, content)
         return {
           id: completionId(turnId),
           object: "chat.completion",
@@ -184,6 +194,8 @@ export interface ChunkState {
   readonly model: string
   readonly roleSent: boolean
   readonly scanner: StopScanner
+  /** Text held back from a structured answer (sent only if no structured output comes). */
+  readonly heldText: string
 }
 
 export const initialChunkState: ChunkState = {
@@ -191,7 +203,8 @@ export const initialChunkState: ChunkState = {
   created: 0,
   model: "claude-code",
   roleSent: false,
-  scanner: initialStopScanner
+  scanner: initialStopScanner,
+  heldText: ""
 }
 
 type Delta = ChatCompletionChunk["choices"][number]["delta"]
@@ -231,6 +244,7 @@ export const chunksOf = (
     case "TurnAttached":
       return withRole({ ...state, model: event.model }, [])
     case "TextDelta": {
+      if (context.structured) return withRole({ ...state, heldText: state.heldText + event.text }, [])
       const [scanner, released] = scanStop(state.scanner, event.text, context.stop)
       const next = { ...state, scanner }
       return withRole(next, released.length > 0 ? [chunk(next, { content: released })] : [])
@@ -246,7 +260,7 @@ export const chunksOf = (
         chunk(state, { claude_code_tool_result: { id: event.toolUseId, output: event.content, is_error: event.isError } })
       ])
     case "TurnCompleted": {
-      const rest = flushStop(state.scanner)
+      const rest = context.structured ? structuredAnswer(event.structuredOutput, state.heldText) : flushStop(state.scanner)
       const next = { ...state, model: event.model }
       const frames: Array<StreamFrame> = []
       if (rest.length > 0) frames.push(chunk(next, { content: rest }))

@@ -14,6 +14,7 @@ import { historyOf } from "../SessionRunner/history.js"
 import { SessionRunner } from "../SessionRunner.js"
 import { SessionStore } from "../SessionStore.js"
 import { EventsParams, GatewayApi } from "./Api.js"
+import { isStructured } from "./ChatRequest.js"
 import { fromDomain, invalidRequest } from "./Errors.js"
 import { chunksOf, initialChunkState, type ProjectionContext } from "./Projection.js"
 import { projectOf, sessionOf, statsOf } from "./Resources.js"
@@ -51,7 +52,8 @@ const contextOfTurn = (sessionId: string, projectId: string, parameters: Readonl
     sessionId,
     projectId,
     stop: typeof stop === "string" ? [stop] : Array.isArray(stop) ? stop.filter((s): s is string => typeof s === "string" && s.length > 0) : [],
-    includeUsage: streamOptions?.include_usage === true
+    includeUsage: streamOptions?.include_usage === true,
+    structured: isStructured(parameters.response_format)
   }
 }
 

@@ -47,7 +47,7 @@ export const historyOf = (events: ReadonlyArray<StoredEvent>): SessionHistory =>
         break
       case "TurnCompleted":
         if (pending?.turnId === event.turnId) {
-          conversation.push(...pending.messages, { role: "assistant", content: [{ _tag: "text", text: pending.text }] })
+          conversation.push(...pending.messages, { role: "assistant", content: [{ _tag: "text", text: answerOf(event, pending.text) }] })
           lastCompleted = event
         }
         pending = null
@@ -63,6 +63,12 @@ export const historyOf = (events: ReadonlyArray<StoredEvent>): SessionHistory =>
   const last = events[events.length - 1]
   return { projectId, cwd, configDir, closed, conversation, lastCompleted, lastSequence: last?.sequence ?? 0 }
 }
+
+/** The answer a client received: the structured output as JSON when there is one, else the text. */
+export const answerOf = (completed: TurnCompleted, text: string): string =>
+  completed.structuredOutput !== null && completed.structuredOutput !== undefined
+    ? JSON.stringify(completed.structuredOutput)
+    : text
 
 const normalizedPart = (part: ContentPart) =>
   part._tag === "text"

@@ -90,7 +90,8 @@ const completed = (state: TranslatorState, result: CliResult): TurnCompleted =>
     usage: usageOf(result.usage),
     costUsd: result.total_cost_usd ?? null,
     durationMs: result.duration_ms ?? null,
-    numTurns: result.num_turns ?? null
+    numTurns: result.num_turns ?? null,
+    structuredOutput: result.structured_output ?? null
   })
 
 /** One step: the next state and the log events this line means. */

@@ -1074,6 +1074,74 @@ describe("missing CLI", () => {
 // ---------------------------------------------------------------------------
 // 8. The turn outlives the request
 
+describe("structured output (response_format)", () => {
+  let gateway: Gateway
+  let client: OpenAI
+  beforeAll(async () => {
+    gateway = await startGateway()
+    client = new OpenAI({ baseURL: gateway.baseURL, apiKey: "test", maxRetries: 0 })
+  })
+  afterAll(() => gateway.close())
+
+  const schema = {
+    type: "object",
+    properties: { answer: { type: "number" }, label: { type: "string" } },
+    required: ["answer", "label"]
+  }
+
+  it("json_schema: the content is the structured output, not the remark before it", async () => {
+    const completion = await client.chat.completions.create({
+      model: "sonnet",
+      messages: [{ role: "user", content: "six times seven" }],
+      response_format: { type: "json_schema", json_schema: { name: "answer", schema } }
+    })
+    expect(JSON.parse(completion.choices[0]!.message.content!)).toEqual({ answer: 42, label: "fake" })
+    expect(completion.choices[0]!.finish_reason).toBe("stop")
+  })
+
+  it("json_schema streamed: the chunks carry exactly the JSON", async () => {
+    const stream = await client.chat.completions.create({
+      model: "sonnet",
+      messages: [{ role: "user", content: "six times seven" }],
+      response_format: { type: "json_schema", json_schema: { name: "answer", schema } },
+      stream: true
+    })
+    let content = ""
+    let finish: string | null = null
+    for await (const chunk of stream) {
+      content += chunk.choices[0]?.delta.content ?? ""
+      finish = chunk.choices[0]?.finish_reason ?? finish
+    }
+    expect(JSON.parse(content)).toEqual({ answer: 42, label: "fake" })
+    expect(finish).toBe("stop")
+  })
+
+  it("json_object: the CLI is given an object schema", async () => {
+    const completion = await client.chat.completions.create({
+      model: "sonnet",
+      messages: [{ role: "user", content: "any object" }],
+      response_format: { type: "json_object" }
+    })
+    expect(JSON.parse(completion.choices[0]!.message.content!)).toEqual({})
+  })
+
+  it("json_schema without a schema is a 400 naming the parameter", async () => {
+    const response = await post(gateway, {
+      messages: [{ role: "user", content: "x" }],
+      response_format: { type: "json_schema", json_schema: { name: "empty" } }
+    })
+    expect(response.status).toBe(400)
+    expect(await response.json()).toEqual({
+      error: {
+        message: expect.any(String),
+        type: "invalid_request_error",
+        param: "response_format.json_schema.schema",
+        code: "missing_required_parameter"
+      }
+    })
+  })
+})
+
 describe("a client that disconnects mid-stream", () => {
   let gateway: Gateway
   beforeAll(async () => {

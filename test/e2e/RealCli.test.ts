@@ -369,6 +369,39 @@ describe("real Claude Code CLI through the gateway", () => {
     expect(Number.isInteger(retryAfter) && retryAfter >= 1).toBe(true)
   })
 
+  it("answers response_format json_schema with Claude Code's structured output, in both modes", async () => {
+    const response_format = {
+      type: "json_schema" as const,
+      json_schema: {
+        name: "answer",
+        schema: { type: "object", properties: { answer: { type: "number" } }, required: ["answer"] }
+      }
+    }
+    const completion = await client.chat.completions.create({
+      model: "claude-sonnet-4-5-20250929",
+      messages: user("What is six times seven?"),
+      response_format
+    })
+    expect(JSON.parse(completion.choices[0]!.message.content!)).toEqual({ answer: 42 })
+    expect(completion.choices[0]!.finish_reason).toBe("stop")
+    // The CLI offered upstream its StructuredOutput tool with the request's schema.
+    const offered = fake!.requests.some((request) => {
+      const tools = (request.body as { tools?: ReadonlyArray<{ name?: string; input_schema?: unknown }> } | undefined)?.tools ?? []
+      return tools.some((tool) => tool.name === "StructuredOutput")
+    })
+    expect(offered).toBe(true)
+
+    const stream = await client.chat.completions.create({
+      model: "claude-sonnet-4-5-20250929",
+      messages: user("And streamed?"),
+      response_format,
+      stream: true
+    })
+    let content = ""
+    for await (const chunk of stream) content += chunk.choices[0]?.delta.content ?? ""
+    expect(JSON.parse(content)).toEqual({ answer: 42 })
+  })
+
   it("leaves no claude process behind once the gateway is closed", async () => {
     await closeGateway()
     expect(claudeProcessesUnder(suiteDirs)).toEqual([])
