@@ -10,6 +10,8 @@ export default defineConfig({
     fileParallelism: true,
     poolOptions: { forks: { maxForks: 2, minForks: 1 } },
     pool: "forks",
-    reporters: ["default"]
+    // The JSON report lets CI print a plain "N passed, N failed" closing line.
+    reporters: ["default", "json"],
+    outputFile: { json: ".tmp/vitest-report.json" }
   }
 })
