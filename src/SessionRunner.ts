@@ -446,7 +446,9 @@ export const makeSessionRunner = Effect.gen(function*() {
       const heldLength = afterLastAssistant(request.messages)
       if (heldLength === 0) return null
       const found = yield* store.findByDigest(projectId, digestOf(request.messages.slice(0, heldLength)))
-      if (Option.isNone(found) || running.has(found.value)) return null
+      // A session whose turn has ended (its process still winding down) can be continued.
+      const busy = Option.isSome(found) ? running.get(found.value) : undefined
+      if (Option.isNone(found) || (busy !== undefined && !busy.ended)) return null
       return { sessionId: found.value, history: historyOf(yield* store.read(found.value)) }
     })
 

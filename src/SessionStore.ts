@@ -237,7 +237,7 @@ export const makeSessionStore = Effect.gen(function*() {
             WHERE last.session_id = e.session_id AND last.type = 'TurnCompleted'
             ORDER BY last.sequence DESC LIMIT 1) AS last_model
         FROM session_events e
-        WHERE session_id NOT LIKE ${projectStreamPrefix + "%"}
+        WHERE substr(session_id, 1, ${projectStreamPrefix.length}) <> ${projectStreamPrefix}
         GROUP BY session_id
       )
       SELECT *, COUNT(*) OVER () AS total FROM sessions WHERE ${where}
@@ -246,9 +246,13 @@ export const makeSessionStore = Effect.gen(function*() {
     `.pipe(Effect.mapError(storeError))
 
   const listSessions = (options: { readonly projectId?: string | undefined; readonly limit: number; readonly offset: number }) =>
-    summaries(options.projectId === undefined ? sql`1 = 1` : sql`project_id = ${options.projectId}`, options.limit, options.offset).pipe(
-      Effect.map((rows) => ({ sessions: rows.map(toSummary), total: rows[0]?.total ?? 0 }))
-    )
+    Effect.gen(function*() {
+      const where = options.projectId === undefined ? sql`1 = 1` : sql`project_id = ${options.projectId}`
+      const rows = yield* summaries(where, options.limit, options.offset)
+      // Past the last page there is no row to carry the total: count on its own.
+      const total = rows[0]?.total ?? (options.offset > 0 ? (yield* summaries(where, 1, 0))[0]?.total ?? 0 : 0)
+      return { sessions: rows.map(toSummary), total }
+    })
 
   const sessionSummary = (sessionId: string) =>
     summaries(sql`session_id = ${sessionId}`, 1, 0).pipe(
@@ -262,7 +266,7 @@ export const makeSessionStore = Effect.gen(function*() {
       SUM(type = 'TurnFailed') AS failed_turns,
       SUM(type = 'TurnCancelled') AS cancelled_turns,
       ${turnAggregates}
-    FROM session_events WHERE session_id NOT LIKE ${projectStreamPrefix + "%"}
+    FROM session_events WHERE substr(session_id, 1, ${projectStreamPrefix.length}) <> ${projectStreamPrefix}
   `.pipe(
     Effect.map(([row]): SessionTotals => ({
       sessions: row?.sessions ?? 0,
@@ -316,7 +320,7 @@ export const makeSessionStore = Effect.gen(function*() {
 
   const streamIds = (prefix: string) =>
     sql<{ readonly session_id: string }>`
-      SELECT DISTINCT session_id FROM session_events WHERE session_id LIKE ${prefix.replace(/[%_]/g, "")  + "%"}
+      SELECT DISTINCT session_id FROM session_events WHERE substr(session_id, 1, ${prefix.length}) = ${prefix}
     `.pipe(Effect.map((rows) => rows.map((row) => row.session_id)), Effect.mapError(storeError))
 
   return {

@@ -50,6 +50,7 @@ export const EventPage = Schema.Struct({
     id: Schema.Number,
     type: Schema.String,
     created_at: Schema.Number,
+    timestamp_ms: Schema.Number,
     data: Schema.Unknown
   })),
   has_more: Schema.Boolean,

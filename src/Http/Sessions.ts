@@ -25,7 +25,8 @@ const encodeEvent = Schema.encodeSync(SessionEvent)
 const eventJson = (stored: StoredEvent) => ({
   id: stored.sequence,
   type: stored.event._tag,
-  created_at: stored.timestamp,
+  created_at: Math.floor(stored.timestamp / 1000),
+  timestamp_ms: stored.timestamp,
   data: encodeEvent(stored.event)
 })
 
@@ -81,6 +82,7 @@ export const SessionsHandlers = HttpApiBuilder.group(GatewayApi, "sessions", (ha
   Effect.gen(function*() {
     const store = yield* SessionStore
     const runner = yield* SessionRunner
+    const projects = yield* Projects
     const config = yield* AppConfig
     const keepAlive = Duration.seconds(config.sseKeepAliveSeconds)
 
@@ -126,15 +128,17 @@ export const SessionsHandlers = HttpApiBuilder.group(GatewayApi, "sessions", (ha
           : events.pipe(
             Stream.map((stored) => `id: ${stored.sequence}\nevent: ${stored.event._tag}\ndata: ${JSON.stringify(eventJson(stored))}\n\n`)
           )
+        // A first comment sends the headers at once, even when nothing is there to replay yet.
         return HttpServerResponse.stream(
-          Stream.encodeText(withKeepAlive(frames.pipe(Stream.orDie), keepAlive)),
+          Stream.encodeText(Stream.concat(Stream.make(": connected\n\n"), withKeepAlive(frames.pipe(Stream.orDie), keepAlive))),
           { contentType: "text/event-stream", headers: { "cache-control": "no-cache", "x-accel-buffering": "no" } }
         )
       })
 
     return handlers
       .handle("createSession", ({ payload }) =>
-        runner.createSession(payload.project_id ?? "default").pipe(
+        projects.ensure(payload.project_id ?? "default").pipe(
+          Effect.zipRight(runner.createSession(payload.project_id ?? "default")),
           Effect.flatMap(({ sessionId }) => summaryOf(sessionId)),
           Effect.mapError(fromDomain)
         ))
