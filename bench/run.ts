@@ -10,8 +10,8 @@
  * same turn on a cold process started with `--resume` (interleaved), and the memory that
  * N idle warm sessions hold (their CLI processes' PSS and RSS).
  *
- * BENCH_TURNS (default 12) sets the number of turns per path; BENCH_IDLE_SESSIONS
- * (default 4) the number of idle sessions.
+ * BENCH_TURNS (default 20) sets the number of turns per path; BENCH_IDLE_SESSIONS
+ * (default 4) the number of idle sessions; BENCH_SECTIONS=first runs the first part only.
  */
 import * as NodeChild from "node:child_process"
 import * as NodeFs from "node:fs"
@@ -21,7 +21,7 @@ import { cliArgs, cliEnv, userMessageLine } from "../src/ClaudeProcess/invocatio
 import { startFakeAnthropic } from "../test/fixtures/FakeAnthropic.js"
 import { realCliConfig, realCliPath, startGateway, tempDirectory } from "../test/support/Gateway.js"
 
-const turns = Number(process.env.BENCH_TURNS ?? 12)
+const turns = Number(process.env.BENCH_TURNS ?? 20)
 const idleSessions = Number(process.env.BENCH_IDLE_SESSIONS ?? 4)
 const model = "claude-sonnet-4-5-20250929"
 
@@ -39,7 +39,7 @@ const median = (values: ReadonlyArray<number>) => {
 const fake = await startFakeAnthropic()
 const home = tempDirectory("cca-bench-home-")
 const config = realCliConfig(fake, home)
-const gateway = await startGateway({ ...config, permissionMode: "acceptEdits" })
+const gateway = await startGateway({ ...config, permissionMode: "acceptEdits", ...(process.env.BENCH_WARM === "0" ? { maxWarmProcesses: 0 } : {}) })
 const bareCwd = NodePath.join(gateway.projectRoot, "default")
 NodeFs.mkdirSync(bareCwd, { recursive: true })
 
@@ -196,7 +196,7 @@ try {
     }
   }
   report("First turn: bare CLI vs gateway (streaming, new session, new CLI process)", ["bare CLI", "gateway"], bareSamples, gatewaySamples)
-  await benchSessions()
+  if (process.env.BENCH_SECTIONS !== "first") await benchSessions()
 } finally {
   await gateway.close()
   await fake.close()

@@ -6,7 +6,7 @@
  */
 import { Command, CommandExecutor } from "@effect/platform"
 import type { PlatformError } from "@effect/platform/Error"
-import { Context, Duration, Effect, Fiber, Layer, Mailbox, Option, Ref, type Scope, Stream } from "effect"
+import { Chunk, Context, Duration, Effect, Fiber, Layer, Mailbox, Option, Ref, type Scope, Stream } from "effect"
 import { AppConfig } from "./AppConfig.js"
 import { classifyErrorResult, type FailureClues } from "./ClaudeProcess/outcome.js"
 import { type CliLaunch, cliArgs, cliEnv, interruptLine, userMessageLine } from "./ClaudeProcess/invocation.js"
@@ -147,29 +147,40 @@ export const makeClaudeProcess = (options: ClaudeProcessOptions) =>
           Effect.forkScoped
         )
 
-        const pull: Effect.Effect<CliEvent, Option.Option<CliError>> = events.take.pipe(
+        // Everything the CLI has printed so far, at once: a burst of lines becomes one chunk
+        // (and one append to the log downstream), not one round trip per line.
+        const pull: Effect.Effect<Chunk.Chunk<CliEvent>, Option.Option<CliError>> = events.takeAll.pipe(
           Effect.timeoutFail({ duration: options.idleTimeout, onTimeout: () => new CliTimeout({ idleSeconds }) }),
-          Effect.mapError((error) => (error._tag === "NoSuchElementException" ? Option.none() : Option.some(error)))
+          Effect.mapError(Option.some),
+          Effect.flatMap(([lines, done]) =>
+            Chunk.isEmpty(lines) && done ? Effect.fail(Option.none()) : Effect.succeed(lines)
+          )
         )
 
         const turn = (content: ReadonlyArray<ContentPart>): Stream.Stream<CliEvent, CliError> =>
           Stream.suspend(() => {
             let clues: FailureClues = { syntheticError: null, lastRetry: null }
             let model = launch.model
+            // An error result ends the turn with a typed failure, after every line before it.
+            let failure: CliError | null = null
             return Stream.fromEffect(stdin.offer(encoder.encode(userMessageLine(content)))).pipe(
               Stream.drain,
-              Stream.concat(Stream.repeatEffectOption(pull)),
+              Stream.concat(Stream.repeatEffectChunkOption(pull)),
               Stream.takeUntil((event) => event.type === "result"),
-              Stream.mapEffect((event): Effect.Effect<CliEvent, CliError> => {
-                if (isInit(event)) model = launch.model ?? event.model
-                else if (isApiRetry(event)) clues = { ...clues, lastRetry: event }
-                else if (event.type === "assistant" && event.error !== undefined) {
-                  clues = { ...clues, syntheticError: event.error }
-                } else if (event.type === "result" && event.is_error) {
-                  return Effect.fail(classifyErrorResult(event, clues, model))
-                }
-                return Effect.succeed(event)
-              })
+              Stream.mapChunks((lines) =>
+                Chunk.filter(lines, (event) => {
+                  if (isInit(event)) model = launch.model ?? event.model
+                  else if (isApiRetry(event)) clues = { ...clues, lastRetry: event }
+                  else if (event.type === "assistant" && event.error !== undefined) {
+                    clues = { ...clues, syntheticError: event.error }
+                  } else if (event.type === "result" && event.is_error) {
+                    failure = classifyErrorResult(event, clues, model)
+                    return false
+                  }
+                  return true
+                })
+              ),
+              Stream.concat(Stream.suspend(() => (failure === null ? Stream.empty : Stream.fail(failure))))
             )
           })
 

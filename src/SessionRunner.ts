@@ -395,17 +395,25 @@ export const makeSessionRunner = Effect.gen(function*() {
 
         let state = initialTranslatorState(turnId)
         let answer = ""
+        // One append (one transaction, one publication) per chunk of CLI lines.
         const outcome = yield* entry.connection.turn(content).pipe(
-          Stream.runForEach((event) => {
-            const [next, events] = translate(state, event)
-            state = next
-            return append(events.map((logged) => {
-              if (logged._tag === "TextDelta") answer += logged.text
-              if (logged._tag !== "TurnCompleted") return logged
-              const reply = { role: "assistant" as const, content: [{ _tag: "text" as const, text: answerOf(logged, answer) }] }
-              const conversation = [...plan.held, ...plan.added, reply]
-              return new TurnCompleted({ ...logged, conversationDigest: digestOf(conversation) })
-            }))
+          Stream.runForEachChunk((lines) => {
+            const logged: Array<SessionEvent> = []
+            for (const line of lines) {
+              const [next, events] = translate(state, line)
+              state = next
+              for (const event of events) {
+                if (event._tag === "TextDelta") answer += event.text
+                if (event._tag !== "TurnCompleted") {
+                  logged.push(event)
+                  continue
+                }
+                const reply = { role: "assistant" as const, content: [{ _tag: "text" as const, text: answerOf(event, answer) }] }
+                const conversation = [...plan.held, ...plan.added, reply]
+                logged.push(new TurnCompleted({ ...event, conversationDigest: digestOf(conversation) }))
+              }
+            }
+            return append(logged)
           }),
           Effect.onInterrupt(() => settleAbandoned(sessionId, entry)),
           Effect.either

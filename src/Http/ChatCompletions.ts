@@ -6,10 +6,11 @@
  * model is a plain HTTP 400 in both modes.
  */
 import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { Chunk, Duration, Effect, Either, Option, Stream } from "effect"
+import { Chunk, Duration, Effect, Either, Exit, Option, Scope, Stream } from "effect"
 import { AppConfig } from "../AppConfig.js"
 import { ModelRegistry } from "../ModelRegistry.js"
 import { Projects } from "../Projects.js"
+import type { StoredEvent } from "../Domain/SessionEvent.js"
 import { SessionRunner, type TurnHandle } from "../SessionRunner.js"
 import {
   decodeChatRequest,
@@ -58,38 +59,54 @@ export const makeChatCompletions = Effect.gen(function*() {
       return HttpServerResponse.unsafeJson(completion, { headers: sessionHeaders(handle) })
     })
 
+  /**
+   * Follows the turn with one reader: events are buffered until one settles the status,
+   * then the same reader feeds the response body (so nothing is read twice).
+   */
   const streamAnswer = (handle: TurnHandle, context: ProjectionContext) =>
     Effect.gen(function*() {
-      const settled = yield* handle.events.pipe(
-        Stream.filter(settlesStatus),
-        Stream.runHead,
-        Effect.mapError(fromDomain)
-      )
-      if (Option.isSome(settled)) {
-        const event = settled.value.event
-        if (event._tag === "TurnFailed") return yield* fromDomain(event.error)
-        if (event._tag === "TurnCancelled") return yield* fromCancel(event.reason)
-      }
-      // Replay the turn from its start and follow it live.
-      let finished = false
-      const frames = handle.events.pipe(
-        Stream.mapAccum(initialChunkState, (state, stored) => chunksOf(state, stored, context)),
-        Stream.flattenIterables,
-        Stream.map((frame) => {
-          if (frame._tag === "Done") finished = true
-          return renderFrame(frame)
-        }),
-        Stream.catchAll(() => Stream.make(`data: ${JSON.stringify(internalError().envelope)}\n\n`, doneFrame)),
-        Stream.ensuring(Effect.suspend(() => (finished ? Effect.void : cancelOnDisconnect(handle))))
-      )
-      return HttpServerResponse.stream(Stream.encodeText(withKeepAlive(frames, keepAlive)), {
-        contentType: "text/event-stream",
-        headers: {
-          "cache-control": "no-cache",
-          "x-accel-buffering": "no",
-          ...sessionHeaders(handle)
+      const scope = yield* Scope.make()
+      const release = Scope.close(scope, Exit.void)
+      return yield* Effect.gen(function*() {
+        const pull = yield* Scope.extend(Stream.toPull(handle.events), scope)
+        const nextChunk = pull.pipe(
+          Effect.catchAll(Option.match({
+            onNone: () => Effect.succeed(Chunk.empty<StoredEvent>()),
+            onSome: (error) => Effect.fail(fromDomain(error))
+          }))
+        )
+        const buffered: Array<StoredEvent> = []
+        let settled: StoredEvent | undefined
+        while (settled === undefined) {
+          const chunk = yield* nextChunk
+          if (Chunk.isEmpty(chunk)) break
+          buffered.push(...chunk)
+          settled = buffered.find(settlesStatus)
         }
-      })
+        if (settled?.event._tag === "TurnFailed") return yield* fromDomain(settled.event.error)
+        if (settled?.event._tag === "TurnCancelled") return yield* fromCancel(settled.event.reason)
+
+        let finished = false
+        const frames = Stream.concat(Stream.fromIterable(buffered), Stream.repeatEffectChunkOption(pull)).pipe(
+          Stream.mapAccum(initialChunkState, (state, stored) => chunksOf(state, stored, context)),
+          Stream.flattenIterables,
+          Stream.map((frame) => {
+            if (frame._tag === "Done") finished = true
+            return renderFrame(frame)
+          }),
+          Stream.catchAll(() => Stream.make(`data: ${JSON.stringify(internalError().envelope)}\n\n`, doneFrame)),
+          Stream.ensuring(Effect.suspend(() => (finished ? Effect.void : cancelOnDisconnect(handle)))),
+          Stream.ensuring(release)
+        )
+        return HttpServerResponse.stream(Stream.encodeText(withKeepAlive(frames, keepAlive)), {
+          contentType: "text/event-stream",
+          headers: {
+            "cache-control": "no-cache",
+            "x-accel-buffering": "no",
+            ...sessionHeaders(handle)
+          }
+        })
+      }).pipe(Effect.onError(() => release))
     })
 
   /** The whole endpoint; every failure is an `HttpError`. */
