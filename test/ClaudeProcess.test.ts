@@ -4,6 +4,7 @@
  * the CLI's failures, the exact invocation (argv, cwd, env), long-lived connections with
  * interrupts, and above all that no process outlives its scope or stream.
  */
+import { processesIn } from "./support/processes.js"
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Effect, Exit, Fiber, Layer, Option, Scope, Stream } from "effect"
@@ -83,16 +84,6 @@ const isAlive = (pid: number): boolean => {
   }
 }
 
-/** Live processes whose working directory is `cwd` (each test uses its own directory). */
-const processesIn = (cwd: string): ReadonlyArray<number> =>
-  NodeFs.readdirSync("/proc").flatMap((entry) => {
-    if (!/^\d+$/.test(entry)) return []
-    try {
-      return NodeFs.readlinkSync(`/proc/${entry}/cwd`) === cwd ? [Number(entry)] : []
-    } catch {
-      return []
-    }
-  })
 
 /** Polls until `gone()` holds; fails after `withinMs`. Returns how long it took. */
 const eventually = (what: string, gone: () => boolean, withinMs = 1500) =>

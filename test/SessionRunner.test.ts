@@ -4,6 +4,7 @@
  * with the real Claude Code CLI talking to the fake Anthropic API. Checks what a turn records,
  * fallbacks, failures, busy sessions, cancellation, capacity, turns nobody watches and shutdown.
  */
+import { processesIn } from "./support/processes.js"
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Context, Effect, Exit, Layer, Scope, Stream } from "effect"
@@ -114,16 +115,6 @@ const lastEvent = (events: ReadonlyArray<StoredEvent>): SessionEvent => {
 const collect = <E, R>(stream: Stream.Stream<StoredEvent, E, R>) =>
   stream.pipe(Stream.runCollect, Effect.map(Chunk.toReadonlyArray), Effect.timeout("15 seconds"))
 
-/** Live processes whose working directory is `cwd` (every test has its own project root). */
-const processesIn = (cwd: string): ReadonlyArray<number> =>
-  NodeFs.readdirSync("/proc").flatMap((entry) => {
-    if (!/^\d+$/.test(entry)) return []
-    try {
-      return NodeFs.readlinkSync(`/proc/${entry}/cwd`) === cwd ? [Number(entry)] : []
-    } catch {
-      return []
-    }
-  })
 
 const eventually = (what: string, done: () => boolean, withinMs = 1500) =>
   Effect.gen(function*() {

@@ -7,7 +7,7 @@
  * a fresh HOME for the CLI, and a models file that adds rejected models to exercise the
  * gateway's fallback chains. One fake and one gateway serve every test, one test at a time.
  */
-import { execFileSync } from "node:child_process"
+import { claudeProcessesUnder } from "../support/processes.js"
 import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"
 import OpenAI from "openai"
@@ -59,29 +59,6 @@ const realPath = (path: string): string => {
   }
 }
 
-/** Live `claude.exe` processes whose working directory is inside one of `roots` (looks only). */
-const claudeProcessesUnder = (roots: ReadonlyArray<string>): Array<{ pid: number; cwd: string }> => {
-  let listing = ""
-  try {
-    listing = execFileSync("pgrep", ["-f", "claude.exe"], { encoding: "utf8" })
-  } catch {
-    return [] // exit status 1: no process matched
-  }
-  const found: Array<{ pid: number; cwd: string }> = []
-  for (const line of listing.split("\n")) {
-    const pid = Number(line.trim())
-    if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) continue
-    let cwd: string
-    try {
-      cwd = NodeFs.readlinkSync(`/proc/${pid}/cwd`)
-    } catch {
-      continue // already gone, or not ours to inspect
-    }
-    const path = cwd.replace(/ \(deleted\)$/, "")
-    if (roots.some((root) => path === root || path.startsWith(root + NodePath.sep))) found.push({ pid, cwd })
-  }
-  return found
-}
 
 /** Waits (bounded) until no CLI of this suite runs, so late upstream calls would have been recorded. */
 const waitForCliExit = async (timeoutMs = 5_000): Promise<void> => {

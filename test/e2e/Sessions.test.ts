@@ -13,6 +13,7 @@
  * Like the other e2e suite, the gateway runs without IS_SANDBOX (a user's machine has none).
  * One fake serves every test; gateways are in-process except for the SIGKILL case.
  */
+import { claudeProcessesUnder } from "../support/processes.js"
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import * as NodeFs from "node:fs"
 import * as NodeNet from "node:net"
@@ -111,31 +112,6 @@ const realPath = (path: string): string => {
   }
 }
 
-const isInside = (path: string, root: string) => path === root || path.startsWith(root + NodePath.sep)
-
-/** Live `claude.exe` processes whose working directory is inside `root` (looks only, never kills). */
-const claudeProcessesUnder = (root: string): Array<{ pid: number; cwd: string }> => {
-  let listing = ""
-  try {
-    listing = execFileSync("pgrep", ["-f", "claude.exe"], { encoding: "utf8" })
-  } catch {
-    return [] // exit status 1: nothing matched
-  }
-  const found: Array<{ pid: number; cwd: string }> = []
-  for (const line of listing.split("\n")) {
-    const pid = Number(line.trim())
-    if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) continue
-    let cwd: string
-    try {
-      cwd = NodeFs.readlinkSync(`/proc/${pid}/cwd`)
-    } catch {
-      continue // gone already
-    }
-    const path = cwd.replace(/ \(deleted\)$/, "")
-    if (isInside(path, root)) found.push({ pid, cwd })
-  }
-  return found
-}
 
 const isAlive = (pid: number) => {
   try {

@@ -1,0 +1,43 @@
+/**
+ * Looking at the processes a test left behind, by working directory (every test uses its
+ * own). Looks only: tests never kill by name.
+ */
+import * as NodeFs from "node:fs"
+import * as NodePath from "node:path"
+
+const cwdOf = (pid: number): string | null => {
+  try {
+    return NodeFs.readlinkSync(`/proc/${pid}/cwd`).replace(/ \(deleted\)$/, "")
+  } catch {
+    return null // gone already, or not ours to inspect
+  }
+}
+
+const commandOf = (pid: number): string => {
+  try {
+    return NodeFs.readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ")
+  } catch {
+    return ""
+  }
+}
+
+const livePids = (): ReadonlyArray<number> =>
+  NodeFs.readdirSync("/proc").flatMap((entry) => (/^\d+$/.test(entry) ? [Number(entry)] : []))
+
+/** Live processes whose working directory is exactly `cwd`. */
+export const processesIn = (cwd: string): ReadonlyArray<number> => livePids().filter((pid) => cwdOf(pid) === cwd)
+
+const isInside = (path: string, root: string) => path === root || path.startsWith(root + NodePath.sep)
+
+/** Live `claude.exe` processes whose working directory lies inside one of `roots`. */
+export const claudeProcessesUnder = (
+  roots: string | ReadonlyArray<string>
+): Array<{ readonly pid: number; readonly cwd: string }> => {
+  const within = typeof roots === "string" ? [roots] : roots
+  return livePids().flatMap((pid) => {
+    if (pid === process.pid) return []
+    const cwd = cwdOf(pid)
+    if (cwd === null || !within.some((root) => isInside(cwd, root))) return []
+    return commandOf(pid).includes("claude.exe") ? [{ pid, cwd }] : []
+  })
+}
