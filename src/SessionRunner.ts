@@ -43,6 +43,7 @@ import {
   SessionBusy,
   SessionIsClosed,
   SessionNotFound,
+  ShuttingDown,
   StoreError,
   type TurnError
 } from "./Domain/Errors.js"
@@ -120,14 +121,20 @@ export declare namespace SessionRunner {
      * Records `TurnStarted` and starts the turn in its session's fiber, returning at once.
      * Fails with `SessionBusy` when the session already runs a turn, `CapacityExceeded`
      * when the global limit stays full past the queue timeout, `SessionNotFound` /
-     * `SessionIsClosed` for a `sessionId` that cannot take turns, and
-     * `InvalidTurnRequest` for a request no CLI turn can serve.
+     * `SessionIsClosed` for a `sessionId` that cannot take turns, `InvalidTurnRequest` for a
+     * request no CLI turn can serve, and `ShuttingDown` once shutdown has begun.
      */
     readonly startTurn: (
       request: TurnRequest
     ) => Effect.Effect<
       TurnHandle,
-      SessionBusy | CapacityExceeded | SessionNotFound | SessionIsClosed | InvalidTurnRequest | StoreError
+      | SessionBusy
+      | CapacityExceeded
+      | SessionNotFound
+      | SessionIsClosed
+      | InvalidTurnRequest
+      | ShuttingDown
+      | StoreError
     >
     /** Creates an empty session in a project. */
     readonly createSession: (
@@ -465,7 +472,7 @@ export const makeSessionRunner = Effect.gen(function*() {
       const invalid = promptContent(request.messages)
       if (invalid instanceof InvalidTurnRequest) return yield* invalid
 
-      if (shuttingDown) return yield* new CapacityExceeded({ limit: 0, retryAfterSeconds: 5 })
+      if (shuttingDown) return yield* new ShuttingDown()
       const requestedProject = request.projectId ?? "default"
       yield* projects.pathOf(requestedProject)
       const existing = yield* sessionFor(request, requestedProject)

@@ -30,6 +30,7 @@ const configVariables = [
   "CLAUDE_CODE_API_MODELS_PATH", "CLAUDE_PERMISSION_MODE", "SYSTEM_PROMPT_MODE", "CLAUDE_MAX_RETRIES",
   "CLI_IDLE_TIMEOUT_SECONDS", "TURN_TIMEOUT_SECONDS", "MAX_CONCURRENT_TURNS", "QUEUE_TIMEOUT_SECONDS",
   "RATE_LIMIT_PER_MINUTE", "RATE_LIMIT_BURST", "CORS_ORIGINS", "SSE_KEEPALIVE_SECONDS", "ALLOW_INSECURE_BIND",
+  "SESSION_IDLE_SECONDS", "MAX_WARM_PROCESSES", "CANCEL_ON_DISCONNECT",
   // A user's machine is no sandbox.
   "IS_SANDBOX"
 ]
@@ -77,23 +78,30 @@ const cleanUp = async (server: ServerProcess) => {
 /** Starts `tsx src/main.ts`; `onFinished` registers its clean-up with the test that started it. */
 const spawnServer = (
   env: Record<string, string>,
-  onFinished: (cleanUp: () => Promise<void>) => void
+  onFinished: (cleanUp: () => Promise<void>) => void,
+  options?: {
+    /** Configure through a `.env` file in the server's working directory instead of the environment. */
+    readonly dotEnv?: (directory: string) => string
+  }
 ): ServerProcess => {
   const directory = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "cca-shutdown-"))
   const childEnv: Record<string, string> = {}
   for (const [key, value] of Object.entries(process.env)) {
     if (value !== undefined && !configVariables.includes(key)) childEnv[key] = value
   }
-  Object.assign(childEnv, {
-    HOST: "127.0.0.1",
-    DATABASE_URL: NodePath.join(directory, "db.sqlite"),
-    PROJECT_ROOT: NodePath.join(directory, "projects"),
-    CLAUDE_BINARY_PATH: fakeCli,
-    FAKE_CLAUDE_DELAY_MS: "200",
-    ...env
-  })
-  const child = NodeChildProcess.spawn(tsx, ["src/main.ts"], {
-    cwd: root,
+  if (options?.dotEnv !== undefined) {
+    NodeFs.writeFileSync(NodePath.join(directory, ".env"), options.dotEnv(directory))
+  } else {
+    Object.assign(childEnv, {
+      HOST: "127.0.0.1",
+      DATABASE_URL: NodePath.join(directory, "db.sqlite"),
+      PROJECT_ROOT: NodePath.join(directory, "projects"),
+      CLAUDE_BINARY_PATH: fakeCli
+    })
+  }
+  Object.assign(childEnv, { FAKE_CLAUDE_DELAY_MS: "200", ...env })
+  const child = NodeChildProcess.spawn(tsx, [NodePath.join(root, "src", "main.ts")], {
+    cwd: options?.dotEnv !== undefined ? directory : root,
     env: childEnv,
     stdio: ["ignore", "pipe", "pipe"],
     // Its own process group, so that cleanup can reach tsx's node child too.
@@ -221,6 +229,39 @@ describe("graceful shutdown", () => {
     } finally {
       db.close()
     }
+  })
+})
+
+describe("configuration from .env", () => {
+  it("reads the variables from a .env file in the working directory", async ({ onTestFinished }) => {
+    const port = await freePort()
+    const server = spawnServer({}, onTestFinished, {
+      dotEnv: () =>
+        [
+          "# written by the test",
+          `PORT=${port}`,
+          "HOST=127.0.0.1",
+          "DATABASE_URL=sqlite:///./from-dotenv.db",
+          "PROJECT_ROOT=./dotenv-projects",
+          `CLAUDE_BINARY_PATH=${fakeCli}`,
+          "REQUIRE_AUTH=true",
+          "API_KEYS=dotenv-key"
+        ].join("\n") + "\n"
+    })
+    const url = `http://127.0.0.1:${port}`
+    await waitForHealth(url, server)
+    expect((await fetch(`${url}/v1/models`)).status).toBe(401)
+    const answer = await fetch(`${url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: "Bearer dotenv-key" },
+      body: JSON.stringify({ messages: [{ role: "user", content: "hello from dotenv" }] })
+    })
+    expect(answer.status).toBe(200)
+    expect(((await answer.json()) as { choices: Array<{ message: { content: string } }> }).choices[0]!.message.content)
+      .toContain("Echo: hello from dotenv")
+    // Relative paths in .env are relative to the working directory.
+    expect(NodeFs.existsSync(NodePath.join(server.directory, "from-dotenv.db"))).toBe(true)
+    expect(NodeFs.existsSync(NodePath.join(server.directory, "dotenv-projects", "default"))).toBe(true)
   })
 })
 

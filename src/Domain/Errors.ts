@@ -96,6 +96,9 @@ export class CapacityExceeded extends Schema.TaggedError<CapacityExceeded>()("Ca
   retryAfterSeconds: Schema.Number
 }) {}
 
+/** The gateway is shutting down and starts no more turns. */
+export class ShuttingDown extends Schema.TaggedError<ShuttingDown>()("ShuttingDown", {}) {}
+
 /** The event log is unavailable or refused a write. */
 export class StoreError extends Schema.TaggedError<StoreError>()("StoreError", {
   message: Schema.String

@@ -15,6 +15,7 @@ import type {
   SessionBusy,
   SessionIsClosed,
   SessionNotFound,
+  ShuttingDown,
   StoreError,
   TurnError,
   Unauthorized
@@ -74,6 +75,7 @@ export const fromDomain = (
     | SessionBusy
     | SessionNotFound
     | SessionIsClosed
+    | ShuttingDown
     | CapacityExceeded
     | StoreError
     | ModelNotFound
@@ -112,6 +114,8 @@ export const fromDomain = (
         code: "session_closed",
         param: "session_id"
       })
+    case "ShuttingDown":
+      return make(503, "server_error", "The server is shutting down.", { code: "server_shutting_down", retryAfterSeconds: 5 })
     case "CapacityExceeded":
       return make(429, "rate_limit_error", `Too many turns are running (limit ${error.limit}); try again shortly.`, {
         code: "too_many_running_turns",
