@@ -3,7 +3,7 @@
  * per-key request budget (a token bucket: a steady rate per minute plus a burst). It
  * never sees what a session contains.
  */
-import { Clock, Context, Effect, Layer, Redacted } from "effect"
+import { Clock, Context, Effect, FiberRef, Layer, Redacted } from "effect"
 import * as NodeCrypto from "node:crypto"
 import { AppConfig } from "./AppConfig.js"
 import { RateLimited, Unauthorized } from "./Domain/Errors.js"
@@ -13,6 +13,14 @@ export interface Principal {
   readonly id: string
   readonly anonymous: boolean
 }
+
+const anonymousPrincipal: Principal = { id: "anonymous", anonymous: true }
+
+/** The principal of the request being served (set by the HTTP edge). */
+export const CurrentPrincipal: FiberRef.FiberRef<Principal> = FiberRef.unsafeMake(anonymousPrincipal)
+
+/** Who owns what a principal creates: its id, or nobody (null) when auth is off. */
+export const ownerOf = (principal: Principal): string | null => (principal.anonymous ? null : principal.id)
 
 export declare namespace Auth {
   export interface Service {
@@ -52,7 +60,7 @@ export const presentedKey = (headers: Readonly<Record<string, string | undefined
 export const makeAuth = (options: AuthOptions) =>
   Effect.gen(function*() {
     const keys = options.apiKeys.map((key) => digest(Redacted.value(key)))
-    const anonymous: Principal = { id: "anonymous", anonymous: true }
+    const anonymous = anonymousPrincipal
     const buckets = new Map<string, { tokens: number; updatedAt: number }>()
     const refillPerMs = options.ratePerMinute / 60_000
 

@@ -81,6 +81,8 @@ export interface TurnRequest {
   readonly sessionId?: string | undefined
   /** The project (working directory under the project root) of a new session; default `default`. */
   readonly projectId?: string | undefined
+  /** Who asks: sessions belong to their creator (null when auth is off). */
+  readonly owner?: string | null | undefined
   /** The conversation as the client sent it: the whole history, or only the new messages. */
   readonly messages: ReadonlyArray<ConversationMessage>
   readonly systemPrompt: string | null
@@ -136,9 +138,10 @@ export declare namespace SessionRunner {
       | ShuttingDown
       | StoreError
     >
-    /** Creates an empty session in a project. */
+    /** Creates an empty session in a project, belonging to `owner`. */
     readonly createSession: (
-      projectId: string
+      projectId: string,
+      owner: string | null
     ) => Effect.Effect<{ readonly sessionId: string; readonly projectId: string }, InvalidTurnRequest | StoreError>
     /**
      * Stops the session's running turn: the CLI is asked to stop (killed if it does not
@@ -451,16 +454,20 @@ export const makeSessionRunner = Effect.gen(function*() {
   /** The session a request continues (with its history), or null for a new one. */
   const sessionFor = (request: TurnRequest, projectId: string) =>
     Effect.gen(function*() {
+      const owner = request.owner ?? null
       if (request.sessionId !== undefined) {
         const events = yield* store.read(request.sessionId)
-        if (events.length === 0) return yield* new SessionNotFound({ sessionId: request.sessionId })
         const history = historyOf(events)
+        // Another principal's session does not exist, as far as this one can tell.
+        if (events.length === 0 || history.owner !== owner) {
+          return yield* new SessionNotFound({ sessionId: request.sessionId })
+        }
         if (history.closed) return yield* new SessionIsClosed({ sessionId: request.sessionId })
         return { sessionId: request.sessionId, history }
       }
       const heldLength = afterLastAssistant(request.messages)
       if (heldLength === 0) return null
-      const found = yield* store.findByDigest(projectId, digestOf(request.messages.slice(0, heldLength)))
+      const found = yield* store.findByDigest(owner, projectId, digestOf(request.messages.slice(0, heldLength)))
       // A session whose turn has ended (its process still winding down) can be continued.
       const busy = Option.isSome(found) ? running.get(found.value) : undefined
       if (Option.isNone(found) || (busy !== undefined && !busy.ended)) return null
@@ -535,7 +542,8 @@ export const makeSessionRunner = Effect.gen(function*() {
           fallbackModels: request.model.fallbacks,
           parameters: { ...request.parameters }
         })
-        yield* append(isNew ? [new SessionCreated({ projectId, cwd, configDir }), started] : [started]).pipe(
+        const owner = request.owner ?? null
+        yield* append(isNew ? [new SessionCreated({ projectId, cwd, configDir, owner }), started] : [started]).pipe(
           Effect.tapError(() => slots.release(1))
         )
         const startSequence = lastSequence + (isNew ? 2 : 1)
@@ -590,11 +598,11 @@ export const makeSessionRunner = Effect.gen(function*() {
       return true
     })
 
-  const createSession = (projectId: string) =>
+  const createSession = (projectId: string, owner: string | null) =>
     Effect.gen(function*() {
       const cwd = yield* projects.ensure(projectId)
       const sessionId = NodeCrypto.randomUUID()
-      yield* store.append(sessionId, 0, [new SessionCreated({ projectId, cwd, configDir })]).pipe(
+      yield* store.append(sessionId, 0, [new SessionCreated({ projectId, cwd, configDir, owner })]).pipe(
         Effect.catchTag("SequenceConflict", () => Effect.fail(new StoreError({ message: "session id collision" })))
       )
       return { sessionId, projectId }

@@ -44,19 +44,25 @@ export declare namespace SessionStore {
     readonly ping: Effect.Effect<void, StoreError>
     /** Session summaries, most recently active first. */
     readonly listSessions: (options: {
+      /** Only the sessions of this owner (null: sessions created with auth off). */
+      readonly owner: string | null
       readonly projectId?: string | undefined
       readonly limit: number
       readonly offset: number
     }) => Effect.Effect<{ readonly sessions: ReadonlyArray<SessionSummary>; readonly total: number }, StoreError>
     /** One session's summary. */
     readonly sessionSummary: (sessionId: string) => Effect.Effect<Option.Option<SessionSummary>, StoreError>
-    /** Totals over every session. */
-    readonly totals: Effect.Effect<SessionTotals, StoreError>
+    /** Totals over the sessions of an owner. */
+    readonly totals: (owner: string | null) => Effect.Effect<SessionTotals, StoreError>
     /**
-     * The open session of a project whose conversation, after its latest turn, has this
-     * digest (and which has not moved on since), most recent first.
+     * The owner's open session of a project whose conversation, after its latest turn, has
+     * this digest (and which has not moved on since), most recent first.
      */
-    readonly findByDigest: (projectId: string, digest: string) => Effect.Effect<Option.Option<string>, StoreError>
+    readonly findByDigest: (
+      owner: string | null,
+      projectId: string,
+      digest: string
+    ) => Effect.Effect<Option.Option<string>, StoreError>
     /** Turns with a `TurnStarted` but no end (the gateway stopped while they ran). */
     readonly unfinishedTurns: Effect.Effect<
       ReadonlyArray<{ readonly sessionId: string; readonly turnId: string; readonly lastSequence: number }>,
@@ -91,6 +97,7 @@ const storeError = (error: SqlError) => new StoreError({ message: error.message 
 
 interface SummaryRow {
   readonly session_id: string
+  readonly owner: string | null
   readonly created_at: number
   readonly updated_at: number
   readonly last_sequence: number
@@ -120,6 +127,7 @@ interface TotalsRow {
 
 const toSummary = (row: SummaryRow): SessionSummary => ({
   sessionId: row.session_id,
+  owner: row.owner,
   projectId: row.project_id ?? "default",
   createdAt: row.created_at,
   updatedAt: row.updated_at,
@@ -231,6 +239,7 @@ export const makeSessionStore = Effect.gen(function*() {
           MAX(created_at) AS updated_at,
           MAX(sequence) AS last_sequence,
           MAX(CASE WHEN type = 'SessionCreated' THEN json_extract(data, '$.projectId') END) AS project_id,
+          MAX(CASE WHEN type = 'SessionCreated' THEN json_extract(data, '$.owner') END) AS owner,
           MAX(type = 'SessionClosed') AS closed,
           ${turnAggregates},
           (SELECT json_extract(last.data, '$.model') FROM session_events last
@@ -245,9 +254,16 @@ export const makeSessionStore = Effect.gen(function*() {
       LIMIT ${limit} OFFSET ${offset}
     `.pipe(Effect.mapError(storeError))
 
-  const listSessions = (options: { readonly projectId?: string | undefined; readonly limit: number; readonly offset: number }) =>
+  const listSessions = (options: {
+    readonly owner: string | null
+    readonly projectId?: string | undefined
+    readonly limit: number
+    readonly offset: number
+  }) =>
     Effect.gen(function*() {
-      const where = options.projectId === undefined ? sql`1 = 1` : sql`project_id = ${options.projectId}`
+      const where = options.projectId === undefined
+        ? sql`owner IS ${options.owner}`
+        : sql`owner IS ${options.owner} AND project_id = ${options.projectId}`
       const rows = yield* summaries(where, options.limit, options.offset)
       // Past the last page there is no row to carry the total: count on its own.
       const total = rows[0]?.total ?? (options.offset > 0 ? (yield* summaries(where, 1, 0))[0]?.total ?? 0 : 0)
@@ -259,14 +275,19 @@ export const makeSessionStore = Effect.gen(function*() {
       Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), toSummary))
     )
 
-  const totals = sql<TotalsRow>`
+  const totals = (owner: string | null) => sql<TotalsRow>`
     SELECT
       COUNT(DISTINCT session_id) AS sessions,
       SUM(type = 'SessionClosed') AS closed_sessions,
       SUM(type = 'TurnFailed') AS failed_turns,
       SUM(type = 'TurnCancelled') AS cancelled_turns,
       ${turnAggregates}
-    FROM session_events WHERE substr(session_id, 1, ${projectStreamPrefix.length}) <> ${projectStreamPrefix}
+    FROM session_events
+    WHERE substr(session_id, 1, ${projectStreamPrefix.length}) <> ${projectStreamPrefix}
+      AND session_id IN (
+        SELECT session_id FROM session_events
+        WHERE type = 'SessionCreated' AND json_extract(data, '$.owner') IS ${owner}
+      )
   `.pipe(
     Effect.map(([row]): SessionTotals => ({
       sessions: row?.sessions ?? 0,
@@ -282,7 +303,7 @@ export const makeSessionStore = Effect.gen(function*() {
     Effect.mapError(storeError)
   )
 
-  const findByDigest = (projectId: string, digest: string) =>
+  const findByDigest = (owner: string | null, projectId: string, digest: string) =>
     sql<{ readonly session_id: string }>`
       SELECT e.session_id FROM session_events e
       WHERE e.type = 'TurnCompleted' AND json_extract(e.data, '$.conversationDigest') = ${digest}
@@ -295,6 +316,7 @@ export const makeSessionStore = Effect.gen(function*() {
           SELECT 1 FROM session_events created
           WHERE created.session_id = e.session_id AND created.type = 'SessionCreated'
             AND json_extract(created.data, '$.projectId') = ${projectId}
+            AND json_extract(created.data, '$.owner') IS ${owner}
         )
       ORDER BY e.created_at DESC LIMIT 1
     `.pipe(

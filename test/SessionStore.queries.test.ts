@@ -110,7 +110,7 @@ describe("SessionStore.listSessions", () => {
   it.live("lists sessions most recently active first, pages them and counts them all", () =>
     Effect.gen(function*() {
       const store = yield* SessionStore
-      expect(yield* store.listSessions({ limit: 10, offset: 0 })).toEqual({ sessions: [], total: 0 })
+      expect(yield* store.listSessions({ owner: null, limit: 10, offset: 0 })).toEqual({ sessions: [], total: 0 })
 
       yield* sessionWithTurn("a", "p1")
       yield* tick
@@ -121,17 +121,17 @@ describe("SessionStore.listSessions", () => {
       // Activity on `a` makes it the most recent.
       yield* appendAll("a", [started("a-t2"), completed("a-t2")])
 
-      const all = yield* store.listSessions({ limit: 10, offset: 0 })
+      const all = yield* store.listSessions({ owner: null, limit: 10, offset: 0 })
       expect(idsOf(all.sessions)).toEqual(["a", "c", "b"])
       expect(all.total).toBe(3)
 
-      const first = yield* store.listSessions({ limit: 2, offset: 0 })
+      const first = yield* store.listSessions({ owner: null, limit: 2, offset: 0 })
       expect(idsOf(first.sessions)).toEqual(["a", "c"])
       expect(first.total).toBe(3)
-      const second = yield* store.listSessions({ limit: 2, offset: 2 })
+      const second = yield* store.listSessions({ owner: null, limit: 2, offset: 2 })
       expect(idsOf(second.sessions)).toEqual(["b"])
       expect(second.total).toBe(3)
-      const single = yield* store.listSessions({ limit: 1, offset: 1 })
+      const single = yield* store.listSessions({ owner: null, limit: 1, offset: 1 })
       expect(idsOf(single.sessions)).toEqual(["c"])
       expect(single.total).toBe(3)
     }).pipe(Effect.provide(freshStore())))
@@ -141,10 +141,10 @@ describe("SessionStore.listSessions", () => {
       const store = yield* SessionStore
       yield* sessionWithTurn("a", "p1")
       yield* sessionWithTurn("b", "p1")
-      const page = yield* store.listSessions({ limit: 10, offset: 5 })
+      const page = yield* store.listSessions({ owner: null, limit: 10, offset: 5 })
       expect(page.sessions).toEqual([])
       expect(page.total).toBe(2)
-      const filtered = yield* store.listSessions({ projectId: "p1", limit: 1, offset: 2 })
+      const filtered = yield* store.listSessions({ owner: null, projectId: "p1", limit: 1, offset: 2 })
       expect(filtered.sessions).toEqual([])
       expect(filtered.total).toBe(2)
     }).pipe(Effect.provide(freshStore())))
@@ -158,20 +158,20 @@ describe("SessionStore.listSessions", () => {
       yield* tick
       yield* sessionWithTurn("c", "p1")
 
-      const p1 = yield* store.listSessions({ projectId: "p1", limit: 10, offset: 0 })
+      const p1 = yield* store.listSessions({ owner: null, projectId: "p1", limit: 10, offset: 0 })
       expect(idsOf(p1.sessions)).toEqual(["c", "a"])
       expect(p1.total).toBe(2)
       expect(p1.sessions.every((session) => session.projectId === "p1")).toBe(true)
 
-      const p1Paged = yield* store.listSessions({ projectId: "p1", limit: 1, offset: 1 })
+      const p1Paged = yield* store.listSessions({ owner: null, projectId: "p1", limit: 1, offset: 1 })
       expect(idsOf(p1Paged.sessions)).toEqual(["a"])
       expect(p1Paged.total).toBe(2)
 
-      const p2 = yield* store.listSessions({ projectId: "p2", limit: 10, offset: 0 })
+      const p2 = yield* store.listSessions({ owner: null, projectId: "p2", limit: 10, offset: 0 })
       expect(idsOf(p2.sessions)).toEqual(["b"])
       expect(p2.total).toBe(1)
 
-      expect(yield* store.listSessions({ projectId: "nowhere", limit: 10, offset: 0 })).toEqual({ sessions: [], total: 0 })
+      expect(yield* store.listSessions({ owner: null, projectId: "nowhere", limit: 10, offset: 0 })).toEqual({ sessions: [], total: 0 })
     }).pipe(Effect.provide(freshStore())))
 
   it.live("never lists project streams", () =>
@@ -183,7 +183,7 @@ describe("SessionStore.listSessions", () => {
       // The most recent stream of all is a project stream.
       yield* appendAll("project:p2", [new ProjectCreated({ projectId: "p2", name: "P2", description: null, path: "/root/p2" })])
 
-      const all = yield* store.listSessions({ limit: 10, offset: 0 })
+      const all = yield* store.listSessions({ owner: null, limit: 10, offset: 0 })
       expect(idsOf(all.sessions)).toEqual(["a"])
       expect(all.total).toBe(1)
       expect(Option.isNone(yield* store.sessionSummary("project:p1"))).toBe(true)
@@ -194,9 +194,10 @@ describe("SessionStore.listSessions", () => {
       const store = yield* SessionStore
       const before = Date.now()
       yield* sessionWithTurn("a", "p1")
-      const [summary] = (yield* store.listSessions({ limit: 10, offset: 0 })).sessions
+      const [summary] = (yield* store.listSessions({ owner: null, limit: 10, offset: 0 })).sessions
       expect(summary).toEqual({
         sessionId: "a",
+        owner: null,
         projectId: "p1",
         createdAt: expect.any(Number),
         updatedAt: expect.any(Number),
@@ -279,7 +280,7 @@ describe("SessionStore.totals", () => {
   it.live("is all zero for an empty log", () =>
     Effect.gen(function*() {
       const store = yield* SessionStore
-      expect(yield* store.totals).toEqual({
+      expect(yield* store.totals(null)).toEqual({
         sessions: 0,
         closedSessions: 0,
         turns: 0,
@@ -310,7 +311,7 @@ describe("SessionStore.totals", () => {
         new ProjectDeleted({ projectId: "p1", filesRemoved: false })
       ])
 
-      const totals = yield* store.totals
+      const totals = yield* store.totals(null)
       expect(totals).toEqual({
         sessions: 3,
         closedSessions: 1,
@@ -331,21 +332,21 @@ describe("SessionStore.findByDigest", () => {
       const store = yield* SessionStore
       yield* appendAll("s", [created("p1"), started("t1"), completed("t1", { digest: "D1" })])
 
-      expect(yield* store.findByDigest("p1", "D1")).toEqual(Option.some("s"))
-      expect(yield* store.findByDigest("p2", "D1")).toEqual(Option.none())
-      expect(yield* store.findByDigest("p1", "unknown")).toEqual(Option.none())
+      expect(yield* store.findByDigest(null, "p1", "D1")).toEqual(Option.some("s"))
+      expect(yield* store.findByDigest(null, "p2", "D1")).toEqual(Option.none())
+      expect(yield* store.findByDigest(null, "p1", "unknown")).toEqual(Option.none())
 
       // A new turn starts: the session has moved on from D1.
       yield* appendAll("s", [started("t2")])
-      expect(yield* store.findByDigest("p1", "D1")).toEqual(Option.none())
+      expect(yield* store.findByDigest(null, "p1", "D1")).toEqual(Option.none())
 
       yield* appendAll("s", [completed("t2", { digest: "D2" })])
-      expect(yield* store.findByDigest("p1", "D2")).toEqual(Option.some("s"))
-      expect(yield* store.findByDigest("p1", "D1")).toEqual(Option.none())
+      expect(yield* store.findByDigest(null, "p1", "D2")).toEqual(Option.some("s"))
+      expect(yield* store.findByDigest(null, "p1", "D1")).toEqual(Option.none())
 
       // Closed sessions take no turns.
       yield* appendAll("s", [new SessionClosed({ reason: "closed by client" })])
-      expect(yield* store.findByDigest("p1", "D2")).toEqual(Option.none())
+      expect(yield* store.findByDigest(null, "p1", "D2")).toEqual(Option.none())
     }).pipe(Effect.provide(freshStore())))
 
   it.live("prefers the most recent of several sessions holding the same conversation", () =>
@@ -355,20 +356,20 @@ describe("SessionStore.findByDigest", () => {
       yield* tick
       yield* appendAll("newer", [created("p1"), started("n1"), completed("n1", { digest: "D" })])
       yield* appendAll("elsewhere", [created("p2"), started("e1"), completed("e1", { digest: "D" })])
-      expect(yield* store.findByDigest("p1", "D")).toEqual(Option.some("newer"))
-      expect(yield* store.findByDigest("p2", "D")).toEqual(Option.some("elsewhere"))
+      expect(yield* store.findByDigest(null, "p1", "D")).toEqual(Option.some("newer"))
+      expect(yield* store.findByDigest(null, "p2", "D")).toEqual(Option.some("elsewhere"))
 
       // Once the newer one moves on, the older one is the match.
       yield* appendAll("newer", [started("n2")])
-      expect(yield* store.findByDigest("p1", "D")).toEqual(Option.some("older"))
+      expect(yield* store.findByDigest(null, "p1", "D")).toEqual(Option.some("older"))
     }).pipe(Effect.provide(freshStore())))
 
   it.live("ignores turns completed without a digest", () =>
     Effect.gen(function*() {
       const store = yield* SessionStore
       yield* appendAll("s", [created("p1"), started("t1"), completed("t1", { digest: null })])
-      expect(yield* store.findByDigest("p1", "null")).toEqual(Option.none())
-      expect(yield* store.findByDigest("p1", "")).toEqual(Option.none())
+      expect(yield* store.findByDigest(null, "p1", "null")).toEqual(Option.none())
+      expect(yield* store.findByDigest(null, "p1", "")).toEqual(Option.none())
     }).pipe(Effect.provide(freshStore())))
 })
 
@@ -404,7 +405,7 @@ describe("SessionStore.purge and streamIds", () => {
       expect(yield* store.read("a")).toEqual([])
       expect(yield* store.lastSequence("a")).toBe(0)
       expect(Option.isNone(yield* store.sessionSummary("a"))).toBe(true)
-      expect(idsOf((yield* store.listSessions({ limit: 10, offset: 0 })).sessions)).toEqual(["b"])
+      expect(idsOf((yield* store.listSessions({ owner: null, limit: 10, offset: 0 })).sessions)).toEqual(["b"])
       expect(yield* store.read("b")).toHaveLength(5)
       // A purged id starts over from sequence 1.
       const again = yield* store.append("a", 0, [created("p1")])

@@ -5,6 +5,8 @@
 /** One session, summarised from its events. */
 export interface SessionSummary {
   readonly sessionId: string
+  /** The principal the session belongs to (null when auth is off). */
+  readonly owner: string | null
   readonly projectId: string
   /** Milliseconds since the epoch. */
   readonly createdAt: number

@@ -23,7 +23,9 @@ export class SessionCreated extends Schema.TaggedClass<SessionCreated>()("Sessio
   /** Working directory of every CLI process of this session (resuming needs the same one). */
   cwd: Schema.String,
   /** The CLI's config directory (where its transcripts live), as the gateway's environment sets it. */
-  configDir: Schema.optionalWith(Schema.NullOr(Schema.String), { default: () => null })
+  configDir: Schema.optionalWith(Schema.NullOr(Schema.String), { default: () => null }),
+  /** The principal (API key fingerprint) the session belongs to; null when auth is off. */
+  owner: Schema.optionalWith(Schema.NullOr(Schema.String), { default: () => null })
 }) {}
 
 /** The session was closed; its history stays unless it was purged. */

@@ -6,8 +6,9 @@
  * model is a plain HTTP 400 in both modes.
  */
 import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { Chunk, Duration, Effect, Either, Exit, Option, Scope, Stream } from "effect"
+import { Chunk, Duration, Effect, Either, Exit, FiberRef, Option, Scope, Stream } from "effect"
 import { AppConfig } from "../AppConfig.js"
+import { CurrentPrincipal, ownerOf } from "../Auth.js"
 import { ModelRegistry } from "../ModelRegistry.js"
 import { Projects } from "../Projects.js"
 import type { StoredEvent } from "../Domain/SessionEvent.js"
@@ -124,6 +125,7 @@ export const makeChatCompletions = Effect.gen(function*() {
       }
       const outputSchema = yield* Either.match(outputSchemaOf(chat), { onLeft: Effect.fail, onRight: Effect.succeed })
       const turn = yield* runner.startTurn({
+        owner: ownerOf(yield* FiberRef.get(CurrentPrincipal)),
         sessionId: chat.session_id ?? undefined,
         projectId: chat.project_id ?? undefined,
         messages: input.messages,

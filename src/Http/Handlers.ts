@@ -2,8 +2,9 @@
  * The API's handlers, group by group. Domain services do the work; these only translate.
  */
 import { HttpApiBuilder, HttpServerResponse } from "@effect/platform"
-import { Duration, Effect, Option } from "effect"
+import { Duration, Effect, FiberRef, Option } from "effect"
 import { AppConfig } from "../AppConfig.js"
+import { CurrentPrincipal, ownerOf } from "../Auth.js"
 import { ClaudeProcess } from "../ClaudeProcess.js"
 import { ModelNotFound, SessionNotFound } from "../Domain/Errors.js"
 import type { ModelInfo } from "../Domain/Model.js"
@@ -22,12 +23,14 @@ export const ChatHandlers = HttpApiBuilder.group(GatewayApi, "chat", (handlers) 
     const chat = yield* makeChatCompletions
     const runner = yield* SessionRunner
     const store = yield* SessionStore
+    /** The caller's session (another principal's session is not found). */
     const sessionOrNotFound = (sessionId: string) =>
-      Effect.flatMap(store.sessionSummary(sessionId), (summary) =>
-        Option.match(summary, {
-          onNone: () => Effect.fail(new SessionNotFound({ sessionId })),
-          onSome: Effect.succeed
-        }))
+      Effect.gen(function*() {
+        const summary = yield* store.sessionSummary(sessionId)
+        const owner = ownerOf(yield* FiberRef.get(CurrentPrincipal))
+        if (Option.isNone(summary) || summary.value.owner !== owner) return yield* new SessionNotFound({ sessionId })
+        return summary.value
+      })
     return handlers
       .handleRaw("createChatCompletion", ({ request }) => chat.handle(request))
       .handle("cancelChatCompletion", ({ path }) =>

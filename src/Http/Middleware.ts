@@ -7,7 +7,7 @@
 import { HttpApi, HttpApiBuilder, type HttpApp, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { Cause, Effect, Option, ParseResult } from "effect"
 import { AppConfig } from "../AppConfig.js"
-import { Auth } from "../Auth.js"
+import { Auth, CurrentPrincipal } from "../Auth.js"
 import { GatewayApi } from "./Api.js"
 import { paramOf } from "./ChatRequest.js"
 import { fromDomain, HttpError, internalError, invalidRequest } from "./Errors.js"
@@ -130,6 +130,7 @@ export const EdgeMiddleware = HttpApiBuilder.middleware(
         if (!publicPaths.has(pathOf(request))) {
           const principal = yield* auth.authenticate(request.headers)
           yield* auth.consume(principal)
+          return yield* Effect.locally(app, CurrentPrincipal, principal)
         }
         return yield* app
       }).pipe(

@@ -4,8 +4,9 @@
  * follows live, resumable with `Last-Event-ID`).
  */
 import { HttpApiBuilder, HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { Duration, Effect, Option, Schema, Stream } from "effect"
+import { Duration, Effect, FiberRef, Option, Schema, Stream } from "effect"
 import { AppConfig } from "../AppConfig.js"
+import { CurrentPrincipal, ownerOf } from "../Auth.js"
 import type { ConversationMessage } from "../Domain/Conversation.js"
 import { SessionNotFound } from "../Domain/Errors.js"
 import { isTurnTerminal, SessionEvent, type StoredEvent } from "../Domain/SessionEvent.js"
@@ -86,19 +87,25 @@ export const SessionsHandlers = HttpApiBuilder.group(GatewayApi, "sessions", (ha
     const config = yield* AppConfig
     const keepAlive = Duration.seconds(config.sseKeepAliveSeconds)
 
-    const summaryOf = (sessionId: string) =>
+    const currentOwner = Effect.map(FiberRef.get(CurrentPrincipal), ownerOf)
+
+    /** The caller's session (another principal's session is not found). */
+    const ownSession = (sessionId: string) =>
       Effect.gen(function*() {
         const summary = yield* store.sessionSummary(sessionId)
-        if (Option.isNone(summary)) return yield* new SessionNotFound({ sessionId })
-        return sessionOf(summary.value, yield* runner.activity(sessionId))
+        if (Option.isNone(summary) || summary.value.owner !== (yield* currentOwner)) {
+          return yield* new SessionNotFound({ sessionId })
+        }
+        return summary.value
       })
+
+    const summaryOf = (sessionId: string) =>
+      Effect.flatMap(ownSession(sessionId), (summary) =>
+        Effect.map(runner.activity(sessionId), (activity) => sessionOf(summary, activity)))
 
     const eventsOf = (sessionId: string, request: HttpServerRequest.HttpServerRequest, params: typeof EventsParams.Type) =>
       Effect.gen(function*() {
-        const first = yield* store.read(sessionId, { limit: 1 })
-        const created = first[0]?.event
-        if (created === undefined) return yield* new SessionNotFound({ sessionId })
-        const projectId = created._tag === "SessionCreated" ? created.projectId : "default"
+        const { projectId } = yield* ownSession(sessionId)
         const lastEventId = Number(request.headers["last-event-id"])
         const after = Number.isInteger(lastEventId) && lastEventId >= 0 ? lastEventId : (params.after ?? 0)
         const wantsStream = params.stream || (request.headers["accept"] ?? "").includes("text/event-stream")
@@ -138,13 +145,14 @@ export const SessionsHandlers = HttpApiBuilder.group(GatewayApi, "sessions", (ha
     return handlers
       .handle("createSession", ({ payload }) =>
         projects.ensure(payload.project_id ?? "default").pipe(
-          Effect.zipRight(runner.createSession(payload.project_id ?? "default")),
+          Effect.zipRight(Effect.flatMap(currentOwner, (owner) => runner.createSession(payload.project_id ?? "default", owner))),
           Effect.flatMap(({ sessionId }) => summaryOf(sessionId)),
           Effect.mapError(fromDomain)
         ))
       .handle("listSessions", ({ urlParams }) =>
         Effect.gen(function*() {
           const { sessions, total } = yield* store.listSessions({
+            owner: yield* currentOwner,
             projectId: urlParams.project_id,
             limit: urlParams.limit,
             offset: urlParams.offset
@@ -162,19 +170,20 @@ export const SessionsHandlers = HttpApiBuilder.group(GatewayApi, "sessions", (ha
         }).pipe(Effect.mapError(fromDomain)))
       .handle("sessionStats", () =>
         Effect.gen(function*() {
-          const totals = yield* store.totals
+          const totals = yield* store.totals(yield* currentOwner)
           return statsOf(totals, yield* runner.runningCount, yield* runner.warmCount)
         }).pipe(Effect.mapError(fromDomain)))
       .handle("getSession", ({ path }) => summaryOf(path.session_id).pipe(Effect.mapError(fromDomain)))
       .handle("deleteSession", ({ path, urlParams }) =>
-        runner.closeSession(path.session_id, { purge: urlParams.purge }).pipe(
+        ownSession(path.session_id).pipe(
+          Effect.zipRight(runner.closeSession(path.session_id, { purge: urlParams.purge })),
           Effect.as({ id: path.session_id, object: "session", deleted: true, purged: urlParams.purge }),
           Effect.mapError(fromDomain)
         ))
       .handle("sessionMessages", ({ path }) =>
         Effect.gen(function*() {
+          yield* ownSession(path.session_id)
           const events = yield* store.read(path.session_id)
-          if (events.length === 0) return yield* new SessionNotFound({ sessionId: path.session_id })
           return {
             object: "list" as const,
             session_id: path.session_id,

@@ -9,6 +9,7 @@ import type { StoredEvent, TurnCompleted } from "../Domain/SessionEvent.js"
 
 /** What the log says about a session, folded once. */
 export interface SessionHistory {
+  readonly owner: string | null
   readonly projectId: string | null
   readonly cwd: string | null
   readonly configDir: string | null
@@ -21,6 +22,7 @@ export interface SessionHistory {
 }
 
 export const historyOf = (events: ReadonlyArray<StoredEvent>): SessionHistory => {
+  let owner: string | null = null
   let projectId: string | null = null
   let cwd: string | null = null
   let configDir: string | null = null
@@ -32,6 +34,7 @@ export const historyOf = (events: ReadonlyArray<StoredEvent>): SessionHistory =>
   for (const { event } of events) {
     switch (event._tag) {
       case "SessionCreated":
+        owner = event.owner
         projectId = event.projectId
         cwd = event.cwd
         configDir = event.configDir
@@ -61,7 +64,7 @@ export const historyOf = (events: ReadonlyArray<StoredEvent>): SessionHistory =>
     }
   }
   const last = events[events.length - 1]
-  return { projectId, cwd, configDir, closed, conversation, lastCompleted, lastSequence: last?.sequence ?? 0 }
+  return { owner, projectId, cwd, configDir, closed, conversation, lastCompleted, lastSequence: last?.sequence ?? 0 }
 }
 
 /** The answer a client received: the structured output as JSON when there is one, else the text. */

@@ -262,3 +262,65 @@ describe("cross-site requests without a preflight (auth off)", () => {
     await response.arrayBuffer()
   })
 })
+
+describe("sessions belong to the key that created them", () => {
+  let gateway: Gateway
+  beforeAll(async () => {
+    gateway = await startGateway({ requireAuth: true, apiKeys: keys, rateLimitPerMinute: 0 })
+  })
+  afterAll(() => gateway.close())
+
+  const as = (key: string, path: string, init: RequestInit = {}) =>
+    fetch(`${gateway.url}${path}`, {
+      ...init,
+      headers: { authorization: `Bearer ${key}`, "content-type": "application/json", ...init.headers }
+    })
+  const chat = (key: string, body: unknown) =>
+    as(key, "/v1/chat/completions", { method: "POST", body: JSON.stringify(body) })
+
+  it("another key can neither see, continue, replay, cancel nor close a session", async () => {
+    const first = await chat("k-one", { messages: [{ role: "user", content: "private to one" }] })
+    expect(first.status).toBe(200)
+    const answer = (await first.json()) as { session_id: string; choices: Array<{ message: { content: string } }> }
+    const sessionId = answer.session_id
+
+    const ownList = (await (await as("k-one", "/v1/sessions")).json()) as { data: Array<{ id: string }>; total: number }
+    expect(ownList.data.map((session) => session.id)).toEqual([sessionId])
+    const otherList = (await (await as("k-two", "/v1/sessions")).json()) as { data: Array<{ id: string }>; total: number }
+    expect(otherList).toMatchObject({ data: [], total: 0 })
+    const otherStats = (await (await as("k-two", "/v1/sessions/stats")).json()) as { total_sessions: number }
+    expect(otherStats.total_sessions).toBe(0)
+
+    for (
+      const [method, path] of [
+        ["GET", `/v1/sessions/${sessionId}`],
+        ["GET", `/v1/sessions/${sessionId}/messages`],
+        ["GET", `/v1/sessions/${sessionId}/events`],
+        ["GET", `/v1/chat/completions/${sessionId}/status`],
+        ["DELETE", `/v1/chat/completions/${sessionId}`],
+        ["DELETE", `/v1/sessions/${sessionId}`]
+      ] as const
+    ) {
+      const response = await as("k-two", path, { method })
+      expect(response.status, `${method} ${path}`).toBe(404)
+      expect(((await response.json()) as { error: { code: string } }).error.code).toBe("session_not_found")
+    }
+    const continued = await chat("k-two", { session_id: sessionId, messages: [{ role: "user", content: "let me in" }] })
+    expect(continued.status).toBe(404)
+
+    // Resending the same history with the other key starts that key's own session.
+    const history = [
+      { role: "user", content: "private to one" },
+      { role: "assistant", content: answer.choices[0]!.message.content },
+      { role: "user", content: "and then" }
+    ]
+    const stateless = (await (await chat("k-two", { messages: history })).json()) as { session_id: string }
+    expect(stateless.session_id).not.toBe(sessionId)
+    const sameKey = (await (await chat("k-one", { messages: history })).json()) as { session_id: string }
+    expect(sameKey.session_id).toBe(sessionId)
+
+    // The owner still has it all.
+    expect((await as("k-one", `/v1/sessions/${sessionId}`)).status).toBe(200)
+    expect((await as("k-one", `/v1/sessions/${sessionId}`, { method: "DELETE" })).status).toBe(200)
+  })
+})

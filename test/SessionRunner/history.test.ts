@@ -90,6 +90,7 @@ const completedTurn = (
 describe("historyOf", () => {
   it("is empty for an empty log", () => {
     expect(historyOf([])).toEqual({
+      owner: null,
       projectId: null,
       cwd: null,
       configDir: null,
