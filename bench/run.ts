@@ -3,8 +3,10 @@
  *
  * Both paths run the real `claude` binary against the same fake Anthropic API on
  * loopback, with the same flags, environment and prompt; runs are interleaved (gateway,
- * bare, gateway, bare, …) so machine noise hits both alike. Reported: time to first
- * content delta and total time per turn (medians), their ratio and the difference.
+ * bare, gateway, bare, …) so machine noise hits both alike. The gateway runs as its own
+ * process (`src/main.ts`), as users run it; this process is only the client (and the fake
+ * upstream, shared by both paths). Reported: time to first content delta and total time
+ * per turn (medians), their ratio and the difference.
  *
  * Then, for sessions: the second turn of a session on its warm CLI process against the
  * same turn on a cold process started with `--resume` (interleaved), and the memory that
@@ -19,7 +21,10 @@ import * as NodePath from "node:path"
 import * as NodeReadline from "node:readline"
 import { cliArgs, cliEnv, userMessageLine } from "../src/ClaudeProcess/invocation.js"
 import { startFakeAnthropic } from "../test/fixtures/FakeAnthropic.js"
-import { realCliConfig, realCliPath, startGateway, tempDirectory } from "../test/support/Gateway.js"
+import * as NodeNet from "node:net"
+import * as NodeUrl from "node:url"
+import { cliEnvFor } from "../test/fixtures/FakeAnthropic.js"
+import { realCliPath, tempDirectory } from "../test/support/Gateway.js"
 
 const turns = Number(process.env.BENCH_TURNS ?? 20)
 const idleSessions = Number(process.env.BENCH_IDLE_SESSIONS ?? 4)
@@ -38,12 +43,99 @@ const median = (values: ReadonlyArray<number>) => {
 
 const fake = await startFakeAnthropic()
 const home = tempDirectory("cca-bench-home-")
-const config = realCliConfig(fake, home)
-const gateway = await startGateway({ ...config, permissionMode: "acceptEdits", ...(process.env.BENCH_WARM === "0" ? { maxWarmProcesses: 0 } : {}) })
+const cliEnvironment = { ...cliEnvFor(fake), HOME: home }
+
+const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const server = NodeNet.createServer()
+    server.once("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as NodeNet.AddressInfo
+      server.close(() => resolve(port))
+    })
+  })
+
+interface GatewayProcess {
+  readonly baseURL: string
+  readonly projectRoot: string
+  /**
+   * Waits until the gateway's CLI processes are back within its warm pool (an evicted one
+   * has exited), so that no run's cleanup overlaps the next run, as with the bare CLI,
+   * whose run ends when its process has exited.
+   */
+  readonly settle: () => Promise<void>
+  readonly close: () => Promise<void>
+}
+
+/** Processes whose working directory lies under `root`. */
+const processesUnder = (root: string) =>
+  NodeFs.readdirSync("/proc").filter((pid) => {
+    if (!/^\d+$/.test(pid)) return false
+    try {
+      return NodeFs.readlinkSync(`/proc/${pid}/cwd`).startsWith(root)
+    } catch {
+      return false
+    }
+  })
+
+const repoRoot = NodePath.resolve(import.meta.dirname, "..")
+const tsxLoader = NodeUrl.pathToFileURL(NodePath.join(repoRoot, "node_modules", "tsx", "dist", "loader.mjs")).href
+
+/** The gateway as its own process (`node --import tsx src/main.ts`), configured by environment. */
+const startGatewayProcess = async (settings: Record<string, string>): Promise<GatewayProcess> => {
+  const directory = tempDirectory("cca-bench-gateway-")
+  const port = await freePort()
+  const projectRoot = NodePath.join(directory, "projects")
+  const child = NodeChild.spawn(process.execPath, ["--import", tsxLoader, NodePath.join(repoRoot, "src", "main.ts")], {
+    cwd: directory,
+    env: {
+      ...process.env,
+      ...cliEnvironment,
+      HOST: "127.0.0.1",
+      PORT: String(port),
+      DATABASE_URL: NodePath.join(directory, "gateway.db"),
+      PROJECT_ROOT: projectRoot,
+      CLAUDE_BINARY_PATH: realCliPath,
+      CLAUDE_PERMISSION_MODE: "acceptEdits",
+      ...settings
+    },
+    stdio: ["ignore", "ignore", "inherit"]
+  })
+  const baseURL = `http://127.0.0.1:${port}/v1`
+  const deadline = Date.now() + 30_000
+  for (;;) {
+    const healthy = await fetch(`http://127.0.0.1:${port}/health`).then((r) => r.ok, () => false)
+    if (healthy) break
+    if (Date.now() > deadline || child.exitCode !== null) throw new Error("the gateway did not start")
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  const maxWarm = Number(settings.MAX_WARM_PROCESSES ?? 4)
+  return {
+    baseURL,
+    projectRoot,
+    settle: async () => {
+      const until = Date.now() + 3_000
+      while (processesUnder(projectRoot).length > maxWarm && Date.now() < until) {
+        await new Promise((resolve) => setTimeout(resolve, 5))
+      }
+    },
+    close: async () => {
+      const exited = new Promise((resolve) => child.once("exit", resolve))
+      child.kill("SIGTERM")
+      await exited
+      NodeFs.rmSync(directory, { recursive: true, force: true })
+    }
+  }
+}
+
+const gateway = await startGatewayProcess({})
 const bareCwd = NodePath.join(gateway.projectRoot, "default")
 NodeFs.mkdirSync(bareCwd, { recursive: true })
 
-/** One streamed turn, timed from the request to the first content chunk and to `[DONE]`. */
+/**
+ * One streamed turn, timed from the request to the first content chunk and to `[DONE]`
+ * (the client has the whole answer; the bare CLI's equivalent is its `result` line).
+ */
 const streamedTurn = async (
   baseURL: string,
   prompt: string,
@@ -57,17 +149,23 @@ const streamedTurn = async (
   })
   if (!response.ok || response.body === null) throw new Error(`gateway answered ${response.status}`)
   let firstDeltaMs = -1
+  let totalMs = -1
   let buffer = ""
   const decoder = new TextDecoder()
   for await (const bytes of response.body) {
     buffer += decoder.decode(bytes as Uint8Array, { stream: true })
     if (firstDeltaMs < 0 && /"delta":\{"content":"[^"]/.test(buffer)) firstDeltaMs = performance.now() - started
+    if (totalMs < 0 && buffer.includes("data: [DONE]")) totalMs = performance.now() - started
   }
-  if (!buffer.includes("data: [DONE]")) throw new Error("gateway stream did not finish")
-  return { firstDeltaMs, totalMs: performance.now() - started, sessionId: response.headers.get("x-session-id")! }
+  if (totalMs < 0) throw new Error("gateway stream did not finish")
+  return { firstDeltaMs, totalMs, sessionId: response.headers.get("x-session-id")! }
 }
 
-const viaGateway = (prompt: string) => streamedTurn(gateway.baseURL, prompt)
+const viaGateway = async (prompt: string) => {
+  const sample = await streamedTurn(gateway.baseURL, prompt)
+  await gateway.settle()
+  return sample
+}
 
 /** The same turn with the CLI spawned directly, timed to its first text delta and to its `result` line. */
 const viaBareCli = (prompt: string): Promise<Sample> =>
@@ -83,7 +181,7 @@ const viaBareCli = (prompt: string): Promise<Sample> =>
     })
     const child = NodeChild.spawn(realCliPath, args, {
       cwd: bareCwd,
-      env: cliEnv({ ...process.env, ...config.cliEnv }, { maxRetries: 2 }),
+      env: cliEnv({ ...process.env, ...cliEnvironment }, { maxRetries: 2 }),
       stdio: ["pipe", "pipe", "ignore"]
     })
     let firstDeltaMs = -1
@@ -107,15 +205,22 @@ const report = (
 ) => {
   const rows = [
     ["time to first content delta", (s: Sample) => s.firstDeltaMs],
-    ["total time per turn", (s: Sample) => s.totalMs]
+    ["time to the whole answer", (s: Sample) => s.totalMs]
   ] as const
   console.log(`\n${label} (${left.length} turns each, interleaved, medians)\n`)
-  console.log(`| measure | ${names[0]} | ${names[1]} | ratio | difference |`)
-  console.log("|---|---:|---:|---:|---:|")
+  console.log(`| measure | ${names[0]} | ${names[1]} | ratio | difference | paired difference (p25 / median / p75) |`)
+  console.log("|---|---:|---:|---:|---:|---:|")
   for (const [name, pick] of rows) {
     const a = median(left.map(pick))
     const b = median(right.map(pick))
-    console.log(`| ${name} | ${a.toFixed(1)} ms | ${b.toFixed(1)} ms | ${(b / a).toFixed(3)} | ${(b - a).toFixed(1)} ms |`)
+    // Each turn against its neighbour of the other path: drift of the machine cancels out.
+    const paired = right.map((sample, index) => pick(sample) - pick(left[index]!)).sort((x, y) => x - y)
+    const at = (q: number) => paired[Math.min(paired.length - 1, Math.floor(q * paired.length))]!.toFixed(1)
+    console.log(
+      `| ${name} | ${a.toFixed(1)} ms | ${b.toFixed(1)} ms | ${(b / a).toFixed(3)} | ${(b - a).toFixed(1)} ms | ${at(0.25)} / ${
+        median(paired).toFixed(1)
+      } / ${at(0.75)} ms |`
+    )
   }
 }
 
@@ -140,20 +245,25 @@ const memoryUnder = (root: string) => {
 
 /** Second turns on warm sessions against second turns on cold `--resume` processes. */
 const benchSessions = async () => {
-  const warmGateway = await startGateway({ ...config, permissionMode: "acceptEdits", maxWarmProcesses: turns + 1 })
-  const coldGateway = await startGateway({ ...config, permissionMode: "acceptEdits", maxWarmProcesses: 0 })
+  const warmGateway = await startGatewayProcess({ MAX_WARM_PROCESSES: String(turns + 1) })
+  const coldGateway = await startGatewayProcess({ MAX_WARM_PROCESSES: "0" })
   try {
     const warmSamples: Array<Sample> = []
     const coldSamples: Array<Sample> = []
+    const turnOn = async (gateway: GatewayProcess, prompt: string, sessionId?: string) => {
+      const sample = await streamedTurn(gateway.baseURL, prompt, sessionId)
+      await gateway.settle()
+      return sample
+    }
     for (let index = 0; index < turns; index++) {
-      const warmFirst = await streamedTurn(warmGateway.baseURL, `session ${index} turn 1`)
-      const coldFirst = await streamedTurn(coldGateway.baseURL, `session ${index} turn 1`)
+      const warmFirst = await turnOn(warmGateway, `session ${index} turn 1`)
+      const coldFirst = await turnOn(coldGateway, `session ${index} turn 1`)
       if (index % 2 === 0) {
-        warmSamples.push(await streamedTurn(warmGateway.baseURL, "turn 2", warmFirst.sessionId))
-        coldSamples.push(await streamedTurn(coldGateway.baseURL, "turn 2", coldFirst.sessionId))
+        warmSamples.push(await turnOn(warmGateway, "turn 2", warmFirst.sessionId))
+        coldSamples.push(await turnOn(coldGateway, "turn 2", coldFirst.sessionId))
       } else {
-        coldSamples.push(await streamedTurn(coldGateway.baseURL, "turn 2", coldFirst.sessionId))
-        warmSamples.push(await streamedTurn(warmGateway.baseURL, "turn 2", warmFirst.sessionId))
+        coldSamples.push(await turnOn(coldGateway, "turn 2", coldFirst.sessionId))
+        warmSamples.push(await turnOn(warmGateway, "turn 2", warmFirst.sessionId))
       }
     }
     report("Second turn of a session: cold process with --resume vs warm process", ["cold --resume", "warm"], coldSamples, warmSamples)
@@ -162,7 +272,7 @@ const benchSessions = async () => {
     await coldGateway.close()
   }
 
-  const idleGateway = await startGateway({ ...config, permissionMode: "acceptEdits", maxWarmProcesses: idleSessions })
+  const idleGateway = await startGatewayProcess({ MAX_WARM_PROCESSES: String(idleSessions) })
   try {
     for (let index = 0; index < idleSessions; index++) await streamedTurn(idleGateway.baseURL, `idle session ${index}`)
     await new Promise((resolve) => setTimeout(resolve, 500))
