@@ -525,10 +525,20 @@ export const makeSessionRunner = Effect.gen(function*() {
         if (Option.isNone(acquired)) {
           return yield* new CapacityExceeded({ limit: config.maxConcurrentTurns, retryAfterSeconds: 5 })
         }
+        let slotFreed = false
+        const freeSlot = Effect.suspend(() => {
+          if (slotFreed) return Effect.void
+          slotFreed = true
+          return slots.release(1)
+        })
         const lastSequence = history?.lastSequence ?? 0
         const appendToLog = makeAppender(sessionId, lastSequence)
+        // The turn's fiber starts its CLI while `TurnStarted` is being recorded; whatever it
+        // appends waits until that record is in, so the log's order stays exact.
+        const recorded = yield* Deferred.make<void, StoreError>()
         const append = (events: ReadonlyArray<SessionEvent>) =>
-          appendToLog(events).pipe(
+          Deferred.await(recorded).pipe(
+            Effect.zipRight(appendToLog(events)),
             Effect.tap(() => {
               if (events.some(isTurnTerminal)) slot.ended = true
             })
@@ -543,9 +553,6 @@ export const makeSessionRunner = Effect.gen(function*() {
           parameters: { ...request.parameters }
         })
         const owner = request.owner ?? null
-        yield* append(isNew ? [new SessionCreated({ projectId, cwd, configDir, owner }), started] : [started]).pipe(
-          Effect.tapError(() => slots.release(1))
-        )
         const startSequence = lastSequence + (isNew ? 2 : 1)
 
         let ended = false
@@ -575,10 +582,21 @@ export const makeSessionRunner = Effect.gen(function*() {
                 Effect.zipRight(end(new TurnFailed({ turnId, error: new InternalFailure({ message: "unexpected failure" }) })))
               )
             }),
-            Effect.ensuring(Effect.zipRight(slots.release(1), release))
+            Effect.ensuring(Effect.zipRight(freeSlot, release))
           )
         )
         yield* FiberMap.run(fibers, sessionId, fiberBody)
+        yield* appendToLog(isNew ? [new SessionCreated({ projectId, cwd, configDir, owner }), started] : [started]).pipe(
+          Effect.tapErrorCause((cause) =>
+            // Not recorded, so it never started: stop the fiber (and its CLI); it records nothing.
+            Deferred.failCause(recorded, cause).pipe(
+              Effect.zipRight(FiberMap.remove(fibers, sessionId)),
+              // The fiber may have been stopped before it could free its slot itself.
+              Effect.zipRight(freeSlot)
+            )
+          )
+        )
+        yield* Deferred.succeed(recorded, undefined)
         return {
           sessionId,
           projectId,

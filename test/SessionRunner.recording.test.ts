@@ -1,0 +1,69 @@
+/**
+ * A turn whose `TurnStarted` cannot be recorded never started: `startTurn` fails, its CLI
+ * (started in parallel) is stopped, nothing of it reaches the log, and its concurrency
+ * slot is free again. The store is the real SQLite one, wrapped to refuse that one write.
+ */
+import { NodeContext } from "@effect/platform-node"
+import { Migrator } from "@effect/sql"
+import { SqliteClient, SqliteMigrator } from "@effect/sql-sqlite-node"
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Layer, Stream } from "effect"
+import * as NodePath from "node:path"
+import { AppConfig } from "../src/AppConfig.js"
+import { ClaudeProcess } from "../src/ClaudeProcess.js"
+import { StoreError } from "../src/Domain/Errors.js"
+import { SessionRunner } from "../src/SessionRunner.js"
+import { makeSessionStore, SessionStore } from "../src/SessionStore.js"
+import { migrations } from "../src/SessionStore/migrations.js"
+import { fakeCliPath, tempDirectory } from "./support/Gateway.js"
+import { processesIn } from "./support/processes.js"
+
+describe("SessionRunner when TurnStarted cannot be recorded", () => {
+  it.live("fails the start, stops the CLI, records nothing and frees the slot", () => {
+    const directory = tempDirectory()
+    const projectRoot = NodePath.join(directory, "projects")
+    let refuseTurnStarted = true
+    const FlakyStore = Layer.effect(
+      SessionStore,
+      Effect.map(makeSessionStore, (store) =>
+        SessionStore.of({
+          ...store,
+          append: (sessionId, expected, events) =>
+            refuseTurnStarted && events.some((event) => event._tag === "TurnStarted")
+              ? Effect.fail(new StoreError({ message: "disk full" }))
+              : store.append(sessionId, expected, events)
+        }))
+    ).pipe(
+      Layer.provide(SqliteMigrator.layer({ loader: Migrator.fromRecord(migrations) })),
+      Layer.provide(SqliteClient.layer({ filename: NodePath.join(directory, "db.sqlite") }))
+    )
+    const layer = SessionRunner.layer.pipe(
+      Layer.provideMerge(Layer.mergeAll(FlakyStore, ClaudeProcess.layerWith({ binary: fakeCliPath, maxRetries: 0, idleTimeout: "5 seconds" }))),
+      Layer.provideMerge(AppConfig.layerWith({ projectRoot, maxConcurrentTurns: 1, queueTimeoutSeconds: 0 })),
+      Layer.provide(NodeContext.layer)
+    )
+    const request = (text: string) => ({
+      messages: [{ role: "user" as const, content: [{ _tag: "text" as const, text }] }],
+      systemPrompt: null,
+      model: { requested: null, model: null, fallbacks: [], info: null }
+    })
+    return Effect.gen(function*() {
+      const runner = yield* SessionRunner
+      const store = yield* SessionStore
+      const failed = yield* runner.startTurn(request("FAKE_SLOW never recorded")).pipe(Effect.flip)
+      expect(failed._tag).toBe("StoreError")
+      expect(yield* runner.runningCount).toBe(0)
+      const cwd = NodePath.join(projectRoot, "default")
+      // The CLI it started in parallel is gone.
+      for (let waited = 0; processesIn(cwd).length > 0 && waited < 3000; waited += 50) yield* Effect.sleep("50 millis")
+      expect(processesIn(cwd)).toEqual([])
+      expect((yield* store.listSessions({ owner: null, limit: 10, offset: 0 })).total).toBe(0)
+
+      // With the only slot free again, the next turn runs.
+      refuseTurnStarted = false
+      const handle = yield* runner.startTurn(request("now it works"))
+      const tags = yield* handle.events.pipe(Stream.map((stored) => stored.event._tag), Stream.runCollect)
+      expect([...tags]).toContain("TurnCompleted")
+    }).pipe(Effect.provide(layer), Effect.scoped)
+  })
+})
