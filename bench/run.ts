@@ -12,7 +12,7 @@
  * same turn on a cold process started with `--resume` (interleaved), and the memory that
  * N idle warm sessions hold (their CLI processes' PSS and RSS).
  *
- * BENCH_TURNS (default 20) sets the number of turns per path; BENCH_IDLE_SESSIONS
+ * BENCH_TURNS (default 30) sets the number of turns per path; BENCH_IDLE_SESSIONS
  * (default 4) the number of idle sessions; BENCH_SECTIONS=first runs the first part only.
  */
 import * as NodeChild from "node:child_process"
@@ -26,7 +26,7 @@ import * as NodeUrl from "node:url"
 import { cliEnvFor } from "../test/fixtures/FakeAnthropic.js"
 import { realCliPath, tempDirectory } from "../test/support/Gateway.js"
 
-const turns = Number(process.env.BENCH_TURNS ?? 20)
+const turns = Number(process.env.BENCH_TURNS ?? 30)
 const idleSessions = Number(process.env.BENCH_IDLE_SESSIONS ?? 4)
 const model = "claude-sonnet-4-5-20250929"
 
