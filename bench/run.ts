@@ -21,10 +21,10 @@ import * as NodePath from "node:path"
 import * as NodeReadline from "node:readline"
 import { cliArgs, cliEnv, userMessageLine } from "../src/ClaudeProcess/invocation.js"
 import { startFakeAnthropic } from "../test/fixtures/FakeAnthropic.js"
-import * as NodeNet from "node:net"
 import * as NodeUrl from "node:url"
 import { cliEnvFor } from "../test/fixtures/FakeAnthropic.js"
 import { realCliPath, tempDirectory } from "../test/support/Gateway.js"
+import { freePort } from "../test/support/ports.js"
 
 const turns = Number(process.env.BENCH_TURNS ?? 30)
 const idleSessions = Number(process.env.BENCH_IDLE_SESSIONS ?? 4)
@@ -44,16 +44,6 @@ const median = (values: ReadonlyArray<number>) => {
 const fake = await startFakeAnthropic()
 const home = tempDirectory("cca-bench-home-")
 const cliEnvironment = { ...cliEnvFor(fake), HOME: home }
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = NodeNet.createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as NodeNet.AddressInfo
-      server.close(() => resolve(port))
-    })
-  })
 
 interface GatewayProcess {
   readonly baseURL: string

@@ -6,10 +6,10 @@
 import * as NodeChildProcess from "node:child_process"
 import * as NodeFs from "node:fs"
 import { createRequire } from "node:module"
-import * as NodeNet from "node:net"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
 import { describe, expect, it } from "vitest"
+import { freePort } from "./support/ports.js"
 
 interface SqliteDatabase {
   prepare(sql: string): { all(...params: Array<unknown>): Array<unknown> }
@@ -34,16 +34,6 @@ const configVariables = [
   // A user's machine is no sandbox.
   "IS_SANDBOX"
 ]
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = NodeNet.createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address() as NodeNet.AddressInfo
-      server.close(() => resolve(address.port))
-    })
-  })
 
 interface ServerProcess {
   readonly child: NodeChildProcess.ChildProcess

@@ -16,13 +16,13 @@
 import { claudeProcessesUnder } from "../support/processes.js"
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import * as NodeFs from "node:fs"
-import * as NodeNet from "node:net"
 import * as NodePath from "node:path"
 import OpenAI from "openai"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { AppConfigShape } from "../../src/AppConfig.js"
 import { cliEnvFor, type FakeAnthropic, type RecordedRequest, startFakeAnthropic } from "../fixtures/FakeAnthropic.js"
 import { type Gateway, realCliConfig, realCliPath, startGateway, tempDirectory } from "../support/Gateway.js"
+import { freePort } from "../support/ports.js"
 
 const repoRoot = NodePath.resolve(import.meta.dirname, "..", "..")
 const tsxBin = NodePath.join(repoRoot, "node_modules", ".bin", "tsx")
@@ -330,16 +330,6 @@ const closeGateway = async (target: Gateway) => {
   openGateways.splice(index, 1)
   await target.close()
 }
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = NodeNet.createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as NodeNet.AddressInfo
-      server.close(() => resolve(port))
-    })
-  })
 
 /** A gateway started as `tsx src/main.ts` in its own process group. */
 interface GatewayProcess {
