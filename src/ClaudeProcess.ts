@@ -104,8 +104,8 @@ export const makeClaudeProcess = (options: ClaudeProcessOptions) =>
           Effect.provideService(CommandExecutor.CommandExecutor, executor),
           Effect.mapError(notFound)
         )
-        // Runs before the executor's own finalizer (which waits for exit after SIGTERM forever).
-        // Finalizers are uninterruptible: the waits are made interruptible so their timeouts fire.
+        // Runs before the executor's own finalizer (which waits for exit after SIGTERM forever);
+        // `withDeadline` keeps the wait bounded even inside a finalizer.
         yield* Effect.addFinalizer(() =>
           Effect.gen(function*() {
             yield* stdin.end

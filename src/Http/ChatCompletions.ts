@@ -15,11 +15,10 @@ import type { StoredEvent } from "../Domain/SessionEvent.js"
 import { SessionRunner, type TurnHandle } from "../SessionRunner.js"
 import {
   decodeChatRequest,
-  isStructured,
   outputSchemaOf,
   parametersOf,
+  projectionContextOf,
   refuseUnsupported,
-  stopSequencesOf,
   turnInputOf
 } from "./ChatRequest.js"
 import { fromCancel, fromDomain, HttpError, internalError, invalidRequest } from "./Errors.js"
@@ -124,6 +123,7 @@ export const makeChatCompletions = Effect.gen(function*() {
         yield* projects.ensure(chat.project_id ?? "default").pipe(Effect.mapError(fromDomain))
       }
       const outputSchema = yield* Either.match(outputSchemaOf(chat), { onLeft: Effect.fail, onRight: Effect.succeed })
+      const parameters = parametersOf(chat)
       const turn = yield* runner.startTurn({
         owner: ownerOf(yield* FiberRef.get(CurrentPrincipal)),
         sessionId: chat.session_id ?? undefined,
@@ -132,15 +132,9 @@ export const makeChatCompletions = Effect.gen(function*() {
         systemPrompt: input.systemPrompt,
         model: registry.resolve(chat.model),
         outputSchema,
-        parameters: parametersOf(chat)
+        parameters
       }).pipe(Effect.mapError(fromDomain))
-      const context: ProjectionContext = {
-        sessionId: turn.sessionId,
-        projectId: turn.projectId,
-        stop: stopSequencesOf(chat),
-        includeUsage: chat.stream_options?.include_usage === true,
-        structured: isStructured(chat.response_format)
-      }
+      const context = projectionContextOf(turn.sessionId, turn.projectId, parameters)
       return yield* (chat.stream === true ? streamAnswer(turn, context) : jsonAnswer(turn, context)).pipe(
         Effect.onInterrupt(() => cancelOnDisconnect(turn))
       )

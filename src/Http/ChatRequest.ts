@@ -7,6 +7,7 @@ import { Either, ParseResult, Schema } from "effect"
 import type { ContentPart, ConversationMessage } from "../Domain/Conversation.js"
 import { HttpError, invalidRequest } from "./Errors.js"
 import { type ChatCompletionRequest as ChatCompletionRequestType, ChatCompletionRequest, type ChatMessage } from "./OpenAI.js"
+import type { ProjectionContext } from "./Projection.js"
 
 const decodeRequest = Schema.decodeUnknownEither(ChatCompletionRequest, { errors: "first", onExcessProperty: "ignore" })
 
@@ -154,11 +155,29 @@ export const isStructured = (responseFormat: unknown): boolean =>
   typeof responseFormat === "object" && responseFormat !== null && "type" in responseFormat &&
   (responseFormat.type === "json_schema" || responseFormat.type === "json_object")
 
-/** The request's stop sequences as a list. */
-export const stopSequencesOf = (request: ChatCompletionRequestType): ReadonlyArray<string> =>
-  request.stop === undefined || request.stop === null
-    ? []
-    : (typeof request.stop === "string" ? [request.stop] : request.stop).filter((stop) => stop.length > 0)
+/**
+ * How a turn's answer is projected, from the request parameters recorded with the turn:
+ * the live stream and any later replay use this one definition, so they send the same bytes.
+ */
+export const projectionContextOf = (
+  sessionId: string,
+  projectId: string,
+  parameters: Readonly<Record<string, unknown>>
+): ProjectionContext => {
+  const stop = parameters.stop
+  const streamOptions = parameters.stream_options as { readonly include_usage?: unknown } | null | undefined
+  return {
+    sessionId,
+    projectId,
+    stop: typeof stop === "string"
+      ? [stop].filter((s) => s.length > 0)
+      : Array.isArray(stop)
+      ? stop.filter((s): s is string => typeof s === "string" && s.length > 0)
+      : [],
+    includeUsage: streamOptions?.include_usage === true,
+    structured: isStructured(parameters.response_format)
+  }
+}
 
 /** The request minus its messages and extensions: recorded with the turn for audit and replay. */
 export const parametersOf = (request: ChatCompletionRequestType): Record<string, unknown> => {

@@ -15,7 +15,7 @@ import { historyOf } from "../SessionRunner/history.js"
 import { SessionRunner } from "../SessionRunner.js"
 import { SessionStore } from "../SessionStore.js"
 import { EventsParams, GatewayApi } from "./Api.js"
-import { isStructured } from "./ChatRequest.js"
+import { projectionContextOf } from "./ChatRequest.js"
 import { fromDomain, invalidRequest } from "./Errors.js"
 import { chunksOf, initialChunkState, type ProjectionContext } from "./Projection.js"
 import { projectOf, sessionOf, statsOf } from "./Resources.js"
@@ -46,19 +46,6 @@ const openAiMessage = (message: ConversationMessage) => {
   }
 }
 
-/** The projection context a turn's original stream used, from its recorded parameters. */
-const contextOfTurn = (sessionId: string, projectId: string, parameters: Readonly<Record<string, unknown>>): ProjectionContext => {
-  const stop = parameters.stop
-  const streamOptions = parameters.stream_options as { readonly include_usage?: unknown } | null | undefined
-  return {
-    sessionId,
-    projectId,
-    stop: typeof stop === "string" ? [stop] : Array.isArray(stop) ? stop.filter((s): s is string => typeof s === "string" && s.length > 0) : [],
-    includeUsage: streamOptions?.include_usage === true,
-    structured: isStructured(parameters.response_format)
-  }
-}
-
 /**
  * Replays turns as the chat.completion.chunk frames their streams sent: the same pure
  * projection over the same events, so the bytes match. Each frame carries the sequence
@@ -69,7 +56,7 @@ const chunkFrames = (sessionId: string, projectId: string) => {
   let state = initialChunkState
   return (stored: StoredEvent): ReadonlyArray<string> => {
     if (stored.event._tag === "TurnStarted") {
-      context = contextOfTurn(sessionId, projectId, stored.event.parameters)
+      context = projectionContextOf(sessionId, projectId, stored.event.parameters)
       state = initialChunkState
     }
     if (context === null || !("turnId" in stored.event)) return []
