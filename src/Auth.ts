@@ -81,8 +81,7 @@ export const makeAuth = (options: AuthOptions) =>
           : Effect.succeed({ id: `key:${presented.subarray(0, 6).toString("hex")}`, anonymous: false })
       })
 
-    const consume = (principal: Principal) =>
-      Effect.gen(function*() {
+    const consume = Effect.fn("Auth.consume")(function*(principal: Principal) {
         if (principal.anonymous || options.ratePerMinute === 0) return
         const now = yield* Clock.currentTimeMillis
         const bucket = buckets.get(principal.id) ?? { tokens: options.burst, updatedAt: now }

@@ -92,8 +92,7 @@ export const makeClaudeProcess = (options: ClaudeProcessOptions) =>
           : `Claude Code CLI could not be started: ${error.message}`
       })
 
-    const start = (launch: CliLaunch): Effect.Effect<CliConnection, CliNotFound, Scope.Scope> =>
-      Effect.gen(function*() {
+    const start = Effect.fn("ClaudeProcess.start")(function*(launch: CliLaunch) {
         const stdin = yield* Mailbox.make<Uint8Array>()
         const command = Command.make(options.binary, ...cliArgs(launch)).pipe(
           Command.workingDirectory(launch.cwd),

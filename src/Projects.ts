@@ -78,8 +78,7 @@ export const makeProjects = Effect.gen(function*() {
       return { id: projectId, name, description, path, createdAt: stored[0]!.timestamp } satisfies Project
     })
 
-  const create: Projects.Service["create"] = (input) =>
-    Effect.gen(function*() {
+  const create = Effect.fn("Projects.create")(function*(input: Parameters<Projects.Service["create"]>[0]) {
       const projectId = input.id ?? (input.name !== undefined ? slugOf(input.name) : "")
       if (projectId === "") {
         return yield* new InvalidTurnRequest({ message: "A project needs an id or a name", param: "id", code: null })
@@ -89,8 +88,7 @@ export const makeProjects = Effect.gen(function*() {
       return yield* register(projectId, input.name ?? projectId, input.description ?? null)
     })
 
-  const ensure = (projectId: string) =>
-    Effect.gen(function*() {
+  const ensure = Effect.fn("Projects.ensure")(function*(projectId: string) {
       yield* paths.pathOf(projectId)
       const { project } = yield* load(projectId)
       if (project !== null) return project
@@ -99,8 +97,7 @@ export const makeProjects = Effect.gen(function*() {
       )
     })
 
-  const get = (projectId: string) =>
-    Effect.gen(function*() {
+  const get = Effect.fn("Projects.get")(function*(projectId: string) {
       yield* paths.pathOf(projectId)
       const { project } = yield* load(projectId)
       if (project === null) return yield* new ProjectNotFound({ projectId })
@@ -117,8 +114,7 @@ export const makeProjects = Effect.gen(function*() {
     return projects.sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id))
   })
 
-  const remove = (projectId: string, options: { readonly removeFiles: boolean }) =>
-    Effect.gen(function*() {
+  const remove = Effect.fn("Projects.remove")(function*(projectId: string, options: { readonly removeFiles: boolean }) {
       yield* paths.pathOf(projectId)
       const { events, project } = yield* load(projectId)
       if (project === null) return yield* new ProjectNotFound({ projectId })

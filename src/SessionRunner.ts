@@ -474,8 +474,7 @@ export const makeSessionRunner = Effect.gen(function*() {
       return { sessionId: found.value, history: historyOf(yield* store.read(found.value)) }
     })
 
-  const startTurn = (request: TurnRequest) =>
-    Effect.gen(function*() {
+  const startTurn = Effect.fn("SessionRunner.startTurn")(function*(request: TurnRequest) {
       const invalid = promptContent(request.messages)
       if (invalid instanceof InvalidTurnRequest) return yield* invalid
 
@@ -607,8 +606,7 @@ export const makeSessionRunner = Effect.gen(function*() {
       }).pipe(Effect.onError(() => release))
     })
 
-  const cancel = (sessionId: string, reason: CancelReason) =>
-    Effect.gen(function*() {
+  const cancel = Effect.fn("SessionRunner.cancel")(function*(sessionId: string, reason: CancelReason) {
       const slot = running.get(sessionId)
       if (slot === undefined || slot.ended) return false
       slot.cancelReason ??= reason
@@ -616,8 +614,7 @@ export const makeSessionRunner = Effect.gen(function*() {
       return true
     })
 
-  const createSession = (projectId: string, owner: string | null) =>
-    Effect.gen(function*() {
+  const createSession = Effect.fn("SessionRunner.createSession")(function*(projectId: string, owner: string | null) {
       const cwd = yield* projects.ensure(projectId)
       const sessionId = NodeCrypto.randomUUID()
       yield* store.append(sessionId, 0, [new SessionCreated({ projectId, cwd, configDir, owner })]).pipe(
@@ -626,8 +623,7 @@ export const makeSessionRunner = Effect.gen(function*() {
       return { sessionId, projectId }
     })
 
-  const closeSession = (sessionId: string, options: { readonly purge: boolean }) =>
-    Effect.gen(function*() {
+  const closeSession = Effect.fn("SessionRunner.closeSession")(function*(sessionId: string, options: { readonly purge: boolean }) {
       const last = yield* store.lastSequence(sessionId)
       if (last === 0) return yield* new SessionNotFound({ sessionId })
       yield* cancel(sessionId, "client")

@@ -156,8 +156,7 @@ export const makeSessionStore = Effect.gen(function*() {
       Effect.mapError(storeError)
     )
 
-  const append = (sessionId: string, expectedSequence: number, events: ReadonlyArray<SessionEventType>) =>
-    Effect.gen(function*() {
+  const append = Effect.fn("SessionStore.append")(function*(sessionId: string, expectedSequence: number, events: ReadonlyArray<SessionEventType>) {
       if (events.length === 0) return []
       const now = Date.now()
       const stored = events.map(
@@ -254,13 +253,12 @@ export const makeSessionStore = Effect.gen(function*() {
       LIMIT ${limit} OFFSET ${offset}
     `.pipe(Effect.mapError(storeError))
 
-  const listSessions = (options: {
+  const listSessions = Effect.fn("SessionStore.listSessions")(function*(options: {
     readonly owner: string | null
     readonly projectId?: string | undefined
     readonly limit: number
     readonly offset: number
-  }) =>
-    Effect.gen(function*() {
+  }) {
       const where = options.projectId === undefined
         ? sql`owner IS ${options.owner}`
         : sql`owner IS ${options.owner} AND project_id = ${options.projectId}`
@@ -268,7 +266,7 @@ export const makeSessionStore = Effect.gen(function*() {
       // Past the last page there is no row to carry the total: count on its own.
       const total = rows[0]?.total ?? (options.offset > 0 ? (yield* summaries(where, 1, 0))[0]?.total ?? 0 : 0)
       return { sessions: rows.map(toSummary), total }
-    })
+  })
 
   const sessionSummary = (sessionId: string) =>
     summaries(sql`session_id = ${sessionId}`, 1, 0).pipe(
