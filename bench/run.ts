@@ -87,6 +87,7 @@ const startGatewayProcess = async (settings: Record<string, string>): Promise<Ga
       PROJECT_ROOT: projectRoot,
       CLAUDE_BINARY_PATH: realCliPath,
       CLAUDE_PERMISSION_MODE: "acceptEdits",
+      SPARE_PROCESS: "false",
       ...settings
     },
     stdio: ["ignore", "ignore", "inherit"]
@@ -99,7 +100,8 @@ const startGatewayProcess = async (settings: Record<string, string>): Promise<Ga
     if (Date.now() > deadline || child.exitCode !== null) throw new Error("the gateway did not start")
     await new Promise((resolve) => setTimeout(resolve, 100))
   }
-  const maxWarm = Number(settings.MAX_WARM_PROCESSES ?? 4)
+  // The warm pool, plus the spare process when there is one.
+  const maxWarm = Number(settings.MAX_WARM_PROCESSES ?? 4) + (settings.SPARE_PROCESS === "true" ? 1 : 0)
   return {
     baseURL,
     projectRoot,
@@ -296,6 +298,34 @@ try {
     }
   }
   report("First turn: bare CLI vs gateway (streaming, new session, new CLI process)", ["bare CLI", "gateway"], bareSamples, gatewaySamples)
+
+  // The same new sessions, with the gateway's spare process (SPARE_PROCESS=true).
+  const spareGateway = await startGatewayProcess({ SPARE_PROCESS: "true" })
+  try {
+    const spareTurn = async (prompt: string) => {
+      const sample = await streamedTurn(spareGateway.baseURL, prompt)
+      await spareGateway.settle()
+      // The next spare starts after each turn: let its start-up finish (as between real
+      // conversations) so that it does not overlap the next measured run.
+      await new Promise((resolve) => setTimeout(resolve, 1500))
+      return sample
+    }
+    await spareTurn("warm up")
+    const spareSamples: Array<Sample> = []
+    const bareAgain: Array<Sample> = []
+    for (let index = 0; index < turns; index++) {
+      if (index % 2 === 0) {
+        spareSamples.push(await spareTurn(`spare turn ${index}`))
+        bareAgain.push(await viaBareCli(`spare turn ${index}`))
+      } else {
+        bareAgain.push(await viaBareCli(`spare turn ${index}`))
+        spareSamples.push(await spareTurn(`spare turn ${index}`))
+      }
+    }
+    report("New session, gateway with its spare process (SPARE_PROCESS=true) vs bare CLI", ["bare CLI", "gateway"], bareAgain, spareSamples)
+  } finally {
+    await spareGateway.close()
+  }
   if (process.env.BENCH_SECTIONS !== "first") await benchSessions()
 } finally {
   await gateway.close()

@@ -46,6 +46,8 @@ export interface AppConfigShape {
   readonly sessionIdleSeconds: number
   /** At most this many idle CLI processes are kept warm; the least recently used goes first. */
   readonly maxWarmProcesses: number
+  /** Keep one idle CLI process started ahead of the next new session (with the last new session's settings). */
+  readonly spareProcess: boolean
   /** A client that disconnects mid-answer cancels the turn (otherwise it runs to completion). */
   readonly cancelOnDisconnect: boolean
   /** Extra environment for CLI children, on top of the gateway's own (embedding, tests). */
@@ -157,6 +159,7 @@ const load = Effect.gen(function*() {
   const sessionIdleSeconds = yield* positiveInt("SESSION_IDLE_SECONDS", 300)
   const maxWarmProcesses = yield* nonNegativeInt("MAX_WARM_PROCESSES", 4)
   const cancelOnDisconnect = yield* bool("CANCEL_ON_DISCONNECT", true)
+  const spareProcess = yield* bool("SPARE_PROCESS", true)
 
   if (requireAuth && Option.getOrElse(apiKeys, () => []).length === 0) {
     return yield* Effect.fail(
@@ -200,6 +203,7 @@ const load = Effect.gen(function*() {
     sessionIdleSeconds,
     maxWarmProcesses,
     cancelOnDisconnect,
+    spareProcess,
     cliEnv: {}
   } satisfies AppConfigShape
 })

@@ -185,6 +185,7 @@ interface RunningTurn {
 interface WarmProcess {
   /** What the process was started with (a turn that needs anything else needs a new one). */
   readonly key: string
+  readonly launch: CliLaunch
   readonly connection: CliConnection
   readonly scope: Scope.CloseableScope
   /** Whether the process holds the session's conversation (warm, or resumed). */
@@ -201,6 +202,12 @@ const windDownWait = Duration.seconds(5)
 const stopWithin = Duration.seconds(1)
 /** How long an idle process gets to exit by itself when it is passivated. */
 const exitGrace = Duration.seconds(3)
+
+/**
+ * The spare process (started ahead of the next new session) lives among the warm ones
+ * under this key, so idle timers, passivation and shutdown treat it like any other.
+ */
+const spareKey = "<spare>"
 
 const launchKey = (launch: CliLaunch) =>
   JSON.stringify([
@@ -224,6 +231,7 @@ export const makeSessionRunner = Effect.gen(function*() {
   const fibers = yield* FiberMap.make<string>()
   const running = new Map<string, RunningTurn>()
   const warm = new Map<string, WarmProcess>()
+  let spareStarting = false
   const slots = yield* Effect.makeSemaphore(config.maxConcurrentTurns)
   let shuttingDown = false
 
@@ -280,16 +288,57 @@ export const makeSessionRunner = Effect.gen(function*() {
         Effect.zipRight(passivateIdle(sessionId, entry)),
         Effect.forkIn(runnerScope)
       )
-      const idle = [...warm.entries()]
-        .filter(([, candidate]) => !candidate.inUse)
-        .sort(([, a], [, b]) => a.lastUsed - b.lastUsed)
+      const sessions = [...warm.entries()].filter(([id]) => id !== spareKey)
+      const idle = sessions.filter(([, candidate]) => !candidate.inUse).sort(([, a], [, b]) => a.lastUsed - b.lastUsed)
       // Evicting other sessions' processes must not hold up the end of this turn.
-      const evicted = idle.slice(0, Math.max(0, warm.size - config.maxWarmProcesses))
+      const evicted = idle.slice(0, Math.max(0, sessions.length - config.maxWarmProcesses))
       if (evicted.length > 0) {
         yield* Effect.forEach(evicted, ([id, candidate]) => passivateIdle(id, candidate), { discard: true }).pipe(
           Effect.forkIn(runnerScope)
         )
       }
+      if (config.spareProcess) yield* startSpare({ ...entry.launch, resume: null })
+    })
+
+  /**
+   * Starts, in the background, an idle process with these settings for the next new
+   * session, unless one is there already; a spare with other settings is replaced. It is
+   * stopped after `sessionIdleSeconds` unused, like any warm process.
+   */
+  const startSpare = (launch: CliLaunch) =>
+    Effect.suspend(() => {
+      const key = launchKey(launch)
+      if (spareStarting || shuttingDown || warm.get(spareKey)?.key === key) return Effect.void
+      spareStarting = true
+      return Effect.gen(function*() {
+        yield* passivate(spareKey)
+        const scope = yield* Scope.make()
+        const connection = yield* claude.start(launch).pipe(
+          Scope.extend(scope),
+          Effect.onError(() => Scope.close(scope, Exit.void))
+        )
+        if (shuttingDown) return yield* Scope.close(scope, Exit.void)
+        const entry: WarmProcess = {
+          key,
+          launch,
+          connection,
+          scope,
+          holdsConversation: false,
+          inUse: false,
+          lastUsed: Date.now(),
+          idleTimer: null
+        }
+        warm.set(spareKey, entry)
+        entry.idleTimer = yield* Effect.sleep(Duration.seconds(config.sessionIdleSeconds)).pipe(
+          Effect.zipRight(passivateIdle(spareKey, entry)),
+          Effect.forkIn(runnerScope)
+        )
+      }).pipe(
+        Effect.ensuring(Effect.sync(() => (spareStarting = false))),
+        Effect.ignoreLogged,
+        Effect.forkIn(runnerScope),
+        Effect.asVoid
+      )
     })
 
   /** The session's process for `launch`: its warm one when that fits, else a new one. */
@@ -309,6 +358,19 @@ export const makeSessionRunner = Effect.gen(function*() {
         }
         yield* passivate(sessionId)
       }
+      // A new session takes the spare when it was started with exactly these settings.
+      const spare = warm.get(spareKey)
+      if (launch.resume === null && spare !== undefined && spare.key === key && !spare.inUse) {
+        warm.delete(spareKey)
+        spare.inUse = true
+        if (spare.idleTimer !== null) yield* Fiber.interruptFork(spare.idleTimer)
+        spare.idleTimer = null
+        if (yield* spare.connection.isRunning) {
+          warm.set(sessionId, spare)
+          return spare
+        }
+        yield* Scope.close(spare.scope, Exit.void)
+      }
       const scope = yield* Scope.make()
       const connection = yield* claude.start(launch).pipe(
         Scope.extend(scope),
@@ -316,6 +378,7 @@ export const makeSessionRunner = Effect.gen(function*() {
       )
       const entry: WarmProcess = {
         key,
+        launch,
         connection,
         scope,
         holdsConversation: launch.resume !== null,
@@ -655,7 +718,7 @@ export const makeSessionRunner = Effect.gen(function*() {
     closeSession,
     activity,
     runningCount: Effect.sync(() => [...running.values()].filter((slot) => !slot.ended).length),
-    warmCount: Effect.sync(() => warm.size),
+    warmCount: Effect.sync(() => [...warm.keys()].filter((id) => id !== spareKey).length),
     shutdown
   } satisfies SessionRunner.Service
 })

@@ -79,6 +79,7 @@ const runnerLayer = (
     Layer.provideMerge(
       AppConfig.layerWith({
         projectRoot: world.projectRoot,
+        spareProcess: false,
         maxConcurrentTurns: 2,
         queueTimeoutSeconds: 0,
         turnTimeoutSeconds: 30,

@@ -59,6 +59,8 @@ export const startGateway = async (config: Partial<AppConfigShape> = {}): Promis
       AppConfig.layerWith({
         claudeBinary: fakeCliPath,
         port: 0,
+        // Suites that count processes start with no spare; the spare has tests of its own.
+        spareProcess: false,
         ...config,
         databasePath,
         projectRoot
