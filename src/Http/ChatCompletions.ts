@@ -30,7 +30,7 @@ import {
   settlesStatus,
   type TurnFailure
 } from "./Projection.js"
-import { doneFrame, renderFrame, withKeepAlive } from "./Sse.js"
+import { doneFrame, renderFrame, sseResponse } from "./Sse.js"
 
 const failureToHttp = (failure: TurnFailure): HttpError =>
   failure._tag === "Failed" ? fromDomain(failure.error) : fromCancel(failure.reason)
@@ -98,14 +98,7 @@ export const makeChatCompletions = Effect.gen(function*() {
           Stream.ensuring(Effect.suspend(() => (finished ? Effect.void : cancelOnDisconnect(handle)))),
           Stream.ensuring(release)
         )
-        return HttpServerResponse.stream(Stream.encodeText(withKeepAlive(frames, keepAlive)), {
-          contentType: "text/event-stream",
-          headers: {
-            "cache-control": "no-cache",
-            "x-accel-buffering": "no",
-            ...sessionHeaders(handle)
-          }
-        })
+        return sseResponse(frames, keepAlive, sessionHeaders(handle))
       }).pipe(Effect.onError(() => release))
     })
 

@@ -4,7 +4,7 @@
  * messages into provider-neutral conversation content.
  */
 import { Either, ParseResult, Schema } from "effect"
-import type { ContentPart, ConversationMessage } from "../Domain/Conversation.js"
+import { type ContentPart, type ConversationMessage, textOf } from "../Domain/Conversation.js"
 import { HttpError, invalidRequest } from "./Errors.js"
 import { type ChatCompletionRequest as ChatCompletionRequestType, ChatCompletionRequest, type ChatMessage } from "./OpenAI.js"
 import type { ProjectionContext } from "./Projection.js"
@@ -83,9 +83,6 @@ const contentParts = (
   }
   return Either.right(parts)
 }
-
-const textOf = (parts: ReadonlyArray<ContentPart>) =>
-  parts.flatMap((part) => (part._tag === "text" ? [part.text] : [])).join("")
 
 /** Converts OpenAI messages; tool traffic from earlier turns becomes readable text. */
 export const turnInputOf = (request: ChatCompletionRequestType): Either.Either<TurnInput, HttpError> => {

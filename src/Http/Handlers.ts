@@ -2,11 +2,10 @@
  * The API's handlers, group by group. Domain services do the work; these only translate.
  */
 import { HttpApiBuilder, HttpServerResponse } from "@effect/platform"
-import { Duration, Effect, FiberRef, Option } from "effect"
+import { Duration, Effect, Option } from "effect"
 import { AppConfig } from "../AppConfig.js"
-import { CurrentPrincipal, ownerOf } from "../Auth.js"
 import { ClaudeProcess } from "../ClaudeProcess.js"
-import { ModelNotFound, SessionNotFound } from "../Domain/Errors.js"
+import { ModelNotFound } from "../Domain/Errors.js"
 import type { ModelInfo } from "../Domain/Model.js"
 import { ModelRegistry } from "../ModelRegistry.js"
 import { SessionRunner } from "../SessionRunner.js"
@@ -15,6 +14,7 @@ import { GatewayApi } from "./Api.js"
 import { makeChatCompletions } from "./ChatCompletions.js"
 import { fromDomain } from "./Errors.js"
 import type { Model } from "./OpenAI.js"
+import { callersSession } from "./Ownership.js"
 
 export const gatewayVersion = "0.1.0"
 
@@ -23,19 +23,11 @@ export const ChatHandlers = HttpApiBuilder.group(GatewayApi, "chat", (handlers) 
     const chat = yield* makeChatCompletions
     const runner = yield* SessionRunner
     const store = yield* SessionStore
-    /** The caller's session (another principal's session is not found). */
-    const sessionOrNotFound = (sessionId: string) =>
-      Effect.gen(function*() {
-        const summary = yield* store.sessionSummary(sessionId)
-        const owner = ownerOf(yield* FiberRef.get(CurrentPrincipal))
-        if (Option.isNone(summary) || summary.value.owner !== owner) return yield* new SessionNotFound({ sessionId })
-        return summary.value
-      })
     return handlers
       .handleRaw("createChatCompletion", ({ request }) => chat.handle(request))
       .handle("cancelChatCompletion", ({ path }) =>
         Effect.gen(function*() {
-          yield* sessionOrNotFound(path.session_id)
+          yield* callersSession(store, path.session_id)
           const cancelled = yield* runner.cancel(path.session_id, "client")
           return {
             session_id: path.session_id,
@@ -46,7 +38,7 @@ export const ChatHandlers = HttpApiBuilder.group(GatewayApi, "chat", (handlers) 
         }).pipe(Effect.mapError(fromDomain)))
       .handle("chatCompletionStatus", ({ path }) =>
         Effect.gen(function*() {
-          const summary = yield* sessionOrNotFound(path.session_id)
+          const summary = yield* callersSession(store, path.session_id)
           const activity = yield* runner.activity(path.session_id)
           return {
             session_id: path.session_id,

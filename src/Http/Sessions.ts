@@ -4,11 +4,9 @@
  * follows live, resumable with `Last-Event-ID`).
  */
 import { HttpApiBuilder, HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { Duration, Effect, FiberRef, Option, Schema, Stream } from "effect"
+import { Duration, Effect, Schema, Stream } from "effect"
 import { AppConfig } from "../AppConfig.js"
-import { CurrentPrincipal, ownerOf } from "../Auth.js"
 import type { ConversationMessage } from "../Domain/Conversation.js"
-import { SessionNotFound } from "../Domain/Errors.js"
 import { isTurnTerminal, SessionEvent, type StoredEvent } from "../Domain/SessionEvent.js"
 import { Projects } from "../Projects.js"
 import { historyOf } from "../SessionRunner/history.js"
@@ -18,8 +16,9 @@ import { EventsParams, GatewayApi } from "./Api.js"
 import { projectionContextOf } from "./ChatRequest.js"
 import { fromDomain, invalidRequest } from "./Errors.js"
 import { chunksOf, initialChunkState, type ProjectionContext } from "./Projection.js"
+import { callersSession, currentOwner } from "./Ownership.js"
 import { projectOf, sessionOf, statsOf } from "./Resources.js"
-import { renderFrame, withKeepAlive } from "./Sse.js"
+import { renderFrame, sseResponse } from "./Sse.js"
 
 const encodeEvent = Schema.encodeSync(SessionEvent)
 
@@ -74,25 +73,14 @@ export const SessionsHandlers = HttpApiBuilder.group(GatewayApi, "sessions", (ha
     const config = yield* AppConfig
     const keepAlive = Duration.seconds(config.sseKeepAliveSeconds)
 
-    const currentOwner = Effect.map(FiberRef.get(CurrentPrincipal), ownerOf)
-
-    /** The caller's session (another principal's session is not found). */
-    const ownSession = (sessionId: string) =>
-      Effect.gen(function*() {
-        const summary = yield* store.sessionSummary(sessionId)
-        if (Option.isNone(summary) || summary.value.owner !== (yield* currentOwner)) {
-          return yield* new SessionNotFound({ sessionId })
-        }
-        return summary.value
-      })
 
     const summaryOf = (sessionId: string) =>
-      Effect.flatMap(ownSession(sessionId), (summary) =>
+      Effect.flatMap(callersSession(store, sessionId), (summary) =>
         Effect.map(runner.activity(sessionId), (activity) => sessionOf(summary, activity)))
 
     const eventsOf = (sessionId: string, request: HttpServerRequest.HttpServerRequest, params: typeof EventsParams.Type) =>
       Effect.gen(function*() {
-        const { projectId } = yield* ownSession(sessionId)
+        const { projectId } = yield* callersSession(store, sessionId)
         const lastEventId = Number(request.headers["last-event-id"])
         const after = Number.isInteger(lastEventId) && lastEventId >= 0 ? lastEventId : (params.after ?? 0)
         const wantsStream = params.stream || (request.headers["accept"] ?? "").includes("text/event-stream")
@@ -123,10 +111,7 @@ export const SessionsHandlers = HttpApiBuilder.group(GatewayApi, "sessions", (ha
             Stream.map((stored) => `id: ${stored.sequence}\nevent: ${stored.event._tag}\ndata: ${JSON.stringify(eventJson(stored))}\n\n`)
           )
         // A first comment sends the headers at once, even when nothing is there to replay yet.
-        return HttpServerResponse.stream(
-          Stream.encodeText(Stream.concat(Stream.make(": connected\n\n"), withKeepAlive(frames.pipe(Stream.orDie), keepAlive))),
-          { contentType: "text/event-stream", headers: { "cache-control": "no-cache", "x-accel-buffering": "no" } }
-        )
+        return sseResponse(Stream.concat(Stream.make(": connected\n\n"), frames.pipe(Stream.orDie)), keepAlive)
       })
 
     return handlers
@@ -162,14 +147,14 @@ export const SessionsHandlers = HttpApiBuilder.group(GatewayApi, "sessions", (ha
         }).pipe(Effect.mapError(fromDomain)))
       .handle("getSession", ({ path }) => summaryOf(path.session_id).pipe(Effect.mapError(fromDomain)))
       .handle("deleteSession", ({ path, urlParams }) =>
-        ownSession(path.session_id).pipe(
+        callersSession(store, path.session_id).pipe(
           Effect.zipRight(runner.closeSession(path.session_id, { purge: urlParams.purge })),
           Effect.as({ id: path.session_id, object: "session", deleted: true, purged: urlParams.purge }),
           Effect.mapError(fromDomain)
         ))
       .handle("sessionMessages", ({ path }) =>
         Effect.gen(function*() {
-          yield* ownSession(path.session_id)
+          yield* callersSession(store, path.session_id)
           const events = yield* store.read(path.session_id)
           return {
             object: "list" as const,

@@ -2,6 +2,7 @@
  * Server-sent events framing for chat completion streams, with keep-alive comments
  * during silent stretches (a long tool run, a slow first token).
  */
+import { HttpServerResponse } from "@effect/platform"
 import { Duration, Effect, Schedule, Stream } from "effect"
 import { fromCancel, fromDomain } from "./Errors.js"
 import type { StreamFrame } from "./Projection.js"
@@ -40,4 +41,15 @@ export const withKeepAlive = <E, R>(
       Stream.as(keepAliveFrame)
     )
     return Stream.merge(frames.pipe(Stream.tap(() => sent)), pings, { haltStrategy: "left" })
+  })
+
+/** An SSE response: uncached, unbuffered by proxies, with keep-alive comments. */
+export const sseResponse = (
+  frames: Stream.Stream<string>,
+  keepAlive: Duration.DurationInput,
+  headers: Readonly<Record<string, string>> = {}
+): HttpServerResponse.HttpServerResponse =>
+  HttpServerResponse.stream(Stream.encodeText(withKeepAlive(frames, keepAlive)), {
+    contentType: "text/event-stream",
+    headers: { "cache-control": "no-cache", "x-accel-buffering": "no", ...headers }
   })
