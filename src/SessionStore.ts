@@ -85,13 +85,29 @@ interface EventRow {
   readonly created_at: number
 }
 
+/** Built from values already typed (the event is decoded), so not validated a second time. */
+const unvalidated = { disableValidation: true } as const
+
 const toStoredEvent = (row: EventRow): StoredEvent =>
   new StoredEvent({
     sessionId: row.session_id,
     sequence: row.sequence,
     timestamp: row.created_at,
     event: decodeEvent(JSON.parse(row.data))
-  })
+  }, unvalidated)
+
+/**
+ * One statement that appends rows only when the session's last sequence is the expected
+ * one: atomic without an explicit transaction, and a single round through the driver.
+ */
+const columnCount = 6
+/** Rows per statement, well under SQLite's limit on bound parameters; more take a transaction. */
+const maxRowsPerInsert = 500
+const guardedInsert = (rowCount: number) =>
+  `INSERT INTO session_events (session_id, sequence, turn_id, type, data, created_at)
+   SELECT column1, column2, column3, column4, column5, column6
+   FROM (VALUES ${Array.from({ length: rowCount }, () => "(?, ?, ?, ?, ?, ?)").join(", ")})
+   WHERE (SELECT COALESCE(MAX(sequence), 0) FROM session_events WHERE session_id = ?) = ?`
 
 const storeError = (error: SqlError) => new StoreError({ message: error.message })
 
@@ -156,32 +172,58 @@ export const makeSessionStore = Effect.gen(function*() {
       Effect.mapError(storeError)
     )
 
-  const append = Effect.fn("SessionStore.append")(function*(sessionId: string, expectedSequence: number, events: ReadonlyArray<SessionEventType>) {
-      if (events.length === 0) return []
-      const now = Date.now()
-      const stored = events.map(
-        (event, index) => new StoredEvent({ sessionId, sequence: expectedSequence + index + 1, timestamp: now, event })
+  // Untraced: it runs for every chunk of a streamed answer.
+  const append = Effect.fnUntraced(function*(
+    sessionId: string,
+    expectedSequence: number,
+    events: ReadonlyArray<SessionEventType>
+  ) {
+    if (events.length === 0) return []
+    const now = Date.now()
+    const stored: Array<StoredEvent> = []
+    const parameters: Array<string | number | null> = []
+    events.forEach((event, index) => {
+      const entry = new StoredEvent(
+        { sessionId, sequence: expectedSequence + index + 1, timestamp: now, event },
+        unvalidated
       )
-      const rows = stored.map((entry) => ({
-        session_id: sessionId,
-        sequence: entry.sequence,
-        turn_id: "turnId" in entry.event ? entry.event.turnId : null,
-        type: entry.event._tag,
-        data: JSON.stringify(encodeEvent(entry.event)),
-        created_at: now
-      }))
-      yield* sql.withTransaction(
-        Effect.gen(function*() {
-          const current = yield* lastSequence(sessionId)
-          if (current !== expectedSequence) {
-            return yield* new SequenceConflict({ sessionId, expected: expectedSequence })
-          }
-          yield* sql`INSERT INTO session_events ${sql.insert(rows)}`.pipe(Effect.mapError(storeError))
-        })
-      ).pipe(Effect.catchTag("SqlError", (error) => Effect.fail(storeError(error))))
-      yield* PubSub.publishAll(live, stored)
-      return stored
+      stored.push(entry)
+      parameters.push(
+        sessionId,
+        entry.sequence,
+        "turnId" in event ? event.turnId : null,
+        event._tag,
+        JSON.stringify(encodeEvent(event)),
+        now
+      )
     })
+    const insertBatch = (from: number, to: number) =>
+      sql.unsafe(guardedInsert(to - from), [
+        ...parameters.slice(from * columnCount, to * columnCount),
+        sessionId,
+        expectedSequence + from
+      ]).raw.pipe(
+        Effect.mapError(storeError),
+        Effect.flatMap((result) =>
+          (result as { readonly changes?: number }).changes === to - from
+            ? Effect.void
+            : Effect.fail(new SequenceConflict({ sessionId, expected: expectedSequence }))
+        )
+      )
+    if (events.length <= maxRowsPerInsert) {
+      yield* insertBatch(0, events.length)
+    } else {
+      yield* sql.withTransaction(
+        Effect.forEach(
+          Array.from({ length: Math.ceil(events.length / maxRowsPerInsert) }, (_, batch) => batch * maxRowsPerInsert),
+          (from) => insertBatch(from, Math.min(events.length, from + maxRowsPerInsert)),
+          { discard: true }
+        )
+      ).pipe(Effect.catchTag("SqlError", (error) => Effect.fail(storeError(error))))
+    }
+    yield* PubSub.publishAll(live, stored)
+    return stored
+  })
 
   const read = (sessionId: string, options?: { readonly after?: number; readonly limit?: number }) =>
     sql<EventRow>`

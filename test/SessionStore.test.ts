@@ -97,6 +97,27 @@ describe("SessionStore (SQLite)", () => {
       expect(yield* store.read("new-session")).toEqual([])
     }).pipe(Effect.provide(storeLayer(scratchDb()))))
 
+  it.live("a large append (several statements) is numbered in order and all-or-nothing", () =>
+    Effect.gen(function*() {
+      const store = yield* SessionStore
+      const many = Array.from({ length: 1234 }, (_, index) => delta("t", `d${index}`))
+      const stored = yield* store.append("big", 0, many)
+      expect(stored.map((entry) => entry.sequence)).toEqual(many.map((_, index) => index + 1))
+      const read = yield* store.read("big")
+      expect(read.length).toBe(1234)
+      expect(texts(read.slice(-2))).toEqual(["d1232", "d1233"])
+      // A stale writer of a large chunk leaves nothing behind, not even its first batches.
+      yield* store.append("big2", 0, [delta("t", "first")])
+      const conflict = yield* Effect.flip(store.append("big2", 0, many))
+      expect(conflict._tag).toBe("SequenceConflict")
+      expect(texts(yield* store.read("big2"))).toEqual(["first"])
+      const late = yield* Effect.flip(store.append("big3", 0, many).pipe(
+        Effect.zipRight(store.append("big3", 600, many))
+      ))
+      expect(late._tag).toBe("SequenceConflict")
+      expect(yield* store.lastSequence("big3")).toBe(1234)
+    }).pipe(Effect.provide(storeLayer(scratchDb()))))
+
   it.live("read honours after and limit, oldest first", () =>
     Effect.gen(function*() {
       const store = yield* SessionStore
