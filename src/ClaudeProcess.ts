@@ -10,6 +10,7 @@ import { Chunk, Context, Duration, Effect, Fiber, Layer, Mailbox, Option, Ref, t
 import { AppConfig } from "./AppConfig.js"
 import { classifyErrorResult, type FailureClues } from "./ClaudeProcess/outcome.js"
 import { type CliLaunch, cliArgs, cliEnv, interruptLine, userMessageLine } from "./ClaudeProcess/invocation.js"
+import { LineSplitter } from "./ClaudeProcess/lines.js"
 import type { ContentPart } from "./Domain/Conversation.js"
 import { type CliEvent, decodeCliLine, isApiRetry, isInit } from "./Domain/CliEvent.js"
 import { type CliError, CliExitedEarly, CliNotFound, CliTimeout } from "./Domain/Errors.js"
@@ -82,6 +83,7 @@ export const makeClaudeProcess = (options: ClaudeProcessOptions) =>
   Effect.gen(function*() {
     const executor = yield* CommandExecutor.CommandExecutor
     const idleSeconds = Duration.toSeconds(options.idleTimeout)
+    const idleMillis = Duration.toMillis(options.idleTimeout)
     const env = cliEnv({ ...process.env, ...options.env }, { maxRetries: options.maxRetries })
 
     const notFound = (error: PlatformError) =>
@@ -122,14 +124,24 @@ export const makeClaudeProcess = (options: ClaudeProcessOptions) =>
           Effect.forkScoped
         )
 
-        // stdout is read by one fiber for the life of the process; turns take from this mailbox.
-        const events = yield* Mailbox.make<CliEvent, CliExitedEarly>()
+        // stdout is read by one fiber for the life of the process: each chunk of bytes becomes
+        // the lines it completes, decoded and offered at once. Turns take from this mailbox.
+        const events = yield* Mailbox.make<CliEvent | IdleSignal, CliExitedEarly>()
+        const lines = new LineSplitter()
+        let lastOutputAt = Date.now()
+        const offerLines = (found: ReadonlyArray<string>) =>
+          found.length === 0 ? Effect.void : events.offerAll(found.map(decodeCliLine))
         yield* proc.stdout.pipe(
-          Stream.decodeText(),
-          Stream.splitLines,
-          Stream.filter((line) => line.trim().length > 0),
-          Stream.runForEach((line) => events.offer(decodeCliLine(line))),
+          Stream.runForEachChunk((chunk) =>
+            Effect.suspend(() => {
+              lastOutputAt = Date.now()
+              const found: Array<string> = []
+              for (const bytes of chunk) found.push(...lines.push(bytes))
+              return offerLines(found)
+            })
+          ),
           Effect.ignore,
+          Effect.zipRight(Effect.suspend(() => offerLines(lines.end()))),
           Effect.zipRight(
             Effect.gen(function*() {
               const exit = yield* proc.exitCode.pipe(Effect.either)
@@ -146,25 +158,62 @@ export const makeClaudeProcess = (options: ClaudeProcessOptions) =>
           Effect.forkScoped
         )
 
-        // Everything the CLI has printed so far, at once: a burst of lines becomes one chunk
-        // (and one append to the log downstream), not one round trip per line.
-        const pull: Effect.Effect<Chunk.Chunk<CliEvent>, Option.Option<CliError>> = events.takeAll.pipe(
-          Effect.timeoutFail({ duration: options.idleTimeout, onTimeout: () => new CliTimeout({ idleSeconds }) }),
-          Effect.mapError(Option.some),
-          Effect.flatMap(([lines, done]) =>
-            Chunk.isEmpty(lines) && done ? Effect.fail(Option.none()) : Effect.succeed(lines)
-          )
-        )
+        /**
+         * The idle timeout of turn number `turnNumber`: once the CLI has been silent for
+         * `idleTimeout` (since the turn began or its last output), a signal joins the lines.
+         * One sleeping fiber per turn rather than a timer per read.
+         */
+        const idleWatch = (turnNumber: number) =>
+          Effect.gen(function*() {
+            const since = Date.now()
+            for (;;) {
+              const quietFor = Date.now() - Math.max(lastOutputAt, since)
+              if (quietFor >= idleMillis) return yield* events.offer(new IdleSignal(turnNumber))
+              yield* Effect.sleep(Duration.millis(idleMillis - quietFor))
+            }
+          })
 
+        /**
+         * Everything the CLI has printed so far, at once: a burst of lines becomes one chunk
+         * (and one append to the log downstream), not one round trip per line. When this
+         * turn's idle signal is among them, the lines before it are still delivered and the
+         * next read fails with `CliTimeout`.
+         */
+        const reader = (turnNumber: number): Effect.Effect<Chunk.Chunk<CliEvent>, Option.Option<CliError>> => {
+          let timedOut = false
+          return Effect.suspend(() =>
+            timedOut
+              ? Effect.fail(Option.some(new CliTimeout({ idleSeconds })))
+              : events.takeAll.pipe(
+                Effect.mapError(Option.some),
+                Effect.flatMap(([taken, done]) => {
+                  const lines: Array<CliEvent> = []
+                  for (const item of taken) {
+                    if (!(item instanceof IdleSignal)) lines.push(item)
+                    else if (item.turnNumber === turnNumber) {
+                      timedOut = true
+                      break
+                    }
+                  }
+                  if (lines.length > 0) return Effect.succeed(Chunk.unsafeFromArray(lines))
+                  if (timedOut) return Effect.fail(Option.some(new CliTimeout({ idleSeconds })))
+                  return done ? Effect.fail(Option.none()) : Effect.succeed(Chunk.empty())
+                })
+              )
+          )
+        }
+
+        let turns = 0
         const turn = (content: ReadonlyArray<ContentPart>): Stream.Stream<CliEvent, CliError> =>
-          Stream.suspend(() => {
+          Stream.unwrapScoped(Effect.gen(function*() {
+            const turnNumber = ++turns
             let clues: FailureClues = { syntheticError: null, lastRetry: null }
             let model = launch.model
             // An error result ends the turn with a typed failure, after every line before it.
             let failure: CliError | null = null
-            return Stream.fromEffect(stdin.offer(encoder.encode(userMessageLine(content)))).pipe(
-              Stream.drain,
-              Stream.concat(Stream.repeatEffectChunkOption(pull)),
+            yield* stdin.offer(encoder.encode(userMessageLine(content)))
+            yield* Effect.forkScoped(idleWatch(turnNumber))
+            return Stream.repeatEffectChunkOption(reader(turnNumber)).pipe(
               Stream.takeUntil((event) => event.type === "result"),
               Stream.mapChunks((lines) =>
                 Chunk.filter(lines, (event) => {
@@ -181,14 +230,14 @@ export const makeClaudeProcess = (options: ClaudeProcessOptions) =>
               ),
               Stream.concat(Stream.suspend(() => (failure === null ? Stream.empty : Stream.fail(failure))))
             )
-          })
+          }))
 
         let controlRequests = 0
         const interrupt = Effect.suspend(() =>
           stdin.offer(encoder.encode(interruptLine(`gateway-interrupt-${++controlRequests}`)))
         ).pipe(Effect.asVoid)
         const drainToResult: Effect.Effect<void, unknown> = events.take.pipe(
-          Effect.flatMap((event) => (event.type === "result" ? Effect.void : drainToResult))
+          Effect.flatMap((event) => (!(event instanceof IdleSignal) && event.type === "result" ? Effect.void : drainToResult))
         )
         const cancelTurn = (within: Duration.DurationInput) =>
           withDeadline(Effect.zipRight(interrupt, drainToResult), within).pipe(Effect.map(Option.isSome))
@@ -241,6 +290,11 @@ export const makeClaudeProcess = (options: ClaudeProcessOptions) =>
 
     return { start, run, version } satisfies ClaudeProcess.Service
   })
+
+/** Joins a process's lines when its turn has been waiting for output longer than the idle timeout. */
+class IdleSignal {
+  constructor(readonly turnNumber: number) {}
+}
 
 const signalOf = (message: string): string | null => /signal: (\w+)/.exec(message)?.[1] ?? null
 
