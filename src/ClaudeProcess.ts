@@ -6,7 +6,7 @@
  */
 import { Command, CommandExecutor } from "@effect/platform"
 import type { PlatformError } from "@effect/platform/Error"
-import { Chunk, Context, Duration, Effect, Fiber, Layer, Mailbox, Option, Ref, type Scope, Stream } from "effect"
+import { Chunk, Context, Deferred, Duration, Effect, Fiber, Layer, Mailbox, Option, Ref, type Scope, Stream } from "effect"
 import { AppConfig } from "./AppConfig.js"
 import { classifyErrorResult, type FailureClues } from "./ClaudeProcess/outcome.js"
 import { type CliLaunch, cliArgs, cliEnv, interruptLine, userMessageLine } from "./ClaudeProcess/invocation.js"
@@ -55,6 +55,16 @@ export declare namespace ClaudeProcess {
      */
     readonly start: (launch: CliLaunch) => Effect.Effect<CliConnection, CliNotFound, Scope.Scope>
     /**
+     * Starts a process for a turn, as `start` then `turn` would, except that the message is
+     * queued before the process exists: the CLI waits for its first message before it
+     * begins its work, so every millisecond until it arrives delays the answer. Returns the
+     * connection (for later turns) and this turn's events.
+     */
+    readonly startTurn: (
+      launch: CliLaunch,
+      content: ReadonlyArray<ContentPart>
+    ) => Effect.Effect<readonly [CliConnection, Stream.Stream<CliEvent, CliError>], CliNotFound, Scope.Scope>
+    /**
      * Runs one turn in a fresh process: message in, events out, then stdin closed. Interrupting
      * the stream kills the process. After the `result` line the process is given a moment
      * to exit on its own (so its transcript is complete) before it is killed.
@@ -78,6 +88,7 @@ const stderrTailLength = 2000
 const graceAfterResult = Duration.seconds(3)
 const killGrace = Duration.seconds(1)
 const stderrDrain = Duration.millis(500)
+const firstWriteWait = Duration.seconds(1)
 
 export const makeClaudeProcess = (options: ClaudeProcessOptions) =>
   Effect.gen(function*() {
@@ -94,17 +105,23 @@ export const makeClaudeProcess = (options: ClaudeProcessOptions) =>
           : `Claude Code CLI could not be started: ${error.message}`
       })
 
-    const start = Effect.fn("ClaudeProcess.start")(function*(launch: CliLaunch) {
+    /** A process, and the events of its first turn when its message was queued (else none). */
+    const open = Effect.fn("ClaudeProcess.start")(function*(launch: CliLaunch, first: ReadonlyArray<ContentPart> | null) {
         const stdin = yield* Mailbox.make<Uint8Array>()
+        const firstWritten = yield* Deferred.make<void>()
+        if (first !== null) stdin.unsafeOffer(encoder.encode(userMessageLine(first)))
         const command = Command.make(options.binary, ...cliArgs(launch)).pipe(
           Command.workingDirectory(launch.cwd),
           Command.env(env, { extendEnv: false }),
-          Command.stdin(Mailbox.toStream(stdin))
+          Command.stdin(Mailbox.toStream(stdin).pipe(Stream.tap(() => Deferred.succeed(firstWritten, undefined))))
         )
         const proc = yield* Command.start(command).pipe(
           Effect.provideService(CommandExecutor.CommandExecutor, executor),
           Effect.mapError(notFound)
         )
+        // The executor's stdin pump writes the queued message as soon as it runs: wait for
+        // that, so the work that follows the start does not delay it.
+        if (first !== null) yield* Deferred.await(firstWritten).pipe(Effect.timeout(firstWriteWait), Effect.ignore)
         // Runs before the executor's own finalizer (which waits for exit after SIGTERM forever);
         // `withDeadline` keeps the wait bounded even inside a finalizer.
         yield* Effect.addFinalizer(() =>
@@ -204,14 +221,13 @@ export const makeClaudeProcess = (options: ClaudeProcessOptions) =>
         }
 
         let turns = 0
-        const turn = (content: ReadonlyArray<ContentPart>): Stream.Stream<CliEvent, CliError> =>
+        /** The events of a turn whose message has been written. */
+        const turnEvents = (turnNumber: number): Stream.Stream<CliEvent, CliError> =>
           Stream.unwrapScoped(Effect.gen(function*() {
-            const turnNumber = ++turns
             let clues: FailureClues = { syntheticError: null, lastRetry: null }
             let model = launch.model
             // An error result ends the turn with a typed failure, after every line before it.
             let failure: CliError | null = null
-            yield* stdin.offer(encoder.encode(userMessageLine(content)))
             yield* Effect.forkScoped(idleWatch(turnNumber))
             return Stream.repeatEffectChunkOption(reader(turnNumber)).pipe(
               Stream.takeUntil((event) => event.type === "result"),
@@ -231,6 +247,11 @@ export const makeClaudeProcess = (options: ClaudeProcessOptions) =>
               Stream.concat(Stream.suspend(() => (failure === null ? Stream.empty : Stream.fail(failure))))
             )
           }))
+        const turn = (content: ReadonlyArray<ContentPart>): Stream.Stream<CliEvent, CliError> =>
+          Stream.unwrap(
+            Effect.map(stdin.offer(encoder.encode(userMessageLine(content))), () => turnEvents(++turns))
+          )
+        const firstTurn = first === null ? Stream.empty : turnEvents(++turns)
 
         let controlRequests = 0
         const interrupt = Effect.suspend(() =>
@@ -241,7 +262,7 @@ export const makeClaudeProcess = (options: ClaudeProcessOptions) =>
         )
         const cancelTurn = (within: Duration.DurationInput) =>
           withDeadline(Effect.zipRight(interrupt, drainToResult), within).pipe(Effect.map(Option.isSome))
-        return {
+        const connection: CliConnection = {
           pid: proc.pid,
           turn,
           interrupt,
@@ -249,20 +270,25 @@ export const makeClaudeProcess = (options: ClaudeProcessOptions) =>
           endInput: Effect.asVoid(stdin.end),
           isRunning: proc.isRunning.pipe(Effect.orElseSucceed(() => false)),
           awaitExit: Effect.ignore(proc.exitCode)
-        } satisfies CliConnection
+        }
+        return [connection, firstTurn] as const
       })
+
+    const start = (launch: CliLaunch) => Effect.map(open(launch, null), ([connection]) => connection)
+    const startTurn = (launch: CliLaunch, content: ReadonlyArray<ContentPart>) =>
+      open(launch, content)
 
     const run = (launch: CliLaunch, content: ReadonlyArray<ContentPart>): Stream.Stream<CliEvent, CliError> =>
       Stream.unwrapScoped(
         Effect.gen(function*() {
-          const connection = yield* start(launch)
+          const [connection, events] = yield* startTurn(launch, content)
           // A process that answered (a `result` line, success or error) is given a moment to exit
           // by itself, so its transcript is complete; any other ending kills it at once.
           let answered = false
           yield* Effect.addFinalizer(() =>
             answered ? Effect.asVoid(withDeadline(connection.awaitExit, graceAfterResult)) : Effect.void
           )
-          return connection.turn(content).pipe(
+          return events.pipe(
             // Only now may stdin close: the process then exits by itself.
             Stream.ensuring(connection.endInput),
             Stream.tap((event) => Effect.sync(() => (answered ||= event.type === "result"))),
@@ -288,7 +314,7 @@ export const makeClaudeProcess = (options: ClaudeProcessOptions) =>
       Effect.mapError((error) => (error._tag === "CliExitedEarly" ? error : notFound(error)))
     )
 
-    return { start, run, version } satisfies ClaudeProcess.Service
+    return { start, startTurn, run, version } satisfies ClaudeProcess.Service
   })
 
 /** Joins a process's lines when its turn has been waiting for output longer than the idle timeout. */

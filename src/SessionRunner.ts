@@ -32,7 +32,7 @@ import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
 import { AppConfig } from "./AppConfig.js"
 import { ClaudeProcess, type CliConnection, type CliLaunch } from "./ClaudeProcess.js"
-import { type ConversationMessage } from "./Domain/Conversation.js"
+import { type ContentPart, type ConversationMessage } from "./Domain/Conversation.js"
 import {
   CapacityExceeded,
   type CliError,
@@ -341,10 +341,20 @@ export const makeSessionRunner = Effect.gen(function*() {
       )
     })
 
-  /** The session's process for `launch`: its warm one when that fits, else a new one. */
-  const acquire = (sessionId: string, launch: CliLaunch) =>
+  /**
+   * The session's process for `launch`, and this turn's events on it: its warm process when
+   * that fits, else the spare, else a new process started with the turn's message already
+   * queued. `contentFor` gives the message for a process that holds the conversation or not.
+   */
+  const acquire = (
+    sessionId: string,
+    launch: CliLaunch,
+    contentFor: (holdsConversation: boolean) => Effect.Effect<ReadonlyArray<ContentPart>, InternalFailure>
+  ) =>
     Effect.gen(function*() {
       const key = launchKey(launch)
+      const onKept = (entry: WarmProcess) =>
+        Effect.map(contentFor(entry.holdsConversation), (content) => ({ entry, events: entry.connection.turn(content) }))
       const current = warm.get(sessionId)
       if (current !== undefined) {
         if (current.key === key) {
@@ -353,7 +363,7 @@ export const makeSessionRunner = Effect.gen(function*() {
           if (yield* current.connection.isRunning) {
             if (current.idleTimer !== null) yield* Fiber.interruptFork(current.idleTimer)
             current.idleTimer = null
-            return current
+            return yield* onKept(current)
           }
         }
         yield* passivate(sessionId)
@@ -367,12 +377,14 @@ export const makeSessionRunner = Effect.gen(function*() {
         spare.idleTimer = null
         if (yield* spare.connection.isRunning) {
           warm.set(sessionId, spare)
-          return spare
+          return yield* onKept(spare)
         }
         yield* Scope.close(spare.scope, Exit.void)
       }
+      const holdsConversation = launch.resume !== null
+      const content = yield* contentFor(holdsConversation)
       const scope = yield* Scope.make()
-      const connection = yield* claude.start(launch).pipe(
+      const [connection, events] = yield* claude.startTurn(launch, content).pipe(
         Scope.extend(scope),
         Effect.onError(() => Scope.close(scope, Exit.void))
       )
@@ -381,13 +393,13 @@ export const makeSessionRunner = Effect.gen(function*() {
         launch,
         connection,
         scope,
-        holdsConversation: launch.resume !== null,
+        holdsConversation,
         inUse: true,
         lastUsed: Date.now(),
         idleTimer: null
       }
       warm.set(sessionId, entry)
-      return entry
+      return { entry, events }
     })
 
   /**
@@ -443,18 +455,27 @@ export const makeSessionRunner = Effect.gen(function*() {
     /** The CLI session to resume when no warm process holds the conversation. */
     readonly resume: string | null
     readonly append: (events: ReadonlyArray<SessionEvent>) => Effect.Effect<void, StoreError>
+    /** Completed once the turn has its CLI process (or could not get one). */
+    readonly launched: Deferred.Deferred<void>
   }
 
   const executeTurn = (plan: TurnPlan): Effect.Effect<void, TurnError | StoreError> =>
     Effect.gen(function*() {
       const { append, request, sessionId, turnId } = plan
+      // What the CLI is sent: the new messages, or the whole conversation to a process that lacks it.
+      const contentFor = (holdsConversation: boolean) => {
+        const content = promptContent(holdsConversation ? plan.added : [...plan.held, ...plan.added])
+        return content instanceof InvalidTurnRequest
+          ? Effect.fail(new InternalFailure({ message: content.message }))
+          : Effect.succeed(content)
+      }
       const candidates: ReadonlyArray<string | null> = [request.model.model, ...request.model.fallbacks]
       const rejected: Array<string> = []
       let resume = plan.resume
       let index = 0
       while (index < candidates.length) {
         const model = candidates[index]!
-        const entry = yield* acquire(sessionId, {
+        const { entry, events } = yield* acquire(sessionId, {
           cwd: plan.cwd,
           model,
           systemPrompt: request.systemPrompt,
@@ -462,14 +483,12 @@ export const makeSessionRunner = Effect.gen(function*() {
           permissionMode: config.permissionMode,
           jsonSchema: request.outputSchema ?? null,
           resume
-        })
-        const content = promptContent(entry.holdsConversation ? plan.added : [...plan.held, ...plan.added])
-        if (content instanceof InvalidTurnRequest) return yield* new InternalFailure({ message: content.message })
+        }, contentFor).pipe(Effect.ensuring(Deferred.succeed(plan.launched, undefined)))
 
         let state = initialTranslatorState(turnId)
         let answer = ""
         // One append (one transaction, one publication) per chunk of CLI lines.
-        const outcome = yield* entry.connection.turn(content).pipe(
+        const outcome = yield* events.pipe(
           Stream.runForEachChunk((lines) => {
             const logged: Array<SessionEvent> = []
             for (const line of lines) {
@@ -595,8 +614,10 @@ export const makeSessionRunner = Effect.gen(function*() {
         })
         const lastSequence = history?.lastSequence ?? 0
         const appendToLog = makeAppender(sessionId, lastSequence)
-        // The turn's fiber starts its CLI while `TurnStarted` is being recorded; whatever it
-        // appends waits until that record is in, so the log's order stays exact.
+        // The turn's fiber starts its CLI first and `TurnStarted` is recorded while the CLI
+        // starts up; whatever the fiber appends waits until that record is in, so the log's
+        // order stays exact.
+        const launched = yield* Deferred.make<void>()
         const recorded = yield* Deferred.make<void, StoreError>()
         const append = (events: ReadonlyArray<SessionEvent>) =>
           Deferred.await(recorded).pipe(
@@ -621,7 +642,7 @@ export const makeSessionRunner = Effect.gen(function*() {
         const end = (event: SessionEvent) =>
           ended ? Effect.void : append([event]).pipe(Effect.tap(() => (ended = true)), Effect.ignoreLogged)
 
-        const plan: TurnPlan = { sessionId, turnId, cwd, request, held, added, resume, append }
+        const plan: TurnPlan = { sessionId, turnId, cwd, request, held, added, resume, append, launched }
         const fiberBody = Effect.uninterruptibleMask((restore) =>
           restore(executeTurn(plan).pipe(Effect.timeoutOption(Duration.seconds(config.turnTimeoutSeconds)))).pipe(
             Effect.exit,
@@ -644,21 +665,25 @@ export const makeSessionRunner = Effect.gen(function*() {
                 Effect.zipRight(end(new TurnFailed({ turnId, error: new InternalFailure({ message: "unexpected failure" }) })))
               )
             }),
-            Effect.ensuring(Effect.zipRight(freeSlot, release))
+            Effect.ensuring(Effect.zipRight(Deferred.succeed(launched, undefined), Effect.zipRight(freeSlot, release)))
           )
         )
-        yield* FiberMap.run(fibers, sessionId, fiberBody)
-        yield* appendToLog(isNew ? [new SessionCreated({ projectId, cwd, configDir, owner }), started] : [started]).pipe(
-          Effect.tapErrorCause((cause) =>
-            // Not recorded, so it never started: stop the fiber (and its CLI); it records nothing.
-            Deferred.failCause(recorded, cause).pipe(
-              Effect.zipRight(FiberMap.remove(fibers, sessionId)),
-              // The fiber may have been stopped before it could free its slot itself.
-              Effect.zipRight(freeSlot)
+        // Not interruptible: once the fiber runs, its start must be recorded (or the fiber stopped).
+        yield* Effect.uninterruptible(Effect.gen(function*() {
+          yield* FiberMap.run(fibers, sessionId, fiberBody)
+          yield* Deferred.await(launched)
+          yield* appendToLog(isNew ? [new SessionCreated({ projectId, cwd, configDir, owner }), started] : [started]).pipe(
+            Effect.tapErrorCause((cause) =>
+              // Not recorded, so it never started: stop the fiber (and its CLI); it records nothing.
+              Deferred.failCause(recorded, cause).pipe(
+                Effect.zipRight(FiberMap.remove(fibers, sessionId)),
+                // The fiber may have been stopped before it could free its slot itself.
+                Effect.zipRight(freeSlot)
+              )
             )
           )
-        )
-        yield* Deferred.succeed(recorded, undefined)
+          yield* Deferred.succeed(recorded, undefined)
+        }))
         return {
           sessionId,
           projectId,

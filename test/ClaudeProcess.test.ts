@@ -467,6 +467,21 @@ describe("ClaudeProcess (fake CLI)", () => {
       expect(isAlive(connection.pid)).toBe(false)
     }).pipe(Effect.provide(FakeLayer)))
 
+  it.scopedLive("startTurn: the first message is queued before the process starts; the connection then takes further turns", () =>
+    Effect.gen(function*() {
+      const claude = yield* ClaudeProcess
+      const [connection, firstTurn] = yield* claude.startTurn(launchIn(scratch()), text("queued early"))
+      const first = Chunk.toReadonlyArray(yield* Stream.runCollect(firstTurn))
+      expect(replyOf(first)).toBe("Echo: queued early [turn=1]")
+      expect(resultOf(first).is_error).toBe(false)
+      const second = Chunk.toReadonlyArray(yield* Stream.runCollect(connection.turn(text("then this"))))
+      expect(replyOf(second)).toBe("Echo: then this [turn=2]")
+      const missing = yield* Effect.scoped(
+        Effect.flatMap(ClaudeProcess, (other) => other.startTurn(launchIn(scratch()), text("x")))
+      ).pipe(Effect.provide(layerWith({ binary: MISSING_BINARY })), Effect.flip)
+      expect(missing._tag).toBe("CliNotFound")
+    }).pipe(Effect.provide(FakeLayer)))
+
   it.scopedLive("interrupt during a FAKE_SLOW turn ends that turn quickly with CliTurnError; the next turn works", () =>
     Effect.gen(function*() {
       const claude = yield* ClaudeProcess

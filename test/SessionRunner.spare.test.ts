@@ -27,6 +27,10 @@ const setup = () => {
         start: (launch) => Effect.suspend(() => {
           starts.push(launch)
           return claude.start(launch)
+        }),
+        startTurn: (launch, content) => Effect.suspend(() => {
+          starts.push(launch)
+          return claude.startTurn(launch, content)
         })
       }))
   )
