@@ -87,13 +87,22 @@ export const makeChatCompletions = Effect.gen(function*() {
         if (settled?.event._tag === "TurnCancelled") return yield* fromCancel(settled.event.reason)
 
         let finished = false
-        const frames = Stream.concat(Stream.fromIterable(buffered), Stream.repeatEffectChunkOption(pull)).pipe(
-          Stream.mapAccum(initialChunkState, (state, stored) => chunksOf(state, stored, context)),
-          Stream.flattenIterables,
-          Stream.map((frame) => {
-            if (frame._tag === "Done") finished = true
-            return renderFrame(frame)
-          }),
+        let state = initialChunkState
+        /** A chunk of logged events as one piece of SSE text (one write to the socket). */
+        const render = (events: Chunk.Chunk<StoredEvent>): Chunk.Chunk<string> => {
+          let text = ""
+          for (const stored of events) {
+            const [next, frames] = chunksOf(state, stored, context)
+            state = next
+            for (const frame of frames) {
+              if (frame._tag === "Done") finished = true
+              text += renderFrame(frame)
+            }
+          }
+          return text.length === 0 ? Chunk.empty() : Chunk.of(text)
+        }
+        const frames = Stream.concat(Stream.fromChunk(Chunk.unsafeFromArray(buffered)), Stream.repeatEffectChunkOption(pull)).pipe(
+          Stream.mapChunks(render),
           Stream.catchAll(() => Stream.make(`data: ${JSON.stringify(internalError().envelope)}\n\n`, doneFrame)),
           Stream.ensuring(Effect.suspend(() => (finished ? Effect.void : cancelOnDisconnect(handle)))),
           Stream.ensuring(release)
