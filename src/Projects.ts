@@ -64,9 +64,19 @@ export const makeProjects = Effect.gen(function*() {
   const config = yield* AppConfig
   const store = yield* SessionStore
   const paths = new ProjectPaths(config.projectRoot)
+  /**
+   * Registered projects as last read or written here, so a chat turn in a known project
+   * costs no read of its stream. This service is the only writer of project streams.
+   */
+  const registered = new Map<string, Project>()
 
   const load = (projectId: string) =>
-    Effect.map(store.read(projectStreamId(projectId)), (events) => ({ events, project: projectOf(events) }))
+    Effect.map(store.read(projectStreamId(projectId)), (events) => {
+      const project = projectOf(events)
+      if (project !== null) registered.set(projectId, project)
+      else registered.delete(projectId)
+      return { events, project }
+    })
 
   const register = (projectId: string, name: string, description: string | null) =>
     Effect.gen(function*() {
@@ -75,7 +85,9 @@ export const makeProjects = Effect.gen(function*() {
       const stored = yield* store.append(projectStreamId(projectId), events[events.length - 1]?.sequence ?? 0, [
         new ProjectCreated({ projectId, name, description, path })
       ]).pipe(Effect.catchTag("SequenceConflict", () => Effect.fail(new ProjectExists({ projectId }))))
-      return { id: projectId, name, description, path, createdAt: stored[0]!.timestamp } satisfies Project
+      const project: Project = { id: projectId, name, description, path, createdAt: stored[0]!.timestamp }
+      registered.set(projectId, project)
+      return project
     })
 
   const create = Effect.fn("Projects.create")(function*(input: Parameters<Projects.Service["create"]>[0]) {
@@ -90,6 +102,8 @@ export const makeProjects = Effect.gen(function*() {
 
   const ensure = Effect.fn("Projects.ensure")(function*(projectId: string) {
       yield* paths.pathOf(projectId)
+      const known = registered.get(projectId)
+      if (known !== undefined) return known
       const { project } = yield* load(projectId)
       if (project !== null) return project
       return yield* register(projectId, projectId, null).pipe(
@@ -126,6 +140,7 @@ export const makeProjects = Effect.gen(function*() {
       yield* store.append(projectStreamId(projectId), events[events.length - 1]!.sequence, [
         new ProjectDeleted({ projectId, filesRemoved: options.removeFiles })
       ]).pipe(Effect.catchTag("SequenceConflict", () => Effect.fail(new ProjectNotFound({ projectId }))))
+      registered.delete(projectId)
     })
 
   return { create, ensure, list, get, remove } satisfies Projects.Service
