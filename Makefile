@@ -22,7 +22,7 @@ typecheck:
 test: typecheck
 	$(BIN)/vitest run
 
-bench:
+bench: build
 	$(BIN)/tsx bench/run.ts
 
 schemas:

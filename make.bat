@@ -35,6 +35,7 @@ call %BIN%\tsc -p tsconfig.json --noEmit || exit /b 1
 call %BIN%\vitest run
 exit /b %ERRORLEVEL%
 :bench
+call %BIN%\tsc -p tsconfig.build.json || exit /b 1
 call %BIN%\tsx bench\run.ts
 exit /b %ERRORLEVEL%
 :schemas

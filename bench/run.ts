@@ -4,9 +4,10 @@
  * Both paths run the real `claude` binary against the same fake Anthropic API on
  * loopback, with the same flags, environment and prompt; runs are interleaved (gateway,
  * bare, gateway, bare, …) so machine noise hits both alike. The gateway runs as its own
- * process (`src/main.ts`), as users run it; this process is only the client (and the fake
- * upstream, shared by both paths). Reported: time to first content delta and total time
- * per turn (medians), their ratio and the difference.
+ * process, compiled (`node dist/main.js`, what `make start` runs); this process is only the
+ * client (plain `node:http` over kept-alive connections, as SDK clients keep theirs) and
+ * the fake upstream, shared by both paths. Reported: time to first content delta and total
+ * time per turn (medians), their ratio and the difference.
  *
  * Then, for sessions: the second turn of a session on its warm CLI process against the
  * same turn on a cold process started with `--resume` (interleaved), and the memory that
@@ -17,11 +18,11 @@
  */
 import * as NodeChild from "node:child_process"
 import * as NodeFs from "node:fs"
+import * as NodeHttp from "node:http"
 import * as NodePath from "node:path"
 import * as NodeReadline from "node:readline"
 import { cliArgs, cliEnv, userMessageLine } from "../src/ClaudeProcess/invocation.js"
 import { startFakeAnthropic } from "../test/fixtures/FakeAnthropic.js"
-import * as NodeUrl from "node:url"
 import { cliEnvFor } from "../test/fixtures/FakeAnthropic.js"
 import { realCliPath, tempDirectory } from "../test/support/Gateway.js"
 import { freePort } from "../test/support/ports.js"
@@ -69,14 +70,15 @@ const processesUnder = (root: string) =>
   })
 
 const repoRoot = NodePath.resolve(import.meta.dirname, "..")
-const tsxLoader = NodeUrl.pathToFileURL(NodePath.join(repoRoot, "node_modules", "tsx", "dist", "loader.mjs")).href
+const compiledMain = NodePath.join(repoRoot, "dist", "main.js")
+if (!NodeFs.existsSync(compiledMain)) throw new Error("dist/main.js is missing: run `make build` first (`make bench` does)")
 
-/** The gateway as its own process (`node --import tsx src/main.ts`), configured by environment. */
+/** The gateway as its own process (`node dist/main.js`), configured by environment. */
 const startGatewayProcess = async (settings: Record<string, string>): Promise<GatewayProcess> => {
   const directory = tempDirectory("cca-bench-gateway-")
   const port = await freePort()
   const projectRoot = NodePath.join(directory, "projects")
-  const child = NodeChild.spawn(process.execPath, ["--import", tsxLoader, NodePath.join(repoRoot, "src", "main.ts")], {
+  const child = NodeChild.spawn(process.execPath, [compiledMain], {
     cwd: directory,
     env: {
       ...process.env,
@@ -124,34 +126,48 @@ const gateway = await startGatewayProcess({})
 const bareCwd = NodePath.join(gateway.projectRoot, "default")
 NodeFs.mkdirSync(bareCwd, { recursive: true })
 
+/** Connections are kept alive between turns, as the SDK clients do. */
+const agent = new NodeHttp.Agent({ keepAlive: true })
+
 /**
  * One streamed turn, timed from the request to the first content chunk and to `[DONE]`
  * (the client has the whole answer; the bare CLI's equivalent is its `result` line).
  */
-const streamedTurn = async (
+const streamedTurn = (
   baseURL: string,
   prompt: string,
   sessionId?: string
-): Promise<Sample & { readonly sessionId: string }> => {
-  const started = performance.now()
-  const response = await fetch(`${baseURL}/chat/completions`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ model, stream: true, messages: [{ role: "user", content: prompt }], session_id: sessionId })
+): Promise<Sample & { readonly sessionId: string }> =>
+  new Promise((resolve, reject) => {
+    const started = performance.now()
+    const body = JSON.stringify({ model, stream: true, messages: [{ role: "user", content: prompt }], session_id: sessionId })
+    const request = NodeHttp.request(`${baseURL}/chat/completions`, {
+      method: "POST",
+      agent,
+      headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) }
+    }, (response) => {
+      if (response.statusCode !== 200) {
+        response.resume()
+        return reject(new Error(`gateway answered ${response.statusCode}`))
+      }
+      let firstDeltaMs = -1
+      let totalMs = -1
+      let buffer = ""
+      response.setEncoding("utf8")
+      response.on("data", (text: string) => {
+        buffer += text
+        if (firstDeltaMs < 0 && /"delta":\{"content":"[^"]/.test(buffer)) firstDeltaMs = performance.now() - started
+        if (totalMs < 0 && buffer.includes("data: [DONE]")) totalMs = performance.now() - started
+      })
+      response.on("end", () =>
+        totalMs < 0
+          ? reject(new Error("gateway stream did not finish"))
+          : resolve({ firstDeltaMs, totalMs, sessionId: String(response.headers["x-session-id"]) }))
+      response.on("error", reject)
+    })
+    request.on("error", reject)
+    request.end(body)
   })
-  if (!response.ok || response.body === null) throw new Error(`gateway answered ${response.status}`)
-  let firstDeltaMs = -1
-  let totalMs = -1
-  let buffer = ""
-  const decoder = new TextDecoder()
-  for await (const bytes of response.body) {
-    buffer += decoder.decode(bytes as Uint8Array, { stream: true })
-    if (firstDeltaMs < 0 && /"delta":\{"content":"[^"]/.test(buffer)) firstDeltaMs = performance.now() - started
-    if (totalMs < 0 && buffer.includes("data: [DONE]")) totalMs = performance.now() - started
-  }
-  if (totalMs < 0) throw new Error("gateway stream did not finish")
-  return { firstDeltaMs, totalMs, sessionId: response.headers.get("x-session-id")! }
-}
 
 const viaGateway = async (prompt: string) => {
   const sample = await streamedTurn(gateway.baseURL, prompt)
