@@ -233,6 +233,13 @@ describe("projects over HTTP", () => {
       request(gateway, "GET", "/v1/sessions?project_id=beta")
     )
     expect(sessions.data.map((session) => session.id)).toContain(completion.session_id)
+
+    // Deleted (and its directory purged), then used again by a chat turn: registered anew.
+    await json(request(gateway, "DELETE", "/v1/projects/beta?purge=true"))
+    expect(await listIds(gateway)).not.toContain("beta")
+    await json<Completion>(chat(gateway, { project_id: "beta", messages: [{ role: "user", content: "back again" }] }))
+    expect(await listIds(gateway)).toContain("beta")
+    expect(NodeFs.statSync(betaDir).isDirectory()).toBe(true)
   })
 
   // ---------------------------------------------------------------------------
