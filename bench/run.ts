@@ -13,8 +13,9 @@
  * same turn on a cold process started with `--resume` (interleaved), and the memory that
  * N idle warm sessions hold (their CLI processes' PSS and RSS).
  *
- * BENCH_TURNS (default 30) sets the number of turns per path; BENCH_IDLE_SESSIONS
- * (default 4) the number of idle sessions; BENCH_SECTIONS=first runs the first part only.
+ * BENCH_FIRST_TURNS (default 100) sets the number of first turns per path, BENCH_TURNS
+ * (default 30) the number of turns per path in the other comparisons; BENCH_IDLE_SESSIONS
+ * (default 4) the number of idle sessions; BENCH_SECTIONS=first runs the first two parts only.
  */
 import * as NodeChild from "node:child_process"
 import * as NodeFs from "node:fs"
@@ -28,6 +29,8 @@ import { realCliPath, tempDirectory } from "../test/support/Gateway.js"
 import { freePort } from "../test/support/ports.js"
 
 const turns = Number(process.env.BENCH_TURNS ?? 30)
+/** The first-turn comparison measures a difference of a few milliseconds in runs of half a second: more turns. */
+const firstTurns = Number(process.env.BENCH_FIRST_TURNS ?? 100)
 const idleSessions = Number(process.env.BENCH_IDLE_SESSIONS ?? 4)
 const model = "claude-sonnet-4-5-20250929"
 
@@ -205,6 +208,18 @@ const viaBareCli = (prompt: string): Promise<Sample> =>
       code === 0 && totalMs >= 0 ? resolve({ firstDeltaMs, totalMs }) : reject(new Error(`claude exited ${code}`)))
   })
 
+/**
+ * A 95% interval for the median of `values`: the median of 2000 resamples (drawn with a
+ * fixed seed, so a run's interval does not move between reports), 2.5th to 97.5th percentile.
+ */
+const medianInterval = (values: ReadonlyArray<number>): readonly [number, number] => {
+  let seed = 20261124
+  const random = () => (seed = (seed * 48271) % 2147483647) / 2147483647
+  const medians = Array.from({ length: 2000 }, () => median(values.map(() => values[Math.floor(random() * values.length)]!)))
+  medians.sort((a, b) => a - b)
+  return [medians[50]!, medians[1949]!]
+}
+
 const report = (
   label: string,
   names: readonly [string, string],
@@ -216,18 +231,19 @@ const report = (
     ["time to the whole answer", (s: Sample) => s.totalMs]
   ] as const
   console.log(`\n${label} (${left.length} turns each, interleaved, medians)\n`)
-  console.log(`| measure | ${names[0]} | ${names[1]} | ratio | difference | paired difference (p25 / median / p75) |`)
-  console.log("|---|---:|---:|---:|---:|---:|")
+  console.log(`| measure | ${names[0]} | ${names[1]} | ratio | difference | paired difference: p25 / median / p75 | 95% interval of the paired median |`)
+  console.log("|---|---:|---:|---:|---:|---:|---:|")
   for (const [name, pick] of rows) {
     const a = median(left.map(pick))
     const b = median(right.map(pick))
     // Each turn against its neighbour of the other path: drift of the machine cancels out.
     const paired = right.map((sample, index) => pick(sample) - pick(left[index]!)).sort((x, y) => x - y)
     const at = (q: number) => paired[Math.min(paired.length - 1, Math.floor(q * paired.length))]!.toFixed(1)
+    const [low, high] = medianInterval(paired)
     console.log(
       `| ${name} | ${a.toFixed(1)} ms | ${b.toFixed(1)} ms | ${(b / a).toFixed(3)} | ${(b - a).toFixed(1)} ms | ${at(0.25)} / ${
         median(paired).toFixed(1)
-      } / ${at(0.75)} ms |`
+      } / ${at(0.75)} ms | ${low.toFixed(1)} to ${high.toFixed(1)} ms |`
     )
   }
 }
@@ -297,12 +313,14 @@ const benchSessions = async () => {
 }
 
 try {
-  // Warm both paths once (file caches, the CLI's first-run setup in HOME).
-  await viaBareCli("warm up")
-  await viaGateway("warm up")
+  // Warm both paths (file caches, the CLI's first-run setup in HOME, the gateway's JIT).
+  for (let index = 0; index < 3; index++) {
+    await viaBareCli("warm up")
+    await viaGateway("warm up")
+  }
   const gatewaySamples: Array<Sample> = []
   const bareSamples: Array<Sample> = []
-  for (let index = 0; index < turns; index++) {
+  for (let index = 0; index < firstTurns; index++) {
     const prompt = `benchmark turn ${index}`
     // Alternate which path goes first, so neither always runs on a cooler machine.
     if (index % 2 === 0) {
