@@ -63,7 +63,7 @@ export const makeChatCompletions = Effect.gen(function*() {
    * Follows the turn with one reader: events are buffered until one settles the status,
    * then the same reader feeds the response body (so nothing is read twice).
    */
-  const streamAnswer = (handle: TurnHandle, context: ProjectionContext) =>
+  const streamAnswer = (request: HttpServerRequest.HttpServerRequest, handle: TurnHandle, context: ProjectionContext) =>
     Effect.gen(function*() {
       const scope = yield* Scope.make()
       const release = Scope.close(scope, Exit.void)
@@ -107,7 +107,7 @@ export const makeChatCompletions = Effect.gen(function*() {
           Stream.ensuring(Effect.suspend(() => (finished ? Effect.void : cancelOnDisconnect(handle)))),
           Stream.ensuring(release)
         )
-        return sseResponse(frames, keepAlive, sessionHeaders(handle))
+        return sseResponse(request, frames, keepAlive, sessionHeaders(handle))
       }).pipe(Effect.onError(() => release))
     })
 
@@ -137,7 +137,7 @@ export const makeChatCompletions = Effect.gen(function*() {
         parameters
       }).pipe(Effect.mapError(fromDomain))
       const context = projectionContextOf(turn.sessionId, turn.projectId, parameters)
-      return yield* (chat.stream === true ? streamAnswer(turn, context) : jsonAnswer(turn, context)).pipe(
+      return yield* (chat.stream === true ? streamAnswer(request, turn, context) : jsonAnswer(turn, context)).pipe(
         Effect.onInterrupt(() => cancelOnDisconnect(turn))
       )
     })

@@ -111,7 +111,7 @@ export const SessionsHandlers = HttpApiBuilder.group(GatewayApi, "sessions", (ha
             Stream.map((stored) => `id: ${stored.sequence}\nevent: ${stored.event._tag}\ndata: ${JSON.stringify(eventJson(stored))}\n\n`)
           )
         // A first comment sends the headers at once, even when nothing is there to replay yet.
-        return sseResponse(Stream.concat(Stream.make(": connected\n\n"), frames.pipe(Stream.orDie)), keepAlive)
+        return sseResponse(request, Stream.concat(Stream.make(": connected\n\n"), frames.pipe(Stream.orDie)), keepAlive)
       })
 
     return handlers
