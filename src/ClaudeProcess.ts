@@ -196,11 +196,12 @@ export const makeClaudeProcess = (options: ClaudeProcessOptions) =>
          * turn's idle signal is among them, the lines before it are still delivered and the
          * next read fails with `CliTimeout`.
          */
+        const idleTimedOut = Effect.fail(Option.some<CliError>(new CliTimeout({ idleSeconds })))
         const reader = (turnNumber: number): Effect.Effect<Chunk.Chunk<CliEvent>, Option.Option<CliError>> => {
           let timedOut = false
           return Effect.suspend(() =>
             timedOut
-              ? Effect.fail(Option.some(new CliTimeout({ idleSeconds })))
+              ? idleTimedOut
               : events.takeAll.pipe(
                 Effect.mapError(Option.some),
                 Effect.flatMap(([taken, done]) => {
@@ -213,7 +214,7 @@ export const makeClaudeProcess = (options: ClaudeProcessOptions) =>
                     }
                   }
                   if (lines.length > 0) return Effect.succeed(Chunk.unsafeFromArray(lines))
-                  if (timedOut) return Effect.fail(Option.some(new CliTimeout({ idleSeconds })))
+                  if (timedOut) return idleTimedOut
                   return done ? Effect.fail(Option.none()) : Effect.succeed(Chunk.empty())
                 })
               )

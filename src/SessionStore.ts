@@ -96,13 +96,13 @@ const toStoredEvent = (row: EventRow): StoredEvent =>
     event: decodeEvent(JSON.parse(row.data))
   }, unvalidated)
 
+/** Rows per statement, well under SQLite's limit on bound parameters; more take a transaction. */
+const maxRowsPerInsert = 500
+
 /**
  * One statement that appends rows only when the session's last sequence is the expected
  * one: atomic without an explicit transaction, and a single round through the driver.
  */
-const columnCount = 6
-/** Rows per statement, well under SQLite's limit on bound parameters; more take a transaction. */
-const maxRowsPerInsert = 500
 const guardedInsert = (rowCount: number) =>
   `INSERT INTO session_events (session_id, sequence, turn_id, type, data, created_at)
    SELECT column1, column2, column3, column4, column5, column6
@@ -180,29 +180,19 @@ export const makeSessionStore = Effect.gen(function*() {
   ) {
     if (events.length === 0) return []
     const now = Date.now()
-    const stored: Array<StoredEvent> = []
-    const parameters: Array<string | number | null> = []
-    events.forEach((event, index) => {
-      const entry = new StoredEvent(
-        { sessionId, sequence: expectedSequence + index + 1, timestamp: now, event },
-        unvalidated
-      )
-      stored.push(entry)
-      parameters.push(
-        sessionId,
-        entry.sequence,
-        "turnId" in event ? event.turnId : null,
-        event._tag,
-        JSON.stringify(encodeEvent(event)),
-        now
-      )
-    })
+    const stored = events.map((event, index) =>
+      new StoredEvent({ sessionId, sequence: expectedSequence + index + 1, timestamp: now, event }, unvalidated)
+    )
+    const rows = stored.map(({ event, sequence }) => [
+      sessionId,
+      sequence,
+      "turnId" in event ? event.turnId : null,
+      event._tag,
+      JSON.stringify(encodeEvent(event)),
+      now
+    ])
     const insertBatch = (from: number, to: number) =>
-      sql.unsafe(guardedInsert(to - from), [
-        ...parameters.slice(from * columnCount, to * columnCount),
-        sessionId,
-        expectedSequence + from
-      ]).raw.pipe(
+      sql.unsafe(guardedInsert(to - from), [...rows.slice(from, to).flat(), sessionId, expectedSequence + from]).raw.pipe(
         Effect.mapError(storeError),
         Effect.flatMap((result) =>
           (result as { readonly changes?: number }).changes === to - from
