@@ -4,7 +4,8 @@
  */
 import { type HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServerRequest } from "@effect/platform-node"
-import { Duration, Effect, Schedule, Stream } from "effect"
+import { Chunk, Duration, Effect, Schedule, Stream } from "effect"
+import type * as NodeHttp from "node:http"
 import { fromCancel, fromDomain } from "./Errors.js"
 import type { StreamFrame } from "./Projection.js"
 
@@ -25,7 +26,10 @@ export const renderFrame = (frame: StreamFrame): string => {
   }
 }
 
-/** Interleaves keep-alive comments whenever nothing was sent for `interval`; ends with `frames`. */
+/**
+ * Interleaves keep-alive comments whenever nothing was sent for `interval`; ends with `frames`.
+ * For servers other than Node's, whose response cannot be written to directly.
+ */
 export const withKeepAlive = <E, R>(
   frames: Stream.Stream<string, E, R>,
   interval: Duration.DurationInput
@@ -44,30 +48,55 @@ export const withKeepAlive = <E, R>(
     return Stream.merge(frames.pipe(Stream.tap(() => sent)), pings, { haltStrategy: "left" })
   })
 
+const encoder = new TextEncoder()
+
 /**
- * Sends every written chunk at once. Node corks a response's socket on each write and uncorks
- * it on the next tick, and that tick waits while the runtime is busy (with the rest of a burst
- * of CLI lines, say), holding the chunk back. The server writes a pulled chunk right away and
- * then pulls again, so the socket is uncorked at every pull.
+ * The body written straight to Node's response, with no stage or fiber per frame beyond the
+ * pull itself:
+ * - Each chunk is sent at once. Node corks a response's socket on each write and uncorks it on
+ *   the next tick, and that tick waits while the runtime is busy (with the rest of a burst of
+ *   CLI lines, say), holding the chunk back. The server writes a pulled chunk right away and then
+ *   pulls again, so the socket is uncorked at every pull.
+ * - Keep-alive comments come from a plain timer that writes to the response whenever nothing
+ *   was written for `interval` (merging a second stream in would cost two fibers and a queue
+ *   hop per frame).
  */
-const flushedOnEachPull = <E>(
-  body: Stream.Stream<Uint8Array, E>,
-  request: HttpServerRequest.HttpServerRequest
-): Stream.Stream<Uint8Array, E> => {
-  // Served by something other than Node's HTTP server, there is no socket to uncork.
-  const socket = (() => {
-    try {
-      return NodeHttpServerRequest.toServerResponse(request).socket ?? null
-    } catch {
-      return null
-    }
-  })()
-  const uncork = Effect.sync(() => {
-    if (socket !== null && socket.writableCorked > 0) socket.uncork()
-  })
-  return Stream.unwrapScoped(
-    Effect.map(Stream.toPull(body), (pull) => Stream.repeatEffectChunkOption(Effect.zipRight(uncork, pull)))
-  )
+const nodeBody = (
+  frames: Stream.Stream<string>,
+  response: NodeHttp.ServerResponse,
+  interval: Duration.DurationInput
+): Stream.Stream<Uint8Array> =>
+  Stream.unwrapScoped(Effect.gen(function*() {
+    const millis = Duration.toMillis(interval)
+    let lastWritten = Date.now()
+    yield* Effect.acquireRelease(
+      Effect.sync(() =>
+        setInterval(() => {
+          if (Date.now() - lastWritten < millis || response.writableEnded || response.destroyed) return
+          lastWritten = Date.now()
+          response.write(keepAliveFrame)
+        }, Math.max(1, Math.floor(millis / 4))).unref()
+      ),
+      (timer) => Effect.sync(() => clearInterval(timer))
+    )
+    const socket = response.socket
+    const pull = yield* Stream.toPull(frames)
+    return Stream.repeatEffectChunkOption(Effect.suspend(() => {
+      if (socket !== null && socket.writableCorked > 0) socket.uncork()
+      return Effect.map(pull, (texts) => {
+        lastWritten = Date.now()
+        return Chunk.map(texts, (text) => encoder.encode(text))
+      })
+    }))
+  }))
+
+/** Node's response to `request`, when Node's HTTP server serves it. */
+const nodeResponseOf = (request: HttpServerRequest.HttpServerRequest): NodeHttp.ServerResponse | null => {
+  try {
+    return NodeHttpServerRequest.toServerResponse(request) ?? null
+  } catch {
+    return null
+  }
 }
 
 /** An SSE response to `request`: uncached, unbuffered by proxies, sent as written, with keep-alive comments. */
@@ -76,8 +105,13 @@ export const sseResponse = (
   frames: Stream.Stream<string>,
   keepAlive: Duration.DurationInput,
   headers: Readonly<Record<string, string>> = {}
-): HttpServerResponse.HttpServerResponse =>
-  HttpServerResponse.stream(flushedOnEachPull(Stream.encodeText(withKeepAlive(frames, keepAlive)), request), {
+): HttpServerResponse.HttpServerResponse => {
+  const response = nodeResponseOf(request)
+  const body = response === null
+    ? Stream.encodeText(withKeepAlive(frames, keepAlive))
+    : nodeBody(frames, response, keepAlive)
+  return HttpServerResponse.stream(body, {
     contentType: "text/event-stream",
     headers: { "cache-control": "no-cache", "x-accel-buffering": "no", ...headers }
   })
+}
