@@ -88,7 +88,6 @@ const stderrTailLength = 2000
 const graceAfterResult = Duration.seconds(3)
 const killGrace = Duration.seconds(1)
 const stderrDrain = Duration.millis(500)
-const firstWriteWait = Duration.seconds(1)
 
 export const makeClaudeProcess = (options: ClaudeProcessOptions) =>
   Effect.gen(function*() {
@@ -113,15 +112,19 @@ export const makeClaudeProcess = (options: ClaudeProcessOptions) =>
         const command = Command.make(options.binary, ...cliArgs(launch)).pipe(
           Command.workingDirectory(launch.cwd),
           Command.env(env, { extendEnv: false }),
-          Command.stdin(Mailbox.toStream(stdin).pipe(Stream.tap(() => Deferred.succeed(firstWritten, undefined))))
+          // Done at the first write, or when the pump ends without one (the process died at once).
+          Command.stdin(Mailbox.toStream(stdin).pipe(
+            Stream.tap(() => Deferred.succeed(firstWritten, undefined)),
+            Stream.ensuring(Deferred.succeed(firstWritten, undefined))
+          ))
         )
         const proc = yield* Command.start(command).pipe(
           Effect.provideService(CommandExecutor.CommandExecutor, executor),
           Effect.mapError(notFound)
         )
-        // The executor's stdin pump writes the queued message as soon as it runs: wait for
-        // that, so the work that follows the start does not delay it.
-        if (first !== null) yield* Deferred.await(firstWritten).pipe(Effect.timeout(firstWriteWait), Effect.ignore)
+        // The executor's stdin pump (forked as the process started) writes the queued message as
+        // soon as it runs: let it run first, so the work that follows the start does not delay it.
+        if (first !== null) yield* Deferred.await(firstWritten)
         // Runs before the executor's own finalizer (which waits for exit after SIGTERM forever);
         // `withDeadline` keeps the wait bounded even inside a finalizer.
         yield* Effect.addFinalizer(() =>
