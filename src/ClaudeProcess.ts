@@ -4,9 +4,11 @@
  * into typed errors, and guarantees that closing the scope (or interrupting a stream)
  * leaves no process behind. It never touches the database.
  */
-import { Command, CommandExecutor } from "@effect/platform"
-import type { PlatformError } from "@effect/platform/Error"
+import { Command, CommandExecutor, FileSystem } from "@effect/platform"
+import { type PlatformError, SystemError, type SystemErrorReason } from "@effect/platform/Error"
+import { NodeCommandExecutor } from "@effect/platform-node"
 import { Chunk, Context, Deferred, Duration, Effect, Fiber, Layer, Mailbox, Option, Ref, type Scope, Stream } from "effect"
+import * as NodeFs from "node:fs"
 import { AppConfig } from "./AppConfig.js"
 import { classifyErrorResult, type FailureClues } from "./ClaudeProcess/outcome.js"
 import { type CliLaunch, cliArgs, cliEnv, interruptLine, userMessageLine } from "./ClaudeProcess/invocation.js"
@@ -99,7 +101,9 @@ export const makeClaudeProcess = (options: ClaudeProcessOptions) =>
     const notFound = (error: PlatformError) =>
       new CliNotFound({
         binary: options.binary,
-        message: error._tag === "SystemError" && error.reason === "NotFound"
+        message: error._tag === "SystemError" && error.method === "access"
+          ? `Claude Code CLI could not be started: its working directory ${String(error.pathOrDescriptor)} is not accessible`
+          : error._tag === "SystemError" && error.reason === "NotFound"
           ? `Claude Code CLI not found: ${options.binary}`
           : `Claude Code CLI could not be started: ${error.message}`
       })
@@ -328,11 +332,41 @@ class IdleSignal {
 
 const signalOf = (message: string): string | null => /signal: (\w+)/.exec(message)?.[1] ?? null
 
+const accessFailure = (cause: unknown): SystemErrorReason => {
+  const code = (cause as { readonly code?: unknown } | null)?.code
+  return code === "ENOENT" || code === "ENOTDIR" ? "NotFound" : code === "EACCES" || code === "EPERM" ? "PermissionDenied" : "Unknown"
+}
+
+/** `FileSystem.access` done at once, on the calling thread. */
+const accessNow = (path: string, options?: FileSystem.AccessFileOptions): Effect.Effect<void, PlatformError> =>
+  Effect.try({
+    try: () =>
+      NodeFs.accessSync(
+        path,
+        NodeFs.constants.F_OK | (options?.readable ? NodeFs.constants.R_OK : 0) | (options?.writable ? NodeFs.constants.W_OK : 0)
+      ),
+    catch: (cause) =>
+      new SystemError({ reason: accessFailure(cause), module: "FileSystem", method: "access", pathOrDescriptor: path, cause })
+  })
+
+/**
+ * The platform's Node command executor, over the ambient file system except for one thing: its
+ * check of the working directory before each spawn is synchronous. Asynchronous, that check is a
+ * round trip through libuv's thread pool, a millisecond or two on a busy machine, before the CLI
+ * can even start.
+ */
+const cliExecutor: Layer.Layer<CommandExecutor.CommandExecutor, never, FileSystem.FileSystem> = NodeCommandExecutor.layer
+  .pipe(
+    Layer.provide(
+      Layer.effect(FileSystem.FileSystem, Effect.map(FileSystem.FileSystem, (fs) => ({ ...fs, access: accessNow })))
+    )
+  )
+
 export class ClaudeProcess extends Context.Tag("claude-code-api/ClaudeProcess")<
   ClaudeProcess,
   ClaudeProcess.Service
 >() {
-  /** Configured from `AppConfig` (binary, retry budget, idle timeout). */
+  /** Configured from `AppConfig` (binary, retry budget, idle timeout); spawns with `cliExecutor`. */
   static readonly layer = Layer.effect(
     ClaudeProcess,
     Effect.gen(function*() {
@@ -344,8 +378,9 @@ export class ClaudeProcess extends Context.Tag("claude-code-api/ClaudeProcess")<
         env: config.cliEnv
       })
     })
-  )
+  ).pipe(Layer.provide(cliExecutor))
 
   /** Explicit options, e.g. a fake CLI in tests or an extra environment. */
-  static readonly layerWith = (options: ClaudeProcessOptions) => Layer.effect(ClaudeProcess, makeClaudeProcess(options))
+  static readonly layerWith = (options: ClaudeProcessOptions) =>
+    Layer.effect(ClaudeProcess, makeClaudeProcess(options)).pipe(Layer.provide(cliExecutor))
 }

@@ -13,7 +13,7 @@ import { SessionStore } from "./SessionStore.js"
 
 /**
  * Every domain service (runner, projects, store, CLI, registry, auth) over an `AppConfig` and the
- * platform's file system and command executor. Embed it in another Effect program by
+ * platform's file system (the CLI is spawned with the platform's Node command executor). Embed it in another Effect program by
  * providing `AppConfig` (e.g. `AppConfig.layerWith({...})`) and `NodeContext.layer`.
  */
 export const ServicesLive = Layer.mergeAll(SessionRunner.layer, Projects.layer).pipe(

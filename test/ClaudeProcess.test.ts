@@ -438,6 +438,15 @@ describe("ClaudeProcess (fake CLI)", () => {
       expect(fromVersion._tag).toBe("CliNotFound")
     }).pipe(Effect.provide(layerWith({ binary: MISSING_BINARY }))))
 
+  it.live("a missing working directory fails before any spawn, with a CliNotFound that names the directory", () =>
+    Effect.gen(function*() {
+      const claude = yield* ClaudeProcess
+      const cwd = NodePath.join(scratch(), "gone")
+      const error = yield* Effect.scoped(claude.startTurn(launchIn(cwd), text("hello"))).pipe(Effect.flip)
+      expect(error._tag).toBe("CliNotFound")
+      expect(error.message).toBe(`Claude Code CLI could not be started: its working directory ${cwd} is not accessible`)
+    }).pipe(Effect.provide(FakeLayer)))
+
   it.live("a 300 KB prompt goes over stdin and is echoed back whole", () =>
     Effect.gen(function*() {
       const prompt = `${"x".repeat(300_000)} TAIL-MARKER-7c1f`
