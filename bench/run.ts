@@ -7,7 +7,9 @@
  * process, compiled (`node dist/main.js`, what `make start` runs); this process is only the
  * client (plain `node:http` over kept-alive connections, as SDK clients keep theirs) and
  * the fake upstream, shared by both paths. Reported: time to first content delta and total
- * time per turn (medians), their ratio and the difference.
+ * time per turn (medians), their ratio and the difference. The same first turns are then run with
+ * the project's stand-in CLI (test/fixtures/fake-claude.mjs), whose quick and steady start leaves
+ * the gateway's own overhead with far less noise around it.
  *
  * Then, for sessions: the second turn of a session on its warm CLI process against the
  * same turn on a cold process started with `--resume` (interleaved), and the memory that
@@ -25,7 +27,7 @@ import * as NodeReadline from "node:readline"
 import { cliArgs, cliEnv, userMessageLine } from "../src/ClaudeProcess/invocation.js"
 import { startFakeAnthropic } from "../test/fixtures/FakeAnthropic.js"
 import { cliEnvFor } from "../test/fixtures/FakeAnthropic.js"
-import { realCliPath, tempDirectory } from "../test/support/Gateway.js"
+import { fakeCliPath, realCliPath, tempDirectory } from "../test/support/Gateway.js"
 import { freePort } from "../test/support/ports.js"
 
 const turns = Number(process.env.BENCH_TURNS ?? 30)
@@ -179,7 +181,7 @@ const viaGateway = async (prompt: string) => {
 }
 
 /** The same turn with the CLI spawned directly, timed to its first text delta and to its `result` line. */
-const viaBareCli = (prompt: string): Promise<Sample> =>
+const viaBareCli = (prompt: string, binary: string = realCliPath): Promise<Sample> =>
   new Promise((resolve, reject) => {
     const started = performance.now()
     const args = cliArgs({
@@ -190,7 +192,7 @@ const viaBareCli = (prompt: string): Promise<Sample> =>
       permissionMode: "acceptEdits",
       resume: null
     })
-    const child = NodeChild.spawn(realCliPath, args, {
+    const child = NodeChild.spawn(binary, args, {
       cwd: bareCwd,
       env: cliEnv({ ...process.env, ...cliEnvironment }, { maxRetries: 2 }),
       stdio: ["pipe", "pipe", "ignore"]
@@ -332,6 +334,35 @@ try {
     }
   }
   report("First turn: bare CLI vs gateway (streaming, new session, new CLI process)", ["bare CLI", "gateway"], bareSamples, gatewaySamples)
+
+  // The same comparison with the project's stand-in CLI (test/fixtures/fake-claude.mjs): it starts
+  // in about 0.1 s, with little variance, so what is left of the difference is the gateway's own.
+  const fakeGateway = await startGatewayProcess({ CLAUDE_BINARY_PATH: fakeCliPath })
+  try {
+    const fakeTurn = async (prompt: string) => {
+      const sample = await streamedTurn(fakeGateway.baseURL, prompt)
+      await fakeGateway.settle()
+      return sample
+    }
+    for (let index = 0; index < 3; index++) {
+      await viaBareCli("warm up", fakeCliPath)
+      await fakeTurn("warm up")
+    }
+    const viaFakeGateway: Array<Sample> = []
+    const viaFakeBare: Array<Sample> = []
+    for (let index = 0; index < firstTurns; index++) {
+      if (index % 2 === 0) {
+        viaFakeGateway.push(await fakeTurn(`fake turn ${index}`))
+        viaFakeBare.push(await viaBareCli(`fake turn ${index}`, fakeCliPath))
+      } else {
+        viaFakeBare.push(await viaBareCli(`fake turn ${index}`, fakeCliPath))
+        viaFakeGateway.push(await fakeTurn(`fake turn ${index}`))
+      }
+    }
+    report("First turn with the stand-in CLI: the gateway's own overhead", ["bare stand-in", "gateway"], viaFakeBare, viaFakeGateway)
+  } finally {
+    await fakeGateway.close()
+  }
 
   // The same new sessions, with the gateway's spare process (SPARE_PROCESS=true).
   const spareGateway = await startGatewayProcess({ SPARE_PROCESS: "true" })
