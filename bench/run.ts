@@ -17,7 +17,8 @@
  *
  * BENCH_FIRST_TURNS (default 100) sets the number of first turns per path, BENCH_TURNS
  * (default 30) the number of turns per path in the other comparisons; BENCH_IDLE_SESSIONS
- * (default 4) the number of idle sessions; BENCH_SECTIONS=first runs the first two parts only.
+ * (default 4) the number of idle sessions. BENCH_SECTIONS=first runs the first-turn parts only,
+ * BENCH_SECTIONS=standin the stand-in comparison only (half a minute: a quick check of the gateway's own overhead).
  */
 import * as NodeChild from "node:child_process"
 import * as NodeFs from "node:fs"
@@ -314,26 +315,31 @@ const benchSessions = async () => {
   }
 }
 
+/** Which parts run: all of them, the first turns only (real CLI, stand-in, spare), or the stand-in comparison only. */
+const sections = process.env.BENCH_SECTIONS ?? "all"
+
 try {
-  // Warm both paths (file caches, the CLI's first-run setup in HOME, the gateway's JIT).
-  for (let index = 0; index < 3; index++) {
-    await viaBareCli("warm up")
-    await viaGateway("warm up")
-  }
-  const gatewaySamples: Array<Sample> = []
-  const bareSamples: Array<Sample> = []
-  for (let index = 0; index < firstTurns; index++) {
-    const prompt = `benchmark turn ${index}`
-    // Alternate which path goes first, so neither always runs on a cooler machine.
-    if (index % 2 === 0) {
-      gatewaySamples.push(await viaGateway(prompt))
-      bareSamples.push(await viaBareCli(prompt))
-    } else {
-      bareSamples.push(await viaBareCli(prompt))
-      gatewaySamples.push(await viaGateway(prompt))
+  if (sections !== "standin") {
+    // Warm both paths (file caches, the CLI's first-run setup in HOME, the gateway's JIT).
+    for (let index = 0; index < 3; index++) {
+      await viaBareCli("warm up")
+      await viaGateway("warm up")
     }
+    const gatewaySamples: Array<Sample> = []
+    const bareSamples: Array<Sample> = []
+    for (let index = 0; index < firstTurns; index++) {
+      const prompt = `benchmark turn ${index}`
+      // Alternate which path goes first, so neither always runs on a cooler machine.
+      if (index % 2 === 0) {
+        gatewaySamples.push(await viaGateway(prompt))
+        bareSamples.push(await viaBareCli(prompt))
+      } else {
+        bareSamples.push(await viaBareCli(prompt))
+        gatewaySamples.push(await viaGateway(prompt))
+      }
+    }
+    report("First turn: bare CLI vs gateway (streaming, new session, new CLI process)", ["bare CLI", "gateway"], bareSamples, gatewaySamples)
   }
-  report("First turn: bare CLI vs gateway (streaming, new session, new CLI process)", ["bare CLI", "gateway"], bareSamples, gatewaySamples)
 
   // The same comparison with the project's stand-in CLI (test/fixtures/fake-claude.mjs): it starts
   // in about 0.1 s, with little variance, so what is left of the difference is the gateway's own.
@@ -364,34 +370,36 @@ try {
     await fakeGateway.close()
   }
 
-  // The same new sessions, with the gateway's spare process (SPARE_PROCESS=true).
-  const spareGateway = await startGatewayProcess({ SPARE_PROCESS: "true" })
-  try {
-    const spareTurn = async (prompt: string) => {
-      const sample = await streamedTurn(spareGateway.baseURL, prompt)
-      await spareGateway.settle()
-      // The next spare starts after each turn: let its start-up finish (as between real
-      // conversations) so that it does not overlap the next measured run.
-      await new Promise((resolve) => setTimeout(resolve, 1500))
-      return sample
-    }
-    await spareTurn("warm up")
-    const spareSamples: Array<Sample> = []
-    const bareAgain: Array<Sample> = []
-    for (let index = 0; index < turns; index++) {
-      if (index % 2 === 0) {
-        spareSamples.push(await spareTurn(`spare turn ${index}`))
-        bareAgain.push(await viaBareCli(`spare turn ${index}`))
-      } else {
-        bareAgain.push(await viaBareCli(`spare turn ${index}`))
-        spareSamples.push(await spareTurn(`spare turn ${index}`))
+  if (sections !== "standin") {
+    // The same new sessions, with the gateway's spare process (SPARE_PROCESS=true).
+    const spareGateway = await startGatewayProcess({ SPARE_PROCESS: "true" })
+    try {
+      const spareTurn = async (prompt: string) => {
+        const sample = await streamedTurn(spareGateway.baseURL, prompt)
+        await spareGateway.settle()
+        // The next spare starts after each turn: let its start-up finish (as between real
+        // conversations) so that it does not overlap the next measured run.
+        await new Promise((resolve) => setTimeout(resolve, 1500))
+        return sample
       }
+      await spareTurn("warm up")
+      const spareSamples: Array<Sample> = []
+      const bareAgain: Array<Sample> = []
+      for (let index = 0; index < turns; index++) {
+        if (index % 2 === 0) {
+          spareSamples.push(await spareTurn(`spare turn ${index}`))
+          bareAgain.push(await viaBareCli(`spare turn ${index}`))
+        } else {
+          bareAgain.push(await viaBareCli(`spare turn ${index}`))
+          spareSamples.push(await spareTurn(`spare turn ${index}`))
+        }
+      }
+      report("New session, gateway with its spare process (SPARE_PROCESS=true) vs bare CLI", ["bare CLI", "gateway"], bareAgain, spareSamples)
+    } finally {
+      await spareGateway.close()
     }
-    report("New session, gateway with its spare process (SPARE_PROCESS=true) vs bare CLI", ["bare CLI", "gateway"], bareAgain, spareSamples)
-  } finally {
-    await spareGateway.close()
   }
-  if (process.env.BENCH_SECTIONS !== "first") await benchSessions()
+  if (sections === "all") await benchSessions()
 } finally {
   await gateway.close()
   await fake.close()

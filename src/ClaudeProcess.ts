@@ -353,9 +353,11 @@ const accessNow = (path: string, options?: FileSystem.AccessFileOptions): Effect
  * The platform's Node command executor, over the ambient file system except for one thing: its
  * check of the working directory before each spawn is synchronous. Asynchronous, that check is a
  * round trip through libuv's thread pool, a millisecond or two on a busy machine, before the CLI
- * can even start.
+ * can even start. `fresh`, because layers are shared by reference: `NodeContext.layer` builds the
+ * same executor layer over the plain file system, and that instance would be reused here.
  */
-const cliExecutor: Layer.Layer<CommandExecutor.CommandExecutor, never, FileSystem.FileSystem> = NodeCommandExecutor.layer
+const cliExecutor: Layer.Layer<CommandExecutor.CommandExecutor, never, FileSystem.FileSystem> = Layer
+  .fresh(NodeCommandExecutor.layer)
   .pipe(
     Layer.provide(
       Layer.effect(FileSystem.FileSystem, Effect.map(FileSystem.FileSystem, (fs) => ({ ...fs, access: accessNow })))
