@@ -212,6 +212,31 @@ const viaBareCli = (prompt: string, binary: string = realCliPath): Promise<Sampl
   })
 
 /**
+ * `count` rounds of one run on each path, alternating which goes first so that neither always
+ * runs on a cooler machine. The samples come back in round order, so they pair up.
+ */
+const interleaved = async (
+  count: number,
+  label: string,
+  gatewayRun: (prompt: string) => Promise<Sample>,
+  bareRun: (prompt: string) => Promise<Sample>
+) => {
+  const gatewaySamples: Array<Sample> = []
+  const bareSamples: Array<Sample> = []
+  for (let index = 0; index < count; index++) {
+    const prompt = `${label} ${index}`
+    if (index % 2 === 0) {
+      gatewaySamples.push(await gatewayRun(prompt))
+      bareSamples.push(await bareRun(prompt))
+    } else {
+      bareSamples.push(await bareRun(prompt))
+      gatewaySamples.push(await gatewayRun(prompt))
+    }
+  }
+  return { gatewaySamples, bareSamples }
+}
+
+/**
  * A 95% interval for the median of `values`: the median of 2000 resamples (drawn with a
  * fixed seed, so a run's interval does not move between reports), 2.5th to 97.5th percentile.
  */
@@ -325,19 +350,7 @@ try {
       await viaBareCli("warm up")
       await viaGateway("warm up")
     }
-    const gatewaySamples: Array<Sample> = []
-    const bareSamples: Array<Sample> = []
-    for (let index = 0; index < firstTurns; index++) {
-      const prompt = `benchmark turn ${index}`
-      // Alternate which path goes first, so neither always runs on a cooler machine.
-      if (index % 2 === 0) {
-        gatewaySamples.push(await viaGateway(prompt))
-        bareSamples.push(await viaBareCli(prompt))
-      } else {
-        bareSamples.push(await viaBareCli(prompt))
-        gatewaySamples.push(await viaGateway(prompt))
-      }
-    }
+    const { bareSamples, gatewaySamples } = await interleaved(firstTurns, "benchmark turn", viaGateway, viaBareCli)
     report("First turn: bare CLI vs gateway (streaming, new session, new CLI process)", ["bare CLI", "gateway"], bareSamples, gatewaySamples)
   }
 
@@ -354,18 +367,13 @@ try {
       await viaBareCli("warm up", fakeCliPath)
       await fakeTurn("warm up")
     }
-    const viaFakeGateway: Array<Sample> = []
-    const viaFakeBare: Array<Sample> = []
-    for (let index = 0; index < firstTurns; index++) {
-      if (index % 2 === 0) {
-        viaFakeGateway.push(await fakeTurn(`fake turn ${index}`))
-        viaFakeBare.push(await viaBareCli(`fake turn ${index}`, fakeCliPath))
-      } else {
-        viaFakeBare.push(await viaBareCli(`fake turn ${index}`, fakeCliPath))
-        viaFakeGateway.push(await fakeTurn(`fake turn ${index}`))
-      }
-    }
-    report("First turn with the stand-in CLI: the gateway's own overhead", ["bare stand-in", "gateway"], viaFakeBare, viaFakeGateway)
+    const { bareSamples, gatewaySamples } = await interleaved(
+      firstTurns,
+      "stand-in turn",
+      fakeTurn,
+      (prompt) => viaBareCli(prompt, fakeCliPath)
+    )
+    report("First turn with the stand-in CLI: the gateway's own overhead", ["bare stand-in", "gateway"], bareSamples, gatewaySamples)
   } finally {
     await fakeGateway.close()
   }
@@ -383,18 +391,8 @@ try {
         return sample
       }
       await spareTurn("warm up")
-      const spareSamples: Array<Sample> = []
-      const bareAgain: Array<Sample> = []
-      for (let index = 0; index < turns; index++) {
-        if (index % 2 === 0) {
-          spareSamples.push(await spareTurn(`spare turn ${index}`))
-          bareAgain.push(await viaBareCli(`spare turn ${index}`))
-        } else {
-          bareAgain.push(await viaBareCli(`spare turn ${index}`))
-          spareSamples.push(await spareTurn(`spare turn ${index}`))
-        }
-      }
-      report("New session, gateway with its spare process (SPARE_PROCESS=true) vs bare CLI", ["bare CLI", "gateway"], bareAgain, spareSamples)
+      const { bareSamples, gatewaySamples } = await interleaved(turns, "spare turn", spareTurn, viaBareCli)
+      report("New session, gateway with its spare process (SPARE_PROCESS=true) vs bare CLI", ["bare CLI", "gateway"], bareSamples, gatewaySamples)
     } finally {
       await spareGateway.close()
     }
