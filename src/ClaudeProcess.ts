@@ -332,7 +332,8 @@ class IdleSignal {
 
 const signalOf = (message: string): string | null => /signal: (\w+)/.exec(message)?.[1] ?? null
 
-const accessFailure = (cause: unknown): SystemErrorReason => {
+/** The platform's reason for a failed `access`, from its errno code. */
+const accessFailureReason = (cause: unknown): SystemErrorReason => {
   const code = (cause as { readonly code?: unknown } | null)?.code
   return code === "ENOENT" || code === "ENOTDIR" ? "NotFound" : code === "EACCES" || code === "EPERM" ? "PermissionDenied" : "Unknown"
 }
@@ -346,7 +347,7 @@ const accessNow = (path: string, options?: FileSystem.AccessFileOptions): Effect
         NodeFs.constants.F_OK | (options?.readable ? NodeFs.constants.R_OK : 0) | (options?.writable ? NodeFs.constants.W_OK : 0)
       ),
     catch: (cause) =>
-      new SystemError({ reason: accessFailure(cause), module: "FileSystem", method: "access", pathOrDescriptor: path, cause })
+      new SystemError({ reason: accessFailureReason(cause), module: "FileSystem", method: "access", pathOrDescriptor: path, cause })
   })
 
 /**

@@ -13,8 +13,9 @@ import { SessionStore } from "./SessionStore.js"
 
 /**
  * Every domain service (runner, projects, store, CLI, registry, auth) over an `AppConfig` and the
- * platform's file system (the CLI is spawned with the platform's Node command executor). Embed it in another Effect program by
- * providing `AppConfig` (e.g. `AppConfig.layerWith({...})`) and `NodeContext.layer`.
+ * platform's file system (the CLI is spawned with the platform's Node command executor). Embed it
+ * in another Effect program by providing `AppConfig` (e.g. `AppConfig.layerWith({...})`) and
+ * `NodeContext.layer`.
  */
 export const ServicesLive = Layer.mergeAll(SessionRunner.layer, Projects.layer).pipe(
   Layer.provideMerge(Layer.mergeAll(SessionStore.layer, ClaudeProcess.layer)),
