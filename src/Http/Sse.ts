@@ -30,7 +30,7 @@ export const renderFrame = (frame: StreamFrame): string => {
  * Interleaves keep-alive comments whenever nothing was sent for `interval`; ends with `frames`.
  * For servers other than Node's, whose response cannot be written to directly.
  */
-export const withKeepAlive = <E, R>(
+const withKeepAlive = <E, R>(
   frames: Stream.Stream<string, E, R>,
   interval: Duration.DurationInput
 ): Stream.Stream<string, E, R> =>
