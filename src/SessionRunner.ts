@@ -278,16 +278,20 @@ export const makeSessionRunner = Effect.gen(function*() {
         : passivate(sessionId)
     })
 
+  /** Stops the process held under `key` once it has been idle for `sessionIdleSeconds` (unless it is in use again). */
+  const idleTimerFor = (key: string, entry: WarmProcess) =>
+    Effect.sleep(Duration.seconds(config.sessionIdleSeconds)).pipe(
+      Effect.zipRight(passivateIdle(key, entry)),
+      Effect.forkIn(runnerScope)
+    )
+
   /** After a turn: keep the process for `sessionIdleSeconds`, and no more than `maxWarmProcesses` of them. */
   const keepWarm = (sessionId: string, entry: WarmProcess) =>
     Effect.gen(function*() {
       entry.lastUsed = Date.now()
       entry.inUse = false
       if (config.maxWarmProcesses === 0 || shuttingDown) return yield* passivate(sessionId)
-      entry.idleTimer = yield* Effect.sleep(Duration.seconds(config.sessionIdleSeconds)).pipe(
-        Effect.zipRight(passivateIdle(sessionId, entry)),
-        Effect.forkIn(runnerScope)
-      )
+      entry.idleTimer = yield* idleTimerFor(sessionId, entry)
       const sessions = [...warm.entries()].filter(([id]) => id !== spareKey)
       const idle = sessions.filter(([, candidate]) => !candidate.inUse).sort(([, a], [, b]) => a.lastUsed - b.lastUsed)
       // Evicting other sessions' processes must not hold up the end of this turn.
@@ -329,10 +333,7 @@ export const makeSessionRunner = Effect.gen(function*() {
           idleTimer: null
         }
         warm.set(spareKey, entry)
-        entry.idleTimer = yield* Effect.sleep(Duration.seconds(config.sessionIdleSeconds)).pipe(
-          Effect.zipRight(passivateIdle(spareKey, entry)),
-          Effect.forkIn(runnerScope)
-        )
+        entry.idleTimer = yield* idleTimerFor(spareKey, entry)
       }).pipe(
         Effect.ensuring(Effect.sync(() => (spareStarting = false))),
         Effect.ignoreLogged,

@@ -6,9 +6,8 @@
  * model is a plain HTTP 400 in both modes.
  */
 import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { Chunk, Duration, Effect, Either, Exit, FiberRef, Option, Scope, Stream } from "effect"
+import { Chunk, Duration, Effect, Either, Exit, Option, Scope, Stream } from "effect"
 import { AppConfig } from "../AppConfig.js"
-import { CurrentPrincipal, ownerOf } from "../Auth.js"
 import { ModelRegistry } from "../ModelRegistry.js"
 import { Projects } from "../Projects.js"
 import type { StoredEvent } from "../Domain/SessionEvent.js"
@@ -22,6 +21,7 @@ import {
   turnInputOf
 } from "./ChatRequest.js"
 import { fromCancel, fromDomain, HttpError, internalError, invalidRequest } from "./Errors.js"
+import { currentOwner } from "./Ownership.js"
 import {
   chunksOf,
   completionOf,
@@ -127,7 +127,7 @@ export const makeChatCompletions = Effect.gen(function*() {
       const outputSchema = yield* Either.match(outputSchemaOf(chat), { onLeft: Effect.fail, onRight: Effect.succeed })
       const parameters = parametersOf(chat)
       const turn = yield* runner.startTurn({
-        owner: ownerOf(yield* FiberRef.get(CurrentPrincipal)),
+        owner: yield* currentOwner,
         sessionId: chat.session_id ?? undefined,
         projectId: chat.project_id ?? undefined,
         messages: input.messages,

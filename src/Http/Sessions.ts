@@ -15,8 +15,8 @@ import { SessionStore } from "../SessionStore.js"
 import { EventsParams, GatewayApi } from "./Api.js"
 import { projectionContextOf } from "./ChatRequest.js"
 import { fromDomain, invalidRequest } from "./Errors.js"
-import { chunksOf, initialChunkState, type ProjectionContext } from "./Projection.js"
 import { callersSession, currentOwner } from "./Ownership.js"
+import { chunksOf, initialChunkState, type ProjectionContext } from "./Projection.js"
 import { projectOf, sessionOf, statsOf } from "./Resources.js"
 import { renderFrame, sseResponse } from "./Sse.js"
 
@@ -72,7 +72,6 @@ export const SessionsHandlers = HttpApiBuilder.group(GatewayApi, "sessions", (ha
     const projects = yield* Projects
     const config = yield* AppConfig
     const keepAlive = Duration.seconds(config.sseKeepAliveSeconds)
-
 
     const summaryOf = (sessionId: string) =>
       Effect.flatMap(callersSession(store, sessionId), (summary) =>
