@@ -175,11 +175,14 @@ const streamedTurn = (
     request.end(body)
   })
 
-const viaGateway = async (prompt: string) => {
-  const sample = await streamedTurn(gateway.baseURL, prompt)
-  await gateway.settle()
+/** A streamed turn through `target`, then a wait until its CLI processes are back within its pool. */
+const turnOn = async (target: GatewayProcess, prompt: string, sessionId?: string) => {
+  const sample = await streamedTurn(target.baseURL, prompt, sessionId)
+  await target.settle()
   return sample
 }
+
+const viaGateway = (prompt: string) => turnOn(gateway, prompt)
 
 /** The same turn with the CLI spawned directly, timed to its first text delta and to its `result` line. */
 const viaBareCli = (prompt: string, binary: string = realCliPath): Promise<Sample> =>
@@ -302,11 +305,6 @@ const benchSessions = async () => {
   try {
     const warmSamples: Array<Sample> = []
     const coldSamples: Array<Sample> = []
-    const turnOn = async (gateway: GatewayProcess, prompt: string, sessionId?: string) => {
-      const sample = await streamedTurn(gateway.baseURL, prompt, sessionId)
-      await gateway.settle()
-      return sample
-    }
     for (let index = 0; index < turns; index++) {
       const warmFirst = await turnOn(warmGateway, `session ${index} turn 1`)
       const coldFirst = await turnOn(coldGateway, `session ${index} turn 1`)
@@ -358,11 +356,7 @@ try {
   // in about 0.1 s, with little variance, so what is left of the difference is the gateway's own.
   const fakeGateway = await startGatewayProcess({ CLAUDE_BINARY_PATH: fakeCliPath })
   try {
-    const fakeTurn = async (prompt: string) => {
-      const sample = await streamedTurn(fakeGateway.baseURL, prompt)
-      await fakeGateway.settle()
-      return sample
-    }
+    const fakeTurn = (prompt: string) => turnOn(fakeGateway, prompt)
     for (let index = 0; index < 3; index++) {
       await viaBareCli("warm up", fakeCliPath)
       await fakeTurn("warm up")
@@ -383,8 +377,7 @@ try {
     const spareGateway = await startGatewayProcess({ SPARE_PROCESS: "true" })
     try {
       const spareTurn = async (prompt: string) => {
-        const sample = await streamedTurn(spareGateway.baseURL, prompt)
-        await spareGateway.settle()
+        const sample = await turnOn(spareGateway, prompt)
         // The next spare starts after each turn: let its start-up finish (as between real
         // conversations) so that it does not overlap the next measured run.
         await new Promise((resolve) => setTimeout(resolve, 1500))
