@@ -77,7 +77,9 @@ const processesUnder = (root: string) =>
 
 const repoRoot = NodePath.resolve(import.meta.dirname, "..")
 const compiledMain = NodePath.join(repoRoot, "dist", "main.js")
-if (!NodeFs.existsSync(compiledMain)) throw new Error("dist/main.js is missing: run `make build` first (`make bench` does)")
+if (!NodeFs.existsSync(compiledMain)) {
+  throw new Error("dist/main.js is missing: run `make build` first (`make bench` does)")
+}
 
 /** The gateway as its own process (`node dist/main.js`), configured by environment. */
 const startGatewayProcess = async (settings: Record<string, string>): Promise<GatewayProcess> => {
@@ -146,7 +148,12 @@ const streamedTurn = (
 ): Promise<Sample & { readonly sessionId: string }> =>
   new Promise((resolve, reject) => {
     const started = performance.now()
-    const body = JSON.stringify({ model, stream: true, messages: [{ role: "user", content: prompt }], session_id: sessionId })
+    const body = JSON.stringify({
+      model,
+      stream: true,
+      messages: [{ role: "user", content: prompt }],
+      session_id: sessionId
+    })
     const request = NodeHttp.request(`${baseURL}/chat/completions`, {
       method: "POST",
       agent,
@@ -246,7 +253,10 @@ const interleaved = async (
 const medianInterval = (values: ReadonlyArray<number>): readonly [number, number] => {
   let seed = 20261124
   const random = () => (seed = (seed * 48271) % 2147483647) / 2147483647
-  const medians = Array.from({ length: 2000 }, () => median(values.map(() => values[Math.floor(random() * values.length)]!)))
+  const medians = Array.from(
+    { length: 2000 },
+    () => median(values.map(() => values[Math.floor(random() * values.length)]!))
+  )
   medians.sort((a, b) => a - b)
   return [medians[50]!, medians[1949]!]
 }
@@ -262,7 +272,11 @@ const report = (
     ["time to the whole answer", (s: Sample) => s.totalMs]
   ] as const
   console.log(`\n${label} (${left.length} turns each, interleaved, medians)\n`)
-  console.log(`| measure | ${names[0]} | ${names[1]} | ratio | difference | paired difference: p25 / median / p75 | 95% interval of the paired median |`)
+  console.log(
+    `| measure | ${names[0]} | ${
+      names[1]
+    } | ratio | difference | paired difference: p25 / median / p75 | 95% interval of the paired median |`
+  )
   console.log("|---|---:|---:|---:|---:|---:|---:|")
   for (const [name, pick] of rows) {
     const a = median(left.map(pick))
@@ -272,9 +286,9 @@ const report = (
     const at = (q: number) => paired[Math.min(paired.length - 1, Math.floor(q * paired.length))]!.toFixed(1)
     const [low, high] = medianInterval(paired)
     console.log(
-      `| ${name} | ${a.toFixed(1)} ms | ${b.toFixed(1)} ms | ${(b / a).toFixed(3)} | ${(b - a).toFixed(1)} ms | ${at(0.25)} / ${
-        median(paired).toFixed(1)
-      } / ${at(0.75)} ms | ${low.toFixed(1)} to ${high.toFixed(1)} ms |`
+      `| ${name} | ${a.toFixed(1)} ms | ${b.toFixed(1)} ms | ${(b / a).toFixed(3)} | ${(b - a).toFixed(1)} ms | ${
+        at(0.25)
+      } / ${median(paired).toFixed(1)} / ${at(0.75)} ms | ${low.toFixed(1)} to ${high.toFixed(1)} ms |`
     )
   }
 }
@@ -316,7 +330,12 @@ const benchSessions = async () => {
         warmSamples.push(await turnOn(warmGateway, "turn 2", warmFirst.sessionId))
       }
     }
-    report("Second turn of a session: cold process with --resume vs warm process", ["cold --resume", "warm"], coldSamples, warmSamples)
+    report(
+      "Second turn of a session: cold process with --resume vs warm process",
+      ["cold --resume", "warm"],
+      coldSamples,
+      warmSamples
+    )
   } finally {
     await warmGateway.close()
     await coldGateway.close()
@@ -330,7 +349,11 @@ const benchSessions = async () => {
     console.log(`\nMemory held by ${idleSessions} idle warm sessions (${count} CLI processes)\n`)
     console.log("| measure | total | per session |")
     console.log("|---|---:|---:|")
-    console.log(`| PSS (shared pages split between processes) | ${(pss / 1024).toFixed(0)} MiB | ${(pss / 1024 / idleSessions).toFixed(0)} MiB |`)
+    console.log(
+      `| PSS (shared pages split between processes) | ${(pss / 1024).toFixed(0)} MiB | ${
+        (pss / 1024 / idleSessions).toFixed(0)
+      } MiB |`
+    )
     console.log(`| RSS | ${(rss / 1024).toFixed(0)} MiB | ${(rss / 1024 / idleSessions).toFixed(0)} MiB |`)
     console.log(`\nA passivated session (after SESSION_IDLE_SECONDS) holds no process: only its rows in the event log.`)
   } finally {
@@ -349,7 +372,12 @@ try {
       await viaGateway("warm up")
     }
     const { bareSamples, gatewaySamples } = await interleaved(firstTurns, "benchmark turn", viaGateway, viaBareCli)
-    report("First turn: bare CLI vs gateway (streaming, new session, new CLI process)", ["bare CLI", "gateway"], bareSamples, gatewaySamples)
+    report(
+      "First turn: bare CLI vs gateway (streaming, new session, new CLI process)",
+      ["bare CLI", "gateway"],
+      bareSamples,
+      gatewaySamples
+    )
   }
 
   // The same comparison with the project's stand-in CLI (test/fixtures/fake-claude.mjs): it starts
@@ -367,7 +395,12 @@ try {
       fakeTurn,
       (prompt) => viaBareCli(prompt, fakeCliPath)
     )
-    report("First turn with the stand-in CLI: the gateway's own overhead", ["bare stand-in", "gateway"], bareSamples, gatewaySamples)
+    report(
+      "First turn with the stand-in CLI: the gateway's own overhead",
+      ["bare stand-in", "gateway"],
+      bareSamples,
+      gatewaySamples
+    )
   } finally {
     await fakeGateway.close()
   }
@@ -385,7 +418,12 @@ try {
       }
       await spareTurn("warm up")
       const { bareSamples, gatewaySamples } = await interleaved(turns, "spare turn", spareTurn, viaBareCli)
-      report("New session, gateway with its spare process (SPARE_PROCESS=true) vs bare CLI", ["bare CLI", "gateway"], bareSamples, gatewaySamples)
+      report(
+        "New session, gateway with its spare process (SPARE_PROCESS=true) vs bare CLI",
+        ["bare CLI", "gateway"],
+        bareSamples,
+        gatewaySamples
+      )
     } finally {
       await spareGateway.close()
     }

@@ -30,7 +30,9 @@ export declare namespace Auth {
      * Identifies the caller from `Authorization: Bearer <key>` or `x-api-key: <key>`.
      * Every configured key is compared, in constant time, whatever matches first.
      */
-    readonly authenticate: (headers: Readonly<Record<string, string | undefined>>) => Effect.Effect<Principal, Unauthorized>
+    readonly authenticate: (
+      headers: Readonly<Record<string, string | undefined>>
+    ) => Effect.Effect<Principal, Unauthorized>
     /** Spends one request of the principal's budget; anonymous callers are not limited. */
     readonly consume: (principal: Principal) => Effect.Effect<void, RateLimited>
   }
@@ -69,7 +71,9 @@ export const makeAuth = (options: AuthOptions) =>
         if (!options.requireAuth) return Effect.succeed(anonymous)
         const key = presentedKey(headers)
         if (key === null) {
-          return Effect.fail(new Unauthorized({ message: "Missing API key: send Authorization: Bearer <key> or x-api-key." }))
+          return Effect.fail(
+            new Unauthorized({ message: "Missing API key: send Authorization: Bearer <key> or x-api-key." })
+          )
         }
         const presented = digest(key)
         let matched = -1
@@ -82,18 +86,20 @@ export const makeAuth = (options: AuthOptions) =>
       })
 
     const consume = Effect.fn("Auth.consume")(function*(principal: Principal) {
-        if (principal.anonymous || options.ratePerMinute === 0) return
-        const now = yield* Clock.currentTimeMillis
-        const bucket = buckets.get(principal.id) ?? { tokens: options.burst, updatedAt: now }
-        bucket.tokens = Math.min(options.burst, bucket.tokens + (now - bucket.updatedAt) * refillPerMs)
-        bucket.updatedAt = now
-        buckets.set(principal.id, bucket)
-        if (bucket.tokens >= 1) {
-          bucket.tokens -= 1
-          return
-        }
-        return yield* new RateLimited({ retryAfterSeconds: Math.max(1, Math.ceil((1 - bucket.tokens) / refillPerMs / 1000)) })
+      if (principal.anonymous || options.ratePerMinute === 0) return
+      const now = yield* Clock.currentTimeMillis
+      const bucket = buckets.get(principal.id) ?? { tokens: options.burst, updatedAt: now }
+      bucket.tokens = Math.min(options.burst, bucket.tokens + (now - bucket.updatedAt) * refillPerMs)
+      bucket.updatedAt = now
+      buckets.set(principal.id, bucket)
+      if (bucket.tokens >= 1) {
+        bucket.tokens -= 1
+        return
+      }
+      return yield* new RateLimited({
+        retryAfterSeconds: Math.max(1, Math.ceil((1 - bucket.tokens) / refillPerMs / 1000))
       })
+    })
 
     return { required: options.requireAuth, authenticate, consume } satisfies Auth.Service
   })

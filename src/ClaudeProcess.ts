@@ -5,16 +5,29 @@
  * leaves no process behind. It never touches the database.
  */
 import { Command, CommandExecutor, FileSystem } from "@effect/platform"
-import { type PlatformError, SystemError, type SystemErrorReason } from "@effect/platform/Error"
 import { NodeCommandExecutor } from "@effect/platform-node"
-import { Chunk, Context, Deferred, Duration, Effect, Fiber, Layer, Mailbox, Option, Ref, type Scope, Stream } from "effect"
+import { type PlatformError, SystemError, type SystemErrorReason } from "@effect/platform/Error"
+import {
+  Chunk,
+  Context,
+  Deferred,
+  Duration,
+  Effect,
+  Fiber,
+  Layer,
+  Mailbox,
+  Option,
+  Ref,
+  type Scope,
+  Stream
+} from "effect"
 import * as NodeFs from "node:fs"
 import { AppConfig } from "./AppConfig.js"
-import { classifyErrorResult, type FailureClues } from "./ClaudeProcess/outcome.js"
-import { type CliLaunch, cliArgs, cliEnv, interruptLine, userMessageLine } from "./ClaudeProcess/invocation.js"
+import { cliArgs, cliEnv, type CliLaunch, interruptLine, userMessageLine } from "./ClaudeProcess/invocation.js"
 import { LineSplitter } from "./ClaudeProcess/lines.js"
-import type { ContentPart } from "./Domain/Conversation.js"
+import { classifyErrorResult, type FailureClues } from "./ClaudeProcess/outcome.js"
 import { type CliEvent, decodeCliLine, isApiRetry, isInit } from "./Domain/CliEvent.js"
+import type { ContentPart } from "./Domain/Conversation.js"
 import { type CliError, CliExitedEarly, CliNotFound, CliTimeout } from "./Domain/Errors.js"
 import { withDeadline } from "./Internal/deadline.js"
 
@@ -102,14 +115,17 @@ export const makeClaudeProcess = (options: ClaudeProcessOptions) =>
       new CliNotFound({
         binary: options.binary,
         message: error._tag === "SystemError" && error.method === "access"
-          ? `Claude Code CLI could not be started: its working directory ${String(error.pathOrDescriptor)} is not accessible`
+          ? `Claude Code CLI could not be started: its working directory ${
+            String(error.pathOrDescriptor)
+          } is not accessible`
           : error._tag === "SystemError" && error.reason === "NotFound"
           ? `Claude Code CLI not found: ${options.binary}`
           : `Claude Code CLI could not be started: ${error.message}`
       })
 
     /** A process, and the events of its first turn when its message was queued (else none). */
-    const open = Effect.fn("ClaudeProcess.start")(function*(launch: CliLaunch, first: ReadonlyArray<ContentPart> | null) {
+    const open = Effect.fn("ClaudeProcess.start")(
+      function*(launch: CliLaunch, first: ReadonlyArray<ContentPart> | null) {
         const stdin = yield* Mailbox.make<Uint8Array>()
         const firstWritten = yield* Deferred.make<void>()
         if (first !== null) stdin.unsafeOffer(encoder.encode(userMessageLine(first)))
@@ -117,10 +133,12 @@ export const makeClaudeProcess = (options: ClaudeProcessOptions) =>
           Command.workingDirectory(launch.cwd),
           Command.env(env, { extendEnv: false }),
           // Done at the first write, or when the pump ends without one (the process died at once).
-          Command.stdin(Mailbox.toStream(stdin).pipe(
-            Stream.tap(() => Deferred.succeed(firstWritten, undefined)),
-            Stream.ensuring(Deferred.succeed(firstWritten, undefined))
-          ))
+          Command.stdin(
+            Mailbox.toStream(stdin).pipe(
+              Stream.tap(() => Deferred.succeed(firstWritten, undefined)),
+              Stream.ensuring(Deferred.succeed(firstWritten, undefined))
+            )
+          )
         )
         const proc = yield* Command.start(command).pipe(
           Effect.provideService(CommandExecutor.CommandExecutor, executor),
@@ -266,7 +284,9 @@ export const makeClaudeProcess = (options: ClaudeProcessOptions) =>
           stdin.offer(encoder.encode(interruptLine(`gateway-interrupt-${++controlRequests}`)))
         ).pipe(Effect.asVoid)
         const drainToResult: Effect.Effect<void, unknown> = events.take.pipe(
-          Effect.flatMap((event) => (!(event instanceof IdleSignal) && event.type === "result" ? Effect.void : drainToResult))
+          Effect.flatMap((
+            event
+          ) => (!(event instanceof IdleSignal) && event.type === "result" ? Effect.void : drainToResult))
         )
         const cancelTurn = (within: Duration.DurationInput) =>
           withDeadline(Effect.zipRight(interrupt, drainToResult), within).pipe(Effect.map(Option.isSome))
@@ -280,11 +300,11 @@ export const makeClaudeProcess = (options: ClaudeProcessOptions) =>
           awaitExit: Effect.ignore(proc.exitCode)
         }
         return [connection, firstTurn] as const
-      })
+      }
+    )
 
     const start = (launch: CliLaunch) => Effect.map(open(launch, null), ([connection]) => connection)
-    const startTurn = (launch: CliLaunch, content: ReadonlyArray<ContentPart>) =>
-      open(launch, content)
+    const startTurn = (launch: CliLaunch, content: ReadonlyArray<ContentPart>) => open(launch, content)
 
     const run = (launch: CliLaunch, content: ReadonlyArray<ContentPart>): Stream.Stream<CliEvent, CliError> =>
       Stream.unwrapScoped(
@@ -335,7 +355,11 @@ const signalOf = (message: string): string | null => /signal: (\w+)/.exec(messag
 /** The platform's reason for a failed `access`, from its errno code. */
 const accessFailureReason = (cause: unknown): SystemErrorReason => {
   const code = (cause as { readonly code?: unknown } | null)?.code
-  return code === "ENOENT" || code === "ENOTDIR" ? "NotFound" : code === "EACCES" || code === "EPERM" ? "PermissionDenied" : "Unknown"
+  return code === "ENOENT" || code === "ENOTDIR"
+    ? "NotFound"
+    : code === "EACCES" || code === "EPERM"
+    ? "PermissionDenied"
+    : "Unknown"
 }
 
 /** `FileSystem.access` done at once, on the calling thread. */
@@ -344,10 +368,17 @@ const accessNow = (path: string, options?: FileSystem.AccessFileOptions): Effect
     try: () =>
       NodeFs.accessSync(
         path,
-        NodeFs.constants.F_OK | (options?.readable ? NodeFs.constants.R_OK : 0) | (options?.writable ? NodeFs.constants.W_OK : 0)
+        NodeFs.constants.F_OK | (options?.readable ? NodeFs.constants.R_OK : 0) |
+          (options?.writable ? NodeFs.constants.W_OK : 0)
       ),
     catch: (cause) =>
-      new SystemError({ reason: accessFailureReason(cause), module: "FileSystem", method: "access", pathOrDescriptor: path, cause })
+      new SystemError({
+        reason: accessFailureReason(cause),
+        module: "FileSystem",
+        method: "access",
+        pathOrDescriptor: path,
+        cause
+      })
   })
 
 /**

@@ -80,7 +80,9 @@ export class ModelRegistry extends Context.Tag("claude-code-api/ModelRegistry")<
           message: `CLAUDE_CODE_API_MODELS_PATH: cannot use models file ${modelsPath}: ${message}`
         })
       const text = yield* fs.readFileString(modelsPath).pipe(
-        Effect.mapError((error) => problem(error._tag === "SystemError" && error.reason === "NotFound" ? "no such file" : error.message))
+        Effect.mapError((error) =>
+          problem(error._tag === "SystemError" && error.reason === "NotFound" ? "no such file" : error.message)
+        )
       )
       const file = yield* Schema.decodeUnknown(Schema.parseJson(ModelsFile))(text).pipe(
         Effect.mapError((error) => problem(error.message))
@@ -91,5 +93,8 @@ export class ModelRegistry extends Context.Tag("claude-code-api/ModelRegistry")<
 
   /** A registry over an in-memory file (tests, embedding). */
   static readonly layerFrom = (file: typeof ModelsFile.Encoded) =>
-    Layer.effect(ModelRegistry, Effect.map(Schema.decodeUnknown(ModelsFile)(file), makeModelRegistry).pipe(Effect.orDie))
+    Layer.effect(
+      ModelRegistry,
+      Effect.map(Schema.decodeUnknown(ModelsFile)(file), makeModelRegistry).pipe(Effect.orDie)
+    )
 }

@@ -49,7 +49,13 @@ const projectOf = (events: ReadonlyArray<StoredEvent>): Project | null => {
   let project: Project | null = null
   for (const { event, timestamp } of events) {
     if (event._tag === "ProjectCreated") {
-      project = { id: event.projectId, name: event.name, description: event.description, path: event.path, createdAt: timestamp }
+      project = {
+        id: event.projectId,
+        name: event.name,
+        description: event.description,
+        path: event.path,
+        createdAt: timestamp
+      }
     } else if (event._tag === "ProjectDeleted") {
       project = null
     }
@@ -91,32 +97,32 @@ export const makeProjects = Effect.gen(function*() {
     })
 
   const create = Effect.fn("Projects.create")(function*(input: Parameters<Projects.Service["create"]>[0]) {
-      const projectId = input.id ?? (input.name !== undefined ? slugOf(input.name) : "")
-      if (projectId === "") {
-        return yield* new InvalidTurnRequest({ message: "A project needs an id or a name", param: "id", code: null })
-      }
-      yield* paths.pathOf(projectId)
-      if ((yield* load(projectId)).project !== null) return yield* new ProjectExists({ projectId })
-      return yield* register(projectId, input.name ?? projectId, input.description ?? null)
-    })
+    const projectId = input.id ?? (input.name !== undefined ? slugOf(input.name) : "")
+    if (projectId === "") {
+      return yield* new InvalidTurnRequest({ message: "A project needs an id or a name", param: "id", code: null })
+    }
+    yield* paths.pathOf(projectId)
+    if ((yield* load(projectId)).project !== null) return yield* new ProjectExists({ projectId })
+    return yield* register(projectId, input.name ?? projectId, input.description ?? null)
+  })
 
   const ensure = Effect.fn("Projects.ensure")(function*(projectId: string) {
-      yield* paths.pathOf(projectId)
-      const known = registered.get(projectId)
-      if (known !== undefined) return known
-      const { project } = yield* load(projectId)
-      if (project !== null) return project
-      return yield* register(projectId, projectId, null).pipe(
-        Effect.catchTag("ProjectExists", () => Effect.flatMap(load(projectId), ({ project }) => Effect.succeed(project!)))
-      )
-    })
+    yield* paths.pathOf(projectId)
+    const known = registered.get(projectId)
+    if (known !== undefined) return known
+    const { project } = yield* load(projectId)
+    if (project !== null) return project
+    return yield* register(projectId, projectId, null).pipe(
+      Effect.catchTag("ProjectExists", () => Effect.flatMap(load(projectId), ({ project }) => Effect.succeed(project!)))
+    )
+  })
 
   const get = Effect.fn("Projects.get")(function*(projectId: string) {
-      yield* paths.pathOf(projectId)
-      const { project } = yield* load(projectId)
-      if (project === null) return yield* new ProjectNotFound({ projectId })
-      return project
-    })
+    yield* paths.pathOf(projectId)
+    const { project } = yield* load(projectId)
+    if (project === null) return yield* new ProjectNotFound({ projectId })
+    return project
+  })
 
   const list = Effect.gen(function*() {
     const ids = yield* store.streamIds(projectStreamPrefix)
@@ -129,19 +135,19 @@ export const makeProjects = Effect.gen(function*() {
   })
 
   const remove = Effect.fn("Projects.remove")(function*(projectId: string, options: { readonly removeFiles: boolean }) {
-      yield* paths.pathOf(projectId)
-      const { events, project } = yield* load(projectId)
-      if (project === null) return yield* new ProjectNotFound({ projectId })
-      if (options.removeFiles) {
-        // Resolved through ProjectPaths again: never anything outside the root.
-        const path = yield* paths.pathOf(projectId)
-        yield* Effect.sync(() => NodeFs.rmSync(path, { recursive: true, force: true }))
-      }
-      yield* store.append(projectStreamId(projectId), events[events.length - 1]!.sequence, [
-        new ProjectDeleted({ projectId, filesRemoved: options.removeFiles })
-      ]).pipe(Effect.catchTag("SequenceConflict", () => Effect.fail(new ProjectNotFound({ projectId }))))
-      registered.delete(projectId)
-    })
+    yield* paths.pathOf(projectId)
+    const { events, project } = yield* load(projectId)
+    if (project === null) return yield* new ProjectNotFound({ projectId })
+    if (options.removeFiles) {
+      // Resolved through ProjectPaths again: never anything outside the root.
+      const path = yield* paths.pathOf(projectId)
+      yield* Effect.sync(() => NodeFs.rmSync(path, { recursive: true, force: true }))
+    }
+    yield* store.append(projectStreamId(projectId), events[events.length - 1]!.sequence, [
+      new ProjectDeleted({ projectId, filesRemoved: options.removeFiles })
+    ]).pipe(Effect.catchTag("SequenceConflict", () => Effect.fail(new ProjectNotFound({ projectId }))))
+    registered.delete(projectId)
+  })
 
   return { create, ensure, list, get, remove } satisfies Projects.Service
 })
@@ -149,4 +155,3 @@ export const makeProjects = Effect.gen(function*() {
 export class Projects extends Context.Tag("claude-code-api/Projects")<Projects, Projects.Service>() {
   static readonly layer = Layer.effect(Projects, makeProjects)
 }
-

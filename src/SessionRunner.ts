@@ -13,20 +13,7 @@
  *
  * It never formats HTTP responses.
  */
-import {
-  Cause,
-  Context,
-  Deferred,
-  Duration,
-  Effect,
-  Exit,
-  Fiber,
-  FiberMap,
-  Layer,
-  Option,
-  Scope,
-  Stream
-} from "effect"
+import { Cause, Context, Deferred, Duration, Effect, Exit, Fiber, FiberMap, Layer, Option, Scope, Stream } from "effect"
 import * as NodeCrypto from "node:crypto"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
@@ -61,6 +48,7 @@ import {
   TurnFailed,
   TurnStarted
 } from "./Domain/SessionEvent.js"
+import { withDeadline } from "./Internal/deadline.js"
 import {
   afterLastAssistant,
   answerOf,
@@ -70,7 +58,6 @@ import {
   type SessionHistory
 } from "./SessionRunner/history.js"
 import { ProjectPaths } from "./SessionRunner/projects.js"
-import { withDeadline } from "./Internal/deadline.js"
 import { promptContent } from "./SessionRunner/prompt.js"
 import { initialTranslatorState, translate } from "./SessionRunner/translate.js"
 import { SessionStore } from "./SessionStore.js"
@@ -219,8 +206,7 @@ const launchKey = (launch: CliLaunch) =>
     launch.jsonSchema ?? null
   ])
 
-const resumeFailed = (error: CliError) =>
-  error._tag === "CliTurnError" && /no conversation found/i.test(error.message)
+const resumeFailed = (error: CliError) => error._tag === "CliTurnError" && /no conversation found/i.test(error.message)
 
 export const makeSessionRunner = Effect.gen(function*() {
   const config = yield* AppConfig
@@ -243,7 +229,9 @@ export const makeSessionRunner = Effect.gen(function*() {
   for (const unfinished of yield* store.unfinishedTurns) {
     yield* store.lastSequence(unfinished.sessionId).pipe(
       Effect.flatMap((last) =>
-        store.append(unfinished.sessionId, last, [new TurnCancelled({ turnId: unfinished.turnId, reason: "interrupted" })])
+        store.append(unfinished.sessionId, last, [
+          new TurnCancelled({ turnId: unfinished.turnId, reason: "interrupted" })
+        ])
       ),
       Effect.ignoreLogged
     )
@@ -355,7 +343,10 @@ export const makeSessionRunner = Effect.gen(function*() {
     Effect.gen(function*() {
       const key = launchKey(launch)
       const onKept = (entry: WarmProcess) =>
-        Effect.map(contentFor(entry.holdsConversation), (content) => ({ entry, events: entry.connection.turn(content) }))
+        Effect.map(
+          contentFor(entry.holdsConversation),
+          (content) => ({ entry, events: entry.connection.turn(content) })
+        )
       const current = warm.get(sessionId)
       if (current !== undefined) {
         if (current.key === key) {
@@ -501,7 +492,10 @@ export const makeSessionRunner = Effect.gen(function*() {
                   logged.push(event)
                   continue
                 }
-                const reply = { role: "assistant" as const, content: [{ _tag: "text" as const, text: answerOf(event, answer) }] }
+                const reply = {
+                  role: "assistant" as const,
+                  content: [{ _tag: "text" as const, text: answerOf(event, answer) }]
+                }
                 const conversation = [...plan.held, ...plan.added, reply]
                 logged.push(new TurnCompleted({ ...event, conversationDigest: digestOf(conversation) }))
               }
@@ -528,7 +522,12 @@ export const makeSessionRunner = Effect.gen(function*() {
         const next = candidates[index + 1]
         if (next === undefined) return yield* new ModelRejected({ models: rejected, message: error.message })
         yield* append([
-          new ModelFallback({ turnId, fromModel: model ?? "default", toModel: next ?? "default", reason: "model_rejected" })
+          new ModelFallback({
+            turnId,
+            fromModel: model ?? "default",
+            toModel: next ?? "default",
+            reason: "model_rejected"
+          })
         ])
         index++
       }
@@ -558,122 +557,125 @@ export const makeSessionRunner = Effect.gen(function*() {
     })
 
   const startTurn = Effect.fn("SessionRunner.startTurn")(function*(request: TurnRequest) {
-      const invalid = promptContent(request.messages)
-      if (invalid instanceof InvalidTurnRequest) return yield* invalid
+    const invalid = promptContent(request.messages)
+    if (invalid instanceof InvalidTurnRequest) return yield* invalid
 
-      if (shuttingDown) return yield* new ShuttingDown()
-      const requestedProject = request.projectId ?? "default"
-      yield* projects.pathOf(requestedProject)
-      const existing = yield* sessionFor(request, requestedProject)
-      const history: SessionHistory | null = existing?.history ?? null
-      const isNew = existing === null
-      const sessionId = existing?.sessionId ?? NodeCrypto.randomUUID()
-      const projectId = history?.projectId ?? requestedProject
-      const cwd = yield* projects.ensure(projectId)
+    if (shuttingDown) return yield* new ShuttingDown()
+    const requestedProject = request.projectId ?? "default"
+    yield* projects.pathOf(requestedProject)
+    const existing = yield* sessionFor(request, requestedProject)
+    const history: SessionHistory | null = existing?.history ?? null
+    const isNew = existing === null
+    const sessionId = existing?.sessionId ?? NodeCrypto.randomUUID()
+    const projectId = history?.projectId ?? requestedProject
+    const cwd = yield* projects.ensure(projectId)
 
-      const held = history?.conversation ?? []
-      const added = history === null ? request.messages : newMessagesOf(held, request.messages)
-      const addedInvalid = promptContent(added)
-      if (addedInvalid instanceof InvalidTurnRequest) return yield* addedInvalid
-      const lastCompleted = history?.lastCompleted ?? null
-      const resume = lastCompleted !== null && history?.cwd === cwd && history.configDir === configDir
-        ? lastCompleted.cliSessionId || null
-        : null
+    const held = history?.conversation ?? []
+    const added = history === null ? request.messages : newMessagesOf(held, request.messages)
+    const addedInvalid = promptContent(added)
+    if (addedInvalid instanceof InvalidTurnRequest) return yield* addedInvalid
+    const lastCompleted = history?.lastCompleted ?? null
+    const resume = lastCompleted !== null && history?.cwd === cwd && history.configDir === configDir
+      ? lastCompleted.cliSessionId || null
+      : null
 
-      // A turn whose end is recorded is only winding its process down: wait for it.
-      const previous = running.get(sessionId)
-      if (previous?.ended === true) {
-        yield* Deferred.await(previous.done).pipe(Effect.timeout(windDownWait), Effect.ignore)
+    // A turn whose end is recorded is only winding its process down: wait for it.
+    const previous = running.get(sessionId)
+    if (previous?.ended === true) {
+      yield* Deferred.await(previous.done).pipe(Effect.timeout(windDownWait), Effect.ignore)
+    }
+    // Claim the session synchronously: a concurrent request sees it busy at once.
+    if (running.has(sessionId)) return yield* new SessionBusy({ sessionId })
+    const turnId = `turn_${NodeCrypto.randomUUID().replaceAll("-", "")}`
+    const slot: RunningTurn = {
+      turnId,
+      startedAt: Date.now(),
+      cancelReason: null,
+      ended: false,
+      done: yield* Deferred.make<void>()
+    }
+    running.set(sessionId, slot)
+    const release = Effect.sync(() => {
+      if (running.get(sessionId) === slot) running.delete(sessionId)
+    }).pipe(Effect.zipRight(Deferred.succeed(slot.done, undefined)))
+
+    return yield* Effect.gen(function*() {
+      const acquired = yield* slots.take(1).pipe(
+        Effect.timeoutOption(Duration.seconds(config.queueTimeoutSeconds))
+      )
+      if (Option.isNone(acquired)) {
+        return yield* new CapacityExceeded({ limit: config.maxConcurrentTurns, retryAfterSeconds: 5 })
       }
-      // Claim the session synchronously: a concurrent request sees it busy at once.
-      if (running.has(sessionId)) return yield* new SessionBusy({ sessionId })
-      const turnId = `turn_${NodeCrypto.randomUUID().replaceAll("-", "")}`
-      const slot: RunningTurn = {
+      let slotFreed = false
+      const freeSlot = Effect.suspend(() => {
+        if (slotFreed) return Effect.void
+        slotFreed = true
+        return slots.release(1)
+      })
+      const lastSequence = history?.lastSequence ?? 0
+      const appendToLog = makeAppender(sessionId, lastSequence)
+      // The turn's fiber starts its CLI first and `TurnStarted` is recorded while the CLI
+      // starts up; whatever the fiber appends waits until that record is in, so the log's
+      // order stays exact.
+      const launched = yield* Deferred.make<void>()
+      const recorded = yield* Deferred.make<void, StoreError>()
+      const append = (events: ReadonlyArray<SessionEvent>) =>
+        Deferred.await(recorded).pipe(
+          Effect.zipRight(appendToLog(events)),
+          Effect.tap(() => {
+            if (events.some(isTurnTerminal)) slot.ended = true
+          })
+        )
+      const started = new TurnStarted({
         turnId,
-        startedAt: Date.now(),
-        cancelReason: null,
-        ended: false,
-        done: yield* Deferred.make<void>()
-      }
-      running.set(sessionId, slot)
-      const release = Effect.sync(() => {
-        if (running.get(sessionId) === slot) running.delete(sessionId)
-      }).pipe(Effect.zipRight(Deferred.succeed(slot.done, undefined)))
+        messages: added,
+        systemPrompt: request.systemPrompt,
+        requestedModel: request.model.requested,
+        resolvedModel: request.model.model,
+        fallbackModels: request.model.fallbacks,
+        parameters: { ...request.parameters }
+      })
+      const owner = request.owner ?? null
+      const startSequence = lastSequence + (isNew ? 2 : 1)
 
-      return yield* Effect.gen(function*() {
-        const acquired = yield* slots.take(1).pipe(
-          Effect.timeoutOption(Duration.seconds(config.queueTimeoutSeconds))
-        )
-        if (Option.isNone(acquired)) {
-          return yield* new CapacityExceeded({ limit: config.maxConcurrentTurns, retryAfterSeconds: 5 })
-        }
-        let slotFreed = false
-        const freeSlot = Effect.suspend(() => {
-          if (slotFreed) return Effect.void
-          slotFreed = true
-          return slots.release(1)
-        })
-        const lastSequence = history?.lastSequence ?? 0
-        const appendToLog = makeAppender(sessionId, lastSequence)
-        // The turn's fiber starts its CLI first and `TurnStarted` is recorded while the CLI
-        // starts up; whatever the fiber appends waits until that record is in, so the log's
-        // order stays exact.
-        const launched = yield* Deferred.make<void>()
-        const recorded = yield* Deferred.make<void, StoreError>()
-        const append = (events: ReadonlyArray<SessionEvent>) =>
-          Deferred.await(recorded).pipe(
-            Effect.zipRight(appendToLog(events)),
-            Effect.tap(() => {
-              if (events.some(isTurnTerminal)) slot.ended = true
-            })
-          )
-        const started = new TurnStarted({
-          turnId,
-          messages: added,
-          systemPrompt: request.systemPrompt,
-          requestedModel: request.model.requested,
-          resolvedModel: request.model.model,
-          fallbackModels: request.model.fallbacks,
-          parameters: { ...request.parameters }
-        })
-        const owner = request.owner ?? null
-        const startSequence = lastSequence + (isNew ? 2 : 1)
+      let ended = false
+      const end = (event: SessionEvent) =>
+        ended ? Effect.void : append([event]).pipe(Effect.tap(() => (ended = true)), Effect.ignoreLogged)
 
-        let ended = false
-        const end = (event: SessionEvent) =>
-          ended ? Effect.void : append([event]).pipe(Effect.tap(() => (ended = true)), Effect.ignoreLogged)
-
-        const plan: TurnPlan = { sessionId, turnId, cwd, request, held, added, resume, append, launched }
-        const fiberBody = Effect.uninterruptibleMask((restore) =>
-          restore(executeTurn(plan).pipe(Effect.timeoutOption(Duration.seconds(config.turnTimeoutSeconds)))).pipe(
-            Effect.exit,
-            Effect.flatMap((exit) => {
-              if (Exit.isSuccess(exit)) {
-                return Option.isSome(exit.value) ? Effect.void : end(new TurnCancelled({ turnId, reason: "timeout" }))
-              }
-              if (Cause.isInterruptedOnly(exit.cause)) {
-                const reason = slot.cancelReason ?? (shuttingDown ? "shutdown" : "interrupted")
-                return end(new TurnCancelled({ turnId, reason }))
-              }
-              const failure = Cause.failureOption(exit.cause)
-              if (Option.isSome(failure)) {
-                const error: TurnError = failure.value._tag === "StoreError"
-                  ? new InternalFailure({ message: failure.value.message })
-                  : failure.value
-                return end(new TurnFailed({ turnId, error }))
-              }
-              return Effect.logError("turn died", exit.cause).pipe(
-                Effect.zipRight(end(new TurnFailed({ turnId, error: new InternalFailure({ message: "unexpected failure" }) })))
+      const plan: TurnPlan = { sessionId, turnId, cwd, request, held, added, resume, append, launched }
+      const fiberBody = Effect.uninterruptibleMask((restore) =>
+        restore(executeTurn(plan).pipe(Effect.timeoutOption(Duration.seconds(config.turnTimeoutSeconds)))).pipe(
+          Effect.exit,
+          Effect.flatMap((exit) => {
+            if (Exit.isSuccess(exit)) {
+              return Option.isSome(exit.value) ? Effect.void : end(new TurnCancelled({ turnId, reason: "timeout" }))
+            }
+            if (Cause.isInterruptedOnly(exit.cause)) {
+              const reason = slot.cancelReason ?? (shuttingDown ? "shutdown" : "interrupted")
+              return end(new TurnCancelled({ turnId, reason }))
+            }
+            const failure = Cause.failureOption(exit.cause)
+            if (Option.isSome(failure)) {
+              const error: TurnError = failure.value._tag === "StoreError"
+                ? new InternalFailure({ message: failure.value.message })
+                : failure.value
+              return end(new TurnFailed({ turnId, error }))
+            }
+            return Effect.logError("turn died", exit.cause).pipe(
+              Effect.zipRight(
+                end(new TurnFailed({ turnId, error: new InternalFailure({ message: "unexpected failure" }) }))
               )
-            }),
-            Effect.ensuring(Effect.zipRight(Deferred.succeed(launched, undefined), Effect.zipRight(freeSlot, release)))
-          )
+            )
+          }),
+          Effect.ensuring(Effect.zipRight(Deferred.succeed(launched, undefined), Effect.zipRight(freeSlot, release)))
         )
-        // Not interruptible: once the fiber runs, its start must be recorded (or the fiber stopped).
-        yield* Effect.uninterruptible(Effect.gen(function*() {
-          yield* FiberMap.run(fibers, sessionId, fiberBody)
-          yield* Deferred.await(launched)
-          yield* appendToLog(isNew ? [new SessionCreated({ projectId, cwd, configDir, owner }), started] : [started]).pipe(
+      )
+      // Not interruptible: once the fiber runs, its start must be recorded (or the fiber stopped).
+      yield* Effect.uninterruptible(Effect.gen(function*() {
+        yield* FiberMap.run(fibers, sessionId, fiberBody)
+        yield* Deferred.await(launched)
+        yield* appendToLog(isNew ? [new SessionCreated({ projectId, cwd, configDir, owner }), started] : [started])
+          .pipe(
             Effect.tapErrorCause((cause) =>
               // Not recorded, so it never started: stop the fiber (and its CLI); it records nothing.
               Deferred.failCause(recorded, cause).pipe(
@@ -683,36 +685,37 @@ export const makeSessionRunner = Effect.gen(function*() {
               )
             )
           )
-          yield* Deferred.succeed(recorded, undefined)
-        }))
-        return {
-          sessionId,
-          projectId,
-          turnId,
-          startSequence,
-          events: turnEvents(sessionId, turnId, startSequence)
-        } satisfies TurnHandle
-      }).pipe(Effect.onError(() => release))
-    })
+        yield* Deferred.succeed(recorded, undefined)
+      }))
+      return {
+        sessionId,
+        projectId,
+        turnId,
+        startSequence,
+        events: turnEvents(sessionId, turnId, startSequence)
+      } satisfies TurnHandle
+    }).pipe(Effect.onError(() => release))
+  })
 
   const cancel = Effect.fn("SessionRunner.cancel")(function*(sessionId: string, reason: CancelReason) {
-      const slot = running.get(sessionId)
-      if (slot === undefined || slot.ended) return false
-      slot.cancelReason ??= reason
-      yield* FiberMap.remove(fibers, sessionId)
-      return true
-    })
+    const slot = running.get(sessionId)
+    if (slot === undefined || slot.ended) return false
+    slot.cancelReason ??= reason
+    yield* FiberMap.remove(fibers, sessionId)
+    return true
+  })
 
   const createSession = Effect.fn("SessionRunner.createSession")(function*(projectId: string, owner: string | null) {
-      const cwd = yield* projects.ensure(projectId)
-      const sessionId = NodeCrypto.randomUUID()
-      yield* store.append(sessionId, 0, [new SessionCreated({ projectId, cwd, configDir, owner })]).pipe(
-        Effect.catchTag("SequenceConflict", () => Effect.fail(new StoreError({ message: "session id collision" })))
-      )
-      return { sessionId, projectId }
-    })
+    const cwd = yield* projects.ensure(projectId)
+    const sessionId = NodeCrypto.randomUUID()
+    yield* store.append(sessionId, 0, [new SessionCreated({ projectId, cwd, configDir, owner })]).pipe(
+      Effect.catchTag("SequenceConflict", () => Effect.fail(new StoreError({ message: "session id collision" })))
+    )
+    return { sessionId, projectId }
+  })
 
-  const closeSession = Effect.fn("SessionRunner.closeSession")(function*(sessionId: string, options: { readonly purge: boolean }) {
+  const closeSession = Effect.fn("SessionRunner.closeSession")(
+    function*(sessionId: string, options: { readonly purge: boolean }) {
       const last = yield* store.lastSequence(sessionId)
       if (last === 0) return yield* new SessionNotFound({ sessionId })
       yield* cancel(sessionId, "client")
@@ -720,10 +723,16 @@ export const makeSessionRunner = Effect.gen(function*() {
       if (options.purge) return yield* store.purge(sessionId)
       const events = yield* store.read(sessionId, { after: 0 })
       if (historyOf(events).closed) return
-      yield* store.append(sessionId, events[events.length - 1]!.sequence, [new SessionClosed({ reason: "closed by client" })]).pipe(
-        Effect.catchTag("SequenceConflict", () => Effect.fail(new StoreError({ message: "session changed while closing" })))
+      yield* store.append(sessionId, events[events.length - 1]!.sequence, [
+        new SessionClosed({ reason: "closed by client" })
+      ]).pipe(
+        Effect.catchTag(
+          "SequenceConflict",
+          () => Effect.fail(new StoreError({ message: "session changed while closing" }))
+        )
       )
-    })
+    }
+  )
 
   const activity = (sessionId: string) =>
     Effect.sync((): SessionActivity => {
@@ -749,6 +758,8 @@ export const makeSessionRunner = Effect.gen(function*() {
   } satisfies SessionRunner.Service
 })
 
-export class SessionRunner extends Context.Tag("claude-code-api/SessionRunner")<SessionRunner, SessionRunner.Service>() {
+export class SessionRunner
+  extends Context.Tag("claude-code-api/SessionRunner")<SessionRunner, SessionRunner.Service>()
+{
   static readonly layer = Layer.scoped(SessionRunner, makeSessionRunner)
 }

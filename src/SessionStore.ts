@@ -4,16 +4,16 @@
  * then follow live ones. It knows nothing about HTTP or OpenAI.
  */
 import { Migrator, SqlClient } from "@effect/sql"
-import type { SqlError } from "@effect/sql/SqlError"
-import { SqliteClient, SqliteMigrator } from "@effect/sql-sqlite-node"
 import type { Statement } from "@effect/sql"
+import { SqliteClient, SqliteMigrator } from "@effect/sql-sqlite-node"
+import type { SqlError } from "@effect/sql/SqlError"
 import { Context, Effect, Layer, Option, PubSub, Schema, Stream } from "effect"
 import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"
 import { AppConfig } from "./AppConfig.js"
 import { SequenceConflict, StoreError } from "./Domain/Errors.js"
 import { projectStreamPrefix, type SessionSummary, type SessionTotals } from "./Domain/Session.js"
-import { type SessionEvent as SessionEventType, SessionEvent, StoredEvent } from "./Domain/SessionEvent.js"
+import { SessionEvent, type SessionEvent as SessionEventType, StoredEvent } from "./Domain/SessionEvent.js"
 import { migrations } from "./SessionStore/migrations.js"
 
 export declare namespace SessionStore {
@@ -192,14 +192,15 @@ export const makeSessionStore = Effect.gen(function*() {
       now
     ])
     const insertBatch = (from: number, to: number) =>
-      sql.unsafe(guardedInsert(to - from), [...rows.slice(from, to).flat(), sessionId, expectedSequence + from]).raw.pipe(
-        Effect.mapError(storeError),
-        Effect.flatMap((result) =>
-          (result as { readonly changes?: number }).changes === to - from
-            ? Effect.void
-            : Effect.fail(new SequenceConflict({ sessionId, expected: expectedSequence }))
+      sql.unsafe(guardedInsert(to - from), [...rows.slice(from, to).flat(), sessionId, expectedSequence + from]).raw
+        .pipe(
+          Effect.mapError(storeError),
+          Effect.flatMap((result) =>
+            (result as { readonly changes?: number }).changes === to - from
+              ? Effect.void
+              : Effect.fail(new SequenceConflict({ sessionId, expected: expectedSequence }))
+          )
         )
-      )
     if (events.length <= maxRowsPerInsert) {
       yield* insertBatch(0, events.length)
     } else {
@@ -291,13 +292,13 @@ export const makeSessionStore = Effect.gen(function*() {
     readonly limit: number
     readonly offset: number
   }) {
-      const where = options.projectId === undefined
-        ? sql`owner IS ${options.owner}`
-        : sql`owner IS ${options.owner} AND project_id = ${options.projectId}`
-      const rows = yield* summaries(where, options.limit, options.offset)
-      // Past the last page there is no row to carry the total: count on its own.
-      const total = rows[0]?.total ?? (options.offset > 0 ? (yield* summaries(where, 1, 0))[0]?.total ?? 0 : 0)
-      return { sessions: rows.map(toSummary), total }
+    const where = options.projectId === undefined
+      ? sql`owner IS ${options.owner}`
+      : sql`owner IS ${options.owner} AND project_id = ${options.projectId}`
+    const rows = yield* summaries(where, options.limit, options.offset)
+    // Past the last page there is no row to carry the total: count on its own.
+    const total = rows[0]?.total ?? (options.offset > 0 ? (yield* summaries(where, 1, 0))[0]?.total ?? 0 : 0)
+    return { sessions: rows.map(toSummary), total }
   })
 
   const sessionSummary = (sessionId: string) =>
@@ -305,7 +306,8 @@ export const makeSessionStore = Effect.gen(function*() {
       Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), toSummary))
     )
 
-  const totals = (owner: string | null) => sql<TotalsRow>`
+  const totals = (owner: string | null) =>
+    sql<TotalsRow>`
     SELECT
       COUNT(DISTINCT session_id) AS sessions,
       SUM(type = 'SessionClosed') AS closed_sessions,
@@ -319,19 +321,19 @@ export const makeSessionStore = Effect.gen(function*() {
         WHERE type = 'SessionCreated' AND json_extract(data, '$.owner') IS ${owner}
       )
   `.pipe(
-    Effect.map(([row]): SessionTotals => ({
-      sessions: row?.sessions ?? 0,
-      closedSessions: row?.closed_sessions ?? 0,
-      turns: row?.turns ?? 0,
-      completedTurns: row?.completed_turns ?? 0,
-      failedTurns: row?.failed_turns ?? 0,
-      cancelledTurns: row?.cancelled_turns ?? 0,
-      promptTokens: row?.prompt_tokens ?? 0,
-      completionTokens: row?.completion_tokens ?? 0,
-      costUsd: row?.cost_usd ?? 0
-    })),
-    Effect.mapError(storeError)
-  )
+      Effect.map(([row]): SessionTotals => ({
+        sessions: row?.sessions ?? 0,
+        closedSessions: row?.closed_sessions ?? 0,
+        turns: row?.turns ?? 0,
+        completedTurns: row?.completed_turns ?? 0,
+        failedTurns: row?.failed_turns ?? 0,
+        cancelledTurns: row?.cancelled_turns ?? 0,
+        promptTokens: row?.prompt_tokens ?? 0,
+        completionTokens: row?.completion_tokens ?? 0,
+        costUsd: row?.cost_usd ?? 0
+      })),
+      Effect.mapError(storeError)
+    )
 
   const findByDigest = (owner: string | null, projectId: string, digest: string) =>
     sql<{ readonly session_id: string }>`
@@ -354,7 +356,9 @@ export const makeSessionStore = Effect.gen(function*() {
       Effect.mapError(storeError)
     )
 
-  const unfinishedTurns = sql<{ readonly session_id: string; readonly turn_id: string; readonly last_sequence: number }>`
+  const unfinishedTurns = sql<
+    { readonly session_id: string; readonly turn_id: string; readonly last_sequence: number }
+  >`
     SELECT s.session_id, s.turn_id,
       (SELECT MAX(sequence) FROM session_events m WHERE m.session_id = s.session_id) AS last_sequence
     FROM session_events s
@@ -363,7 +367,9 @@ export const makeSessionStore = Effect.gen(function*() {
       WHERE t.turn_id = s.turn_id AND t.type IN ('TurnCompleted', 'TurnFailed', 'TurnCancelled')
     )
   `.pipe(
-    Effect.map((rows) => rows.map((row) => ({ sessionId: row.session_id, turnId: row.turn_id, lastSequence: row.last_sequence }))),
+    Effect.map((rows) =>
+      rows.map((row) => ({ sessionId: row.session_id, turnId: row.turn_id, lastSequence: row.last_sequence }))
+    ),
     Effect.mapError(storeError)
   )
 

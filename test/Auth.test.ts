@@ -51,7 +51,10 @@ describe("makeAuth: authentication", () => {
       const auth = yield* makeAuth({ requireAuth: false, apiKeys: [], ratePerMinute: 60, burst: 1 })
       expect(auth.required).toBe(false)
       expect(yield* auth.authenticate({})).toEqual({ id: "anonymous", anonymous: true })
-      expect(yield* auth.authenticate({ authorization: "Bearer whatever" })).toEqual({ id: "anonymous", anonymous: true })
+      expect(yield* auth.authenticate({ authorization: "Bearer whatever" })).toEqual({
+        id: "anonymous",
+        anonymous: true
+      })
     }))
 
   it.effect("with auth on, a missing key fails Unauthorized", () =>
@@ -154,5 +157,7 @@ describe("Auth.layerWith", () => {
       const auth = yield* Auth
       expect(auth.required).toBe(true)
       expect((yield* auth.authenticate({ "x-api-key": KEY_A })).anonymous).toBe(false)
-    }).pipe(Effect.provide(Auth.layerWith({ requireAuth: true, apiKeys: [Redacted.make(KEY_A)], ratePerMinute: 0, burst: 1 }))))
+    }).pipe(
+      Effect.provide(Auth.layerWith({ requireAuth: true, apiKeys: [Redacted.make(KEY_A)], ratePerMinute: 0, burst: 1 }))
+    ))
 })

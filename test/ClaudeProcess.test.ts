@@ -4,7 +4,6 @@
  * the CLI's failures, the exact invocation (argv, cwd, env), long-lived connections with
  * interrupts, and above all that no process outlives its scope or stream.
  */
-import { processesIn } from "./support/processes.js"
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Effect, Exit, Fiber, Layer, Option, Scope, Stream } from "effect"
@@ -16,6 +15,7 @@ import { afterAll } from "vitest"
 import { ClaudeProcess, type ClaudeProcessOptions, type CliLaunch } from "../src/ClaudeProcess.js"
 import { type CliEvent, isApiRetry, isInit } from "../src/Domain/CliEvent.js"
 import type { ContentPart } from "../src/Domain/Conversation.js"
+import { processesIn } from "./support/processes.js"
 
 const FAKE_CLAUDE = fileURLToPath(new URL("./fixtures/fake-claude.mjs", import.meta.url))
 const MISSING_BINARY = NodePath.join(NodeOs.tmpdir(), "claude-process-test-nowhere", "no-such-claude")
@@ -83,7 +83,6 @@ const isAlive = (pid: number): boolean => {
     return (error as NodeJS.ErrnoException).code !== "ESRCH"
   }
 }
-
 
 /** Polls until `gone()` holds; fails after `withinMs`. Returns how long it took. */
 const eventually = (what: string, gone: () => boolean, withinMs = 1500) =>
@@ -307,7 +306,11 @@ describe("ClaudeProcess (fake CLI)", () => {
 
       const started = Date.now()
       // Guarded like the FAKE_HANG case: never hang the suite, never leave the process behind.
-      const closed = yield* Scope.close(scope, Exit.void).pipe(Effect.disconnect, Effect.timeout("4 seconds"), Effect.option)
+      const closed = yield* Scope.close(scope, Exit.void).pipe(
+        Effect.disconnect,
+        Effect.timeout("4 seconds"),
+        Effect.option
+      )
       const elapsed = Date.now() - started
       const alive = isAlive(connection.pid)
       if (alive) process.kill(connection.pid, "SIGKILL")
@@ -353,11 +356,18 @@ describe("ClaudeProcess (fake CLI)", () => {
       const started = Date.now()
       // Guarded: should `run` never end, the test kills the process it spawned (so nothing is
       // left behind) and fails with a message instead of hanging until the test timeout.
-      const outcome = yield* failingRun(launchIn(cwd), "FAKE_HANG").pipe(Effect.disconnect, Effect.timeout("6 seconds"), Effect.option)
+      const outcome = yield* failingRun(launchIn(cwd), "FAKE_HANG").pipe(
+        Effect.disconnect,
+        Effect.timeout("6 seconds"),
+        Effect.option
+      )
       const elapsed = Date.now() - started
       const leftover = processesIn(cwd)
       for (const pid of leftover) process.kill(pid, "SIGKILL")
-      expect(Option.isSome(outcome), `run did not end ${elapsed} ms after start; process(es) ${leftover.join(",")} still running`).toBe(true)
+      expect(
+        Option.isSome(outcome),
+        `run did not end ${elapsed} ms after start; process(es) ${leftover.join(",")} still running`
+      ).toBe(true)
       if (Option.isNone(outcome)) return
       expect(outcome.value.error._tag).toBe("CliTimeout")
       expect(leftover).toEqual([])

@@ -36,7 +36,9 @@ describe("checked-in contracts", () => {
     const actual = NodeFs.readFileSync(path, "utf8")
     if (actual !== expected) {
       expect.fail(
-        `schemas/${name} is out of date (${firstDifference(expected, actual)}): run \`make schemas\` and commit the result`
+        `schemas/${name} is out of date (${
+          firstDifference(expected, actual)
+        }): run \`make schemas\` and commit the result`
       )
     }
   })
@@ -44,7 +46,9 @@ describe("checked-in contracts", () => {
   it("has no stale files that the generator no longer produces", () => {
     const stale = NodeFs.readdirSync(directory).filter((name) => !(name in generated))
     if (stale.length > 0) {
-      expect.fail(`schemas/ holds files the generator does not produce: ${stale.join(", ")}; delete them and run \`make schemas\``)
+      expect.fail(
+        `schemas/ holds files the generator does not produce: ${stale.join(", ")}; delete them and run \`make schemas\``
+      )
     }
   })
 

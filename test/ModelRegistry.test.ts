@@ -158,7 +158,11 @@ describe("ModelRegistry.layer", () => {
   it.effect("fails with ModelsConfigError when the file is not valid JSON or not a models file", () =>
     Effect.gen(function*() {
       const dir = scratch()
-      const contents = ["{ not json", JSON.stringify({ models: [{ id: "", name: "x" }] }), JSON.stringify({ aliases: {} })]
+      const contents = [
+        "{ not json",
+        JSON.stringify({ models: [{ id: "", name: "x" }] }),
+        JSON.stringify({ aliases: {} })
+      ]
       for (const [index, text] of contents.entries()) {
         const path = NodePath.join(dir, `bad-${index}.json`)
         NodeFs.writeFileSync(path, text)

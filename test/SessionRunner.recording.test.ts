@@ -38,8 +38,15 @@ describe("SessionRunner when TurnStarted cannot be recorded", () => {
       Layer.provide(SqliteClient.layer({ filename: NodePath.join(directory, "db.sqlite") }))
     )
     const layer = SessionRunner.layer.pipe(
-      Layer.provideMerge(Layer.mergeAll(FlakyStore, ClaudeProcess.layerWith({ binary: fakeCliPath, maxRetries: 0, idleTimeout: "5 seconds" }))),
-      Layer.provideMerge(AppConfig.layerWith({ projectRoot, maxConcurrentTurns: 1, queueTimeoutSeconds: 0, spareProcess: false })),
+      Layer.provideMerge(
+        Layer.mergeAll(
+          FlakyStore,
+          ClaudeProcess.layerWith({ binary: fakeCliPath, maxRetries: 0, idleTimeout: "5 seconds" })
+        )
+      ),
+      Layer.provideMerge(
+        AppConfig.layerWith({ projectRoot, maxConcurrentTurns: 1, queueTimeoutSeconds: 0, spareProcess: false })
+      ),
       Layer.provide(NodeContext.layer)
     )
     const request = (text: string) => ({

@@ -21,18 +21,23 @@ const setup = () => {
   const starts: Array<CliLaunch> = []
   const CountingClaude = Layer.effect(
     ClaudeProcess,
-    Effect.map(makeClaudeProcess({ binary: fakeCliPath, maxRetries: 0, idleTimeout: "5 seconds" }), (claude) =>
-      ClaudeProcess.of({
-        ...claude,
-        start: (launch) => Effect.suspend(() => {
-          starts.push(launch)
-          return claude.start(launch)
-        }),
-        startTurn: (launch, content) => Effect.suspend(() => {
-          starts.push(launch)
-          return claude.startTurn(launch, content)
+    Effect.map(
+      makeClaudeProcess({ binary: fakeCliPath, maxRetries: 0, idleTimeout: "5 seconds" }),
+      (claude) =>
+        ClaudeProcess.of({
+          ...claude,
+          start: (launch) =>
+            Effect.suspend(() => {
+              starts.push(launch)
+              return claude.start(launch)
+            }),
+          startTurn: (launch, content) =>
+            Effect.suspend(() => {
+              starts.push(launch)
+              return claude.startTurn(launch, content)
+            })
         })
-      }))
+    )
   )
   const layer = SessionRunner.layer.pipe(
     Layer.provideMerge(Layer.mergeAll(SessionStore.layerSqlite(NodePath.join(directory, "db.sqlite")), CountingClaude)),

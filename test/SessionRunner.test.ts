@@ -4,7 +4,6 @@
  * with the real Claude Code CLI talking to the fake Anthropic API. Checks what a turn records,
  * fallbacks, failures, busy sessions, cancellation, capacity, turns nobody watches and shutdown.
  */
-import { processesIn } from "./support/processes.js"
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Context, Effect, Exit, Layer, Scope, Stream } from "effect"
@@ -26,6 +25,7 @@ import {
   type TurnRequest
 } from "../src/index.js"
 import { cliEnvFor, startFakeAnthropic } from "./fixtures/FakeAnthropic.js"
+import { processesIn } from "./support/processes.js"
 
 const FAKE_CLAUDE = fileURLToPath(new URL("./fixtures/fake-claude.mjs", import.meta.url))
 const REAL_CLAUDE = fileURLToPath(new URL("../node_modules/@anthropic-ai/claude-code/bin/claude.exe", import.meta.url))
@@ -55,7 +55,12 @@ interface World {
 const makeWorld = (): World => {
   const dir = scratch()
   const projectRoot = NodePath.join(dir, "projects")
-  return { dir, database: NodePath.join(dir, "db", "events.db"), projectRoot, defaultCwd: NodePath.join(projectRoot, "default") }
+  return {
+    dir,
+    database: NodePath.join(dir, "db", "events.db"),
+    projectRoot,
+    defaultCwd: NodePath.join(projectRoot, "default")
+  }
 }
 
 const runnerLayer = (
@@ -116,7 +121,6 @@ const lastEvent = (events: ReadonlyArray<StoredEvent>): SessionEvent => {
 const collect = <E, R>(stream: Stream.Stream<StoredEvent, E, R>) =>
   stream.pipe(Stream.runCollect, Effect.map(Chunk.toReadonlyArray), Effect.timeout("15 seconds"))
 
-
 const eventually = (what: string, done: () => boolean, withinMs = 1500) =>
   Effect.gen(function*() {
     const started = Date.now()
@@ -138,7 +142,9 @@ const awaitTerminal = (sessionId: string, turnId: string, withinMs = 8000) =>
         last !== undefined && "turnId" in last && last.turnId === turnId &&
         (last._tag === "TurnCompleted" || last._tag === "TurnFailed" || last._tag === "TurnCancelled")
       ) return events
-      if (Date.now() - started > withinMs) return yield* Effect.dieMessage(`turn ${turnId} did not end: ${tags(events)}`)
+      if (Date.now() - started > withinMs) {
+        return yield* Effect.dieMessage(`turn ${turnId} did not end: ${tags(events)}`)
+      }
       yield* Effect.sleep("50 millis")
     }
   })
@@ -327,7 +333,10 @@ describe("SessionRunner (fake CLI)", () => {
       const outcome = yield* body.pipe(Effect.disconnect, Effect.timeout("5 seconds"), Effect.either)
       const leftover = processesIn(world.defaultCwd)
       for (const pid of leftover) process.kill(pid, "SIGKILL")
-      expect(outcome._tag, `the turn did not end within ${Date.now() - started} ms; CLI process(es) ${leftover.join(",")} still running`)
+      expect(
+        outcome._tag,
+        `the turn did not end within ${Date.now() - started} ms; CLI process(es) ${leftover.join(",")} still running`
+      )
         .toBe("Right")
       if (outcome._tag === "Left") return
       expect(lastEvent(outcome.right.log)).toMatchObject({

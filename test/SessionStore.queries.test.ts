@@ -22,9 +22,9 @@ import {
   TurnAttached,
   TurnCancelled,
   TurnCompleted,
-  type TurnUsage,
   TurnFailed,
-  TurnStarted
+  TurnStarted,
+  type TurnUsage
 } from "../src/Domain/SessionEvent.js"
 import { SessionStore } from "../src/SessionStore.js"
 
@@ -56,7 +56,12 @@ const started = (turnId: string, text = "hi") =>
     parameters: {}
   })
 
-const usage = (inputTokens: number, outputTokens: number, cacheReadInputTokens: number, cacheCreationInputTokens: number): TurnUsage => ({
+const usage = (
+  inputTokens: number,
+  outputTokens: number,
+  cacheReadInputTokens: number,
+  cacheCreationInputTokens: number
+): TurnUsage => ({
   inputTokens,
   outputTokens,
   cacheReadInputTokens,
@@ -65,7 +70,12 @@ const usage = (inputTokens: number, outputTokens: number, cacheReadInputTokens: 
 
 const completed = (
   turnId: string,
-  options: { readonly usage?: TurnUsage; readonly costUsd?: number | null; readonly model?: string; readonly digest?: string | null } = {}
+  options: {
+    readonly usage?: TurnUsage
+    readonly costUsd?: number | null
+    readonly model?: string
+    readonly digest?: string | null
+  } = {}
 ) =>
   new TurnCompleted({
     turnId,
@@ -171,17 +181,24 @@ describe("SessionStore.listSessions", () => {
       expect(idsOf(p2.sessions)).toEqual(["b"])
       expect(p2.total).toBe(1)
 
-      expect(yield* store.listSessions({ owner: null, projectId: "nowhere", limit: 10, offset: 0 })).toEqual({ sessions: [], total: 0 })
+      expect(yield* store.listSessions({ owner: null, projectId: "nowhere", limit: 10, offset: 0 })).toEqual({
+        sessions: [],
+        total: 0
+      })
     }).pipe(Effect.provide(freshStore())))
 
   it.live("never lists project streams", () =>
     Effect.gen(function*() {
       const store = yield* SessionStore
-      yield* appendAll("project:p1", [new ProjectCreated({ projectId: "p1", name: "P1", description: null, path: "/root/p1" })])
+      yield* appendAll("project:p1", [
+        new ProjectCreated({ projectId: "p1", name: "P1", description: null, path: "/root/p1" })
+      ])
       yield* sessionWithTurn("a", "p1")
       yield* tick
       // The most recent stream of all is a project stream.
-      yield* appendAll("project:p2", [new ProjectCreated({ projectId: "p2", name: "P2", description: null, path: "/root/p2" })])
+      yield* appendAll("project:p2", [
+        new ProjectCreated({ projectId: "p2", name: "P2", description: null, path: "/root/p2" })
+      ])
 
       const all = yield* store.listSessions({ owner: null, limit: 10, offset: 0 })
       expect(idsOf(all.sessions)).toEqual(["a"])
@@ -380,7 +397,11 @@ describe("SessionStore.unfinishedTurns", () => {
       expect(yield* store.unfinishedTurns).toEqual([])
       yield* sessionWithTurn("done", "p1")
       yield* appendAll("failed", [created("p1"), started("f1"), failed("f1")])
-      yield* appendAll("cancelled", [created("p1"), started("c1"), new TurnCancelled({ turnId: "c1", reason: "client" })])
+      yield* appendAll("cancelled", [
+        created("p1"),
+        started("c1"),
+        new TurnCancelled({ turnId: "c1", reason: "client" })
+      ])
       yield* appendAll("open", [
         created("p1"),
         started("o1"),
@@ -418,8 +439,12 @@ describe("SessionStore.purge and streamIds", () => {
     Effect.gen(function*() {
       const store = yield* SessionStore
       yield* sessionWithTurn("session-1", "p1")
-      yield* appendAll("project:p1", [new ProjectCreated({ projectId: "p1", name: "P1", description: null, path: "/root/p1" })])
-      yield* appendAll("project:p2", [new ProjectCreated({ projectId: "p2", name: "P2", description: null, path: "/root/p2" })])
+      yield* appendAll("project:p1", [
+        new ProjectCreated({ projectId: "p1", name: "P1", description: null, path: "/root/p1" })
+      ])
+      yield* appendAll("project:p2", [
+        new ProjectCreated({ projectId: "p2", name: "P2", description: null, path: "/root/p2" })
+      ])
 
       expect([...(yield* store.streamIds("project:"))].sort()).toEqual(["project:p1", "project:p2"])
       expect(yield* store.streamIds("project:p2")).toEqual(["project:p2"])
@@ -439,6 +464,10 @@ describe("SessionStore.purge and streamIds", () => {
       }
       expect(yield* store.streamIds("project:my_")).toEqual(["project:my_app"])
       expect(yield* store.streamIds("project:my%")).toEqual(["project:my%app"])
-      expect([...(yield* store.streamIds("project:"))].sort()).toEqual(["project:my%app", "project:myXapp", "project:my_app"])
+      expect([...(yield* store.streamIds("project:"))].sort()).toEqual([
+        "project:my%app",
+        "project:myXapp",
+        "project:my_app"
+      ])
     }).pipe(Effect.provide(freshStore())))
 })

@@ -3,8 +3,8 @@
  * every kind of event through the JSON column, the append-only guard, reopening (idempotent
  * migrations) and WAL mode.
  */
-import { SqlClient } from "@effect/sql"
 import { NodeContext } from "@effect/platform-node"
+import { SqlClient } from "@effect/sql"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Deferred, Effect, Fiber, Layer, Stream } from "effect"
@@ -111,9 +111,11 @@ describe("SessionStore (SQLite)", () => {
       const conflict = yield* Effect.flip(store.append("big2", 0, many))
       expect(conflict._tag).toBe("SequenceConflict")
       expect(texts(yield* store.read("big2"))).toEqual(["first"])
-      const late = yield* Effect.flip(store.append("big3", 0, many).pipe(
-        Effect.zipRight(store.append("big3", 600, many))
-      ))
+      const late = yield* Effect.flip(
+        store.append("big3", 0, many).pipe(
+          Effect.zipRight(store.append("big3", 600, many))
+        )
+      )
       expect(late._tag).toBe("SequenceConflict")
       expect(yield* store.lastSequence("big3")).toBe(1234)
     }).pipe(Effect.provide(storeLayer(scratchDb()))))
@@ -144,7 +146,10 @@ describe("SessionStore (SQLite)", () => {
         new TurnStarted({
           turnId,
           messages: [
-            { role: "user", content: [{ _tag: "text", text: "hi" }, { _tag: "image", mediaType: "image/png", data: "AAAA" }] },
+            {
+              role: "user",
+              content: [{ _tag: "text", text: "hi" }, { _tag: "image", mediaType: "image/png", data: "AAAA" }]
+            },
             { role: "assistant", content: [{ _tag: "text", text: "hello" }] },
             { role: "user", content: [{ _tag: "text", text: "again" }] }
           ],
@@ -154,7 +159,12 @@ describe("SessionStore (SQLite)", () => {
           fallbackModels: ["claude-haiku-4-5"],
           parameters: { temperature: 0.2, user: "u-1", nested: { a: [1, 2] } }
         }),
-        new ModelFallback({ turnId, fromModel: "claude-sonnet-5", toModel: "claude-haiku-4-5", reason: "model_rejected" }),
+        new ModelFallback({
+          turnId,
+          fromModel: "claude-sonnet-5",
+          toModel: "claude-haiku-4-5",
+          reason: "model_rejected"
+        }),
         new UpstreamRetry({ turnId, attempt: 1, status: 429, kind: "rate_limit", delayMs: 1000 }),
         new TurnAttached({ turnId, model: "claude-haiku-4-5", cliSessionId: "cli-1", cliVersion: "2.1.197" }),
         new ThinkingDelta({ turnId, text: "hmm" }),
@@ -171,7 +181,10 @@ describe("SessionStore (SQLite)", () => {
           durationMs: 456,
           numTurns: 2
         }),
-        new TurnFailed({ turnId: "turn_2", error: new ModelRejected({ models: ["a", "b"], message: "no such model" }) }),
+        new TurnFailed({
+          turnId: "turn_2",
+          error: new ModelRejected({ models: ["a", "b"], message: "no such model" })
+        }),
         new TurnFailed({
           turnId: "turn_3",
           error: new UpstreamFailure({ status: 429, kind: "rate_limit", message: "slow down", retryAfterSeconds: 1 })
@@ -244,7 +257,11 @@ describe("SessionStore (SQLite)", () => {
       )
       const got = yield* store.tail("s", 0).pipe(Stream.take(total), Stream.runCollect, Effect.timeout("5 seconds"))
       yield* Fiber.join(writer)
-      expect(Chunk.toReadonlyArray(got).map((entry) => entry.sequence)).toEqual(
+      expect(
+        Chunk.toReadonlyArray(got).map((entry) =>
+          entry.sequence
+        )
+      ).toEqual(
         Array.from({ length: total }, (_, i) => i + 1)
       )
     }).pipe(Effect.provide(storeLayer(scratchDb()))))
@@ -267,9 +284,14 @@ describe("SessionStore (SQLite)", () => {
         Effect.provide(storeLayer(filename))
       )
       const reopened = yield* Effect.flatMap(SessionStore, (store) =>
-        Effect.zipRight(store.append("s", 2, [delta("t", "c")]), store.read("s"))).pipe(Effect.provide(storeLayer(filename)))
+        Effect.zipRight(store.append("s", 2, [delta("t", "c")]), store.read("s"))).pipe(
+          Effect.provide(storeLayer(filename))
+        )
       expect(texts(reopened)).toEqual(["a", "b", "c"])
-      const third = yield* Effect.flatMap(SessionStore, (store) => store.read("s")).pipe(Effect.provide(storeLayer(filename)))
+      const third = yield* Effect.flatMap(SessionStore, (store) =>
+        store.read("s")).pipe(
+          Effect.provide(storeLayer(filename))
+        )
       expect(third.map((entry) => entry.sequence)).toEqual([1, 2, 3])
     }))
 

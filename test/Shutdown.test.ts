@@ -26,11 +26,29 @@ const fakeCli = NodePath.join(root, "test", "fixtures", "fake-claude.mjs")
 
 /** Variables the gateway reads: none may leak in from the developer's environment. */
 const configVariables = [
-  "HOST", "PORT", "CLAUDE_BINARY_PATH", "PROJECT_ROOT", "DATABASE_URL", "REQUIRE_AUTH", "API_KEYS",
-  "CLAUDE_CODE_API_MODELS_PATH", "CLAUDE_PERMISSION_MODE", "SYSTEM_PROMPT_MODE", "CLAUDE_MAX_RETRIES",
-  "CLI_IDLE_TIMEOUT_SECONDS", "TURN_TIMEOUT_SECONDS", "MAX_CONCURRENT_TURNS", "QUEUE_TIMEOUT_SECONDS",
-  "RATE_LIMIT_PER_MINUTE", "RATE_LIMIT_BURST", "CORS_ORIGINS", "SSE_KEEPALIVE_SECONDS", "ALLOW_INSECURE_BIND",
-  "SESSION_IDLE_SECONDS", "MAX_WARM_PROCESSES", "CANCEL_ON_DISCONNECT",
+  "HOST",
+  "PORT",
+  "CLAUDE_BINARY_PATH",
+  "PROJECT_ROOT",
+  "DATABASE_URL",
+  "REQUIRE_AUTH",
+  "API_KEYS",
+  "CLAUDE_CODE_API_MODELS_PATH",
+  "CLAUDE_PERMISSION_MODE",
+  "SYSTEM_PROMPT_MODE",
+  "CLAUDE_MAX_RETRIES",
+  "CLI_IDLE_TIMEOUT_SECONDS",
+  "TURN_TIMEOUT_SECONDS",
+  "MAX_CONCURRENT_TURNS",
+  "QUEUE_TIMEOUT_SECONDS",
+  "RATE_LIMIT_PER_MINUTE",
+  "RATE_LIMIT_BURST",
+  "CORS_ORIGINS",
+  "SSE_KEEPALIVE_SECONDS",
+  "ALLOW_INSECURE_BIND",
+  "SESSION_IDLE_SECONDS",
+  "MAX_WARM_PROCESSES",
+  "CANCEL_ON_DISCONNECT",
   // A user's machine is no sandbox.
   "IS_SANDBOX"
 ]
@@ -283,7 +301,10 @@ describe("startup configuration errors", () => {
 
   it.concurrent("refuses a missing CLAUDE_CODE_API_MODELS_PATH, naming the path", async ({ onTestFinished }) => {
     const port = await freePort()
-    const { exit, stderr } = await failsToStart({ PORT: String(port), CLAUDE_CODE_API_MODELS_PATH: "/nonexistent.json" }, onTestFinished)
+    const { exit, stderr } = await failsToStart({
+      PORT: String(port),
+      CLAUDE_CODE_API_MODELS_PATH: "/nonexistent.json"
+    }, onTestFinished)
     expect(exit).not.toBe("timeout")
     expect(exit).not.toBe(0)
     expect(stderr).toContain("/nonexistent.json")

@@ -258,8 +258,7 @@ export const decodeCliLine = (line: string): CliEvent => {
   }))
 }
 
-export const isInit = (event: CliEvent): event is CliInit =>
-  event.type === "system" && event.subtype === "init"
+export const isInit = (event: CliEvent): event is CliInit => event.type === "system" && event.subtype === "init"
 export const isApiRetry = (event: CliEvent): event is CliApiRetry =>
   event.type === "system" && event.subtype === "api_retry"
 export const isModelFallback = (event: CliEvent): event is CliModelFallback =>

@@ -37,7 +37,9 @@ const BooleanParam = Schema.Literal("true", "false", "1", "0").pipe(
 const PurgeParams = Schema.Struct({ purge: Schema.optionalWith(BooleanParam, { default: () => false }) })
 export const EventsParams = Schema.Struct({
   after: Schema.optional(Schema.NumberFromString.pipe(Schema.int(), Schema.nonNegative())),
-  limit: Schema.optionalWith(Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, 1000)), { default: () => 100 }),
+  limit: Schema.optionalWith(Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, 1000)), {
+    default: () => 100
+  }),
   stream: Schema.optionalWith(BooleanParam, { default: () => false }),
   format: Schema.optionalWith(Schema.Literal("events", "chunks"), { default: () => "events" as const }),
   turn_id: Schema.optional(Schema.String)
@@ -88,7 +90,8 @@ const documentStreaming = OpenApi.annotations({
         ...responses,
         "200": {
           ...ok,
-          description: "A chat.completion (JSON), or with `stream: true` a text/event-stream of chat.completion.chunk objects ending with `data: [DONE]`",
+          description:
+            "A chat.completion (JSON), or with `stream: true` a text/event-stream of chat.completion.chunk objects ending with `data: [DONE]`",
           content: {
             ...ok.content,
             "text/event-stream": {
@@ -266,7 +269,10 @@ export class GatewayApi extends HttpApi.make("claude-code-api")
  */
 const documentErrors = (spec: Record<string, any>): Record<string, any> => {
   const envelope = { $ref: "#/components/schemas/ErrorEnvelope" }
-  const errorResponse = (description: string) => ({ description, content: { "application/json": { schema: envelope } } })
+  const errorResponse = (description: string) => ({
+    description,
+    content: { "application/json": { schema: envelope } }
+  })
   const paths: Record<string, any> = {}
   for (const [path, item] of Object.entries(spec.paths ?? {})) {
     const methods: Record<string, any> = {}
@@ -280,7 +286,9 @@ const documentErrors = (spec: Record<string, any>): Record<string, any> => {
       responses["404"] = errorResponse("Not found")
       responses["429"] = errorResponse("Rate limited (see Retry-After)")
       responses["500"] = errorResponse("Internal error")
-      if (path.startsWith("/v1/chat/completions") || path.startsWith("/v1/sessions") || path.startsWith("/v1/projects")) {
+      if (
+        path.startsWith("/v1/chat/completions") || path.startsWith("/v1/sessions") || path.startsWith("/v1/projects")
+      ) {
         responses["409"] = errorResponse("Session busy")
         responses["502"] = errorResponse("The CLI or the upstream API failed")
         responses["503"] = errorResponse("The CLI is unavailable or the upstream is overloaded")

@@ -5,12 +5,12 @@
  * handler waits until the upstream accepted the model (or the turn ended), so a rejected
  * model is a plain HTTP 400 in both modes.
  */
-import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { type HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { Chunk, Duration, Effect, Either, Exit, Option, Scope, Stream } from "effect"
 import { AppConfig } from "../AppConfig.js"
+import type { StoredEvent } from "../Domain/SessionEvent.js"
 import { ModelRegistry } from "../ModelRegistry.js"
 import { Projects } from "../Projects.js"
-import type { StoredEvent } from "../Domain/SessionEvent.js"
 import { SessionRunner, type TurnHandle } from "../SessionRunner.js"
 import {
   decodeChatRequest,
@@ -20,7 +20,7 @@ import {
   refuseUnsupported,
   turnInputOf
 } from "./ChatRequest.js"
-import { fromCancel, fromDomain, HttpError, internalError, invalidRequest } from "./Errors.js"
+import { fromCancel, fromDomain, type HttpError, internalError, invalidRequest } from "./Errors.js"
 import { currentOwner } from "./Ownership.js"
 import {
   chunksOf,
@@ -101,7 +101,10 @@ export const makeChatCompletions = Effect.gen(function*() {
           }
           return text.length === 0 ? Chunk.empty() : Chunk.of(text)
         }
-        const frames = Stream.concat(Stream.fromChunk(Chunk.unsafeFromArray(buffered)), Stream.repeatEffectChunkOption(pull)).pipe(
+        const frames = Stream.concat(
+          Stream.fromChunk(Chunk.unsafeFromArray(buffered)),
+          Stream.repeatEffectChunkOption(pull)
+        ).pipe(
           Stream.mapChunks(render),
           Stream.catchAll(() => Stream.make(`data: ${JSON.stringify(internalError().envelope)}\n\n`, doneFrame)),
           Stream.ensuring(Effect.suspend(() => (finished ? Effect.void : cancelOnDisconnect(handle)))),

@@ -5,8 +5,12 @@
  */
 import { Either, ParseResult, Schema } from "effect"
 import { type ContentPart, type ConversationMessage, textOf } from "../Domain/Conversation.js"
-import { HttpError, invalidRequest } from "./Errors.js"
-import { type ChatCompletionRequest as ChatCompletionRequestType, ChatCompletionRequest, type ChatMessage } from "./OpenAI.js"
+import { type HttpError, invalidRequest } from "./Errors.js"
+import {
+  ChatCompletionRequest,
+  type ChatCompletionRequest as ChatCompletionRequestType,
+  type ChatMessage
+} from "./OpenAI.js"
 import type { ProjectionContext } from "./Projection.js"
 
 const decodeRequest = Schema.decodeUnknownEither(ChatCompletionRequest, { errors: "first", onExcessProperty: "ignore" })
@@ -29,7 +33,11 @@ export const decodeChatRequest = (body: unknown): Either.Either<ChatCompletionRe
     const issue = ParseResult.ArrayFormatter.formatErrorSync(error)[0]
     const param = paramOf(issue?.path ?? [])
     const detail = issue?.message ?? "invalid value"
-    const code = issue?._tag === "Missing" ? "missing_required_parameter" : detail.startsWith("empty array") ? "empty_array" : "invalid_value"
+    const code = issue?._tag === "Missing"
+      ? "missing_required_parameter"
+      : detail.startsWith("empty array")
+      ? "empty_array"
+      : "invalid_value"
     return invalidRequest(
       param === null ? `Invalid request: ${detail}` : `Invalid value for '${param}': ${detail}`,
       param,
@@ -78,7 +86,9 @@ const contentParts = (
       const mediaType = match[1] === "image/jpg" ? "image/jpeg" : match[1]!
       parts.push({ _tag: "image", mediaType, data: match[2]!.replace(/[\r\n]/g, "") })
     } else {
-      return Either.left(invalidRequest(`Content parts of type '${part.type}' are not supported.`, `${param}.type`, "invalid_value"))
+      return Either.left(
+        invalidRequest(`Content parts of type '${part.type}' are not supported.`, `${param}.type`, "invalid_value")
+      )
     }
   }
   return Either.right(parts)
@@ -112,7 +122,10 @@ export const turnInputOf = (request: ChatCompletionRequestType): Either.Either<T
       case "tool":
       case "function": {
         const label = message.tool_call_id ?? message.name ?? "tool"
-        messages.push({ role: "user", content: [{ _tag: "text", text: `[result of ${label}]: ${textOf(parts.right)}` }] })
+        messages.push({
+          role: "user",
+          content: [{ _tag: "text", text: `[result of ${label}]: ${textOf(parts.right)}` }]
+        })
         break
       }
     }
@@ -181,4 +194,3 @@ export const parametersOf = (request: ChatCompletionRequestType): Record<string,
   const { messages: _messages, session_id: _session, project_id: _project, ...rest } = request
   return rest
 }
-

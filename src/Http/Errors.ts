@@ -89,7 +89,9 @@ export const fromDomain = (
       return invalidRequest(error.message, error.param, error.code)
     case "ModelRejected":
       return invalidRequest(
-        `The model ${error.models.map((m) => `'${m}'`).join(", then ")} ${error.models.length > 1 ? "were" : "was"} rejected by the upstream API.`,
+        `The model ${error.models.map((m) => `'${m}'`).join(", then ")} ${
+          error.models.length > 1 ? "were" : "was"
+        } rejected by the upstream API.`,
         "model",
         "model_not_supported"
       )
@@ -115,7 +117,10 @@ export const fromDomain = (
         param: "session_id"
       })
     case "ShuttingDown":
-      return make(503, "server_error", "The server is shutting down.", { code: "server_shutting_down", retryAfterSeconds: 5 })
+      return make(503, "server_error", "The server is shutting down.", {
+        code: "server_shutting_down",
+        retryAfterSeconds: 5
+      })
     case "CapacityExceeded":
       return make(429, "rate_limit_error", `Too many turns are running (limit ${error.limit}); try again shortly.`, {
         code: "too_many_running_turns",
@@ -129,7 +134,9 @@ export const fromDomain = (
     case "Unauthorized":
       return make(401, "invalid_request_error", error.message, { code: "invalid_api_key" })
     case "CliNotFound":
-      return make(503, "server_error", "The Claude Code CLI is not available on this server.", { code: "cli_unavailable" })
+      return make(503, "server_error", "The Claude Code CLI is not available on this server.", {
+        code: "cli_unavailable"
+      })
     case "CliExitedEarly":
       return make(502, "server_error", "The Claude Code CLI exited before finishing the turn.", { code: "cli_exited" })
     case "CliTimeout":
@@ -162,7 +169,9 @@ const fromUpstream = (status: number | null, retryAfterSeconds: number | null): 
       })
     case 400:
     case 413:
-      return make(400, "invalid_request_error", "The upstream API rejected the request.", { code: "upstream_bad_request" })
+      return make(400, "invalid_request_error", "The upstream API rejected the request.", {
+        code: "upstream_bad_request"
+      })
     case 401:
     case 403:
       return make(502, "server_error", "The gateway could not authenticate with the upstream API.", {

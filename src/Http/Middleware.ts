@@ -88,7 +88,9 @@ const renderFailure = (request: HttpServerRequest.HttpServerRequest, error: unkn
       case "RouteNotFound":
         return Effect.succeed(routeNotFound(request))
       case "HttpApiDecodeError": {
-        const issue = (error as unknown as { readonly issues: ReadonlyArray<{ readonly path: ReadonlyArray<PropertyKey>; readonly message: string }> }).issues[0]
+        const issue = (error as unknown as {
+          readonly issues: ReadonlyArray<{ readonly path: ReadonlyArray<PropertyKey>; readonly message: string }>
+        }).issues[0]
         const param = paramOf(issue?.path ?? [])
         return Effect.succeed(invalidRequest(issue?.message ?? "Invalid request", param, "invalid_value").toResponse())
       }

@@ -55,7 +55,9 @@ export const ChatCompletionRequest = Schema.Struct({
     include_obfuscation: Schema.optional(Schema.Boolean)
   }))),
   n: Schema.optional(Schema.NullOr(PositiveInt)),
-  stop: Schema.optional(Schema.NullOr(Schema.Union(Schema.String, Schema.Array(Schema.String).pipe(Schema.maxItems(4))))),
+  stop: Schema.optional(
+    Schema.NullOr(Schema.Union(Schema.String, Schema.Array(Schema.String).pipe(Schema.maxItems(4))))
+  ),
   temperature: Schema.optional(Schema.NullOr(Probability)),
   top_p: Schema.optional(Schema.NullOr(Schema.Number.pipe(Schema.between(0, 1)))),
   max_tokens: Schema.optional(Schema.NullOr(PositiveInt)),

@@ -3,8 +3,8 @@
  * `chat.completion`, or the `chat.completion.chunk` frames of an SSE stream. Both apply
  * the request's `stop` sequences to the text; neither ever produces `tool_calls`.
  */
-import type { CancelReason, StoredEvent, TurnUsage } from "../Domain/SessionEvent.js"
 import { InternalFailure, type TurnError } from "../Domain/Errors.js"
+import type { CancelReason, StoredEvent, TurnUsage } from "../Domain/SessionEvent.js"
 import type { ChatCompletion, ChatCompletionChunk, ClaudeCodeToolUse, FinishReason, Usage } from "./OpenAI.js"
 
 /** What a projection needs besides the events. */
@@ -257,10 +257,14 @@ export const chunksOf = (
       ])
     case "ToolResult":
       return withRole(state, [
-        chunk(state, { claude_code_tool_result: { id: event.toolUseId, output: event.content, is_error: event.isError } })
+        chunk(state, {
+          claude_code_tool_result: { id: event.toolUseId, output: event.content, is_error: event.isError }
+        })
       ])
     case "TurnCompleted": {
-      const rest = context.structured ? structuredAnswer(event.structuredOutput, state.heldText) : flushStop(state.scanner)
+      const rest = context.structured
+        ? structuredAnswer(event.structuredOutput, state.heldText)
+        : flushStop(state.scanner)
       const next = { ...state, model: event.model }
       const frames: Array<StreamFrame> = []
       if (rest.length > 0) frames.push(chunk(next, { content: rest }))

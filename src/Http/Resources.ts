@@ -3,9 +3,9 @@
  * same style as OpenAI's objects: snake_case, `object` tags, Unix seconds.
  */
 import { Schema } from "effect"
-import type { SessionActivity } from "../SessionRunner.js"
 import type { SessionSummary, SessionTotals } from "../Domain/Session.js"
 import type { Project as ProjectRecord } from "../Projects.js"
+import type { SessionActivity } from "../SessionRunner.js"
 
 export const Session = Schema.Struct({
   id: Schema.String,

@@ -7,11 +7,11 @@ import { NodeHttpServer } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
 import * as NodeHttp from "node:http"
 import { AppConfig } from "../AppConfig.js"
+import { SessionRunner } from "../SessionRunner.js"
 import { GatewayApi } from "./Api.js"
 import { ChatHandlers, ModelsHandlers, SystemHandlers } from "./Handlers.js"
 import { EdgeMiddleware, originAllowed } from "./Middleware.js"
 import { ProjectsHandlers, SessionsHandlers } from "./Sessions.js"
-import { SessionRunner } from "../SessionRunner.js"
 
 export const ApiLive = HttpApiBuilder.api(GatewayApi).pipe(
   Layer.provide([ChatHandlers, SessionsHandlers, ProjectsHandlers, ModelsHandlers, SystemHandlers])

@@ -3,16 +3,16 @@
  * project lifecycle, and the raw event feed (JSON pages, or SSE that replays and then
  * follows live, resumable with `Last-Event-ID`).
  */
-import { HttpApiBuilder, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { HttpApiBuilder, type HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { Duration, Effect, Schema, Stream } from "effect"
 import { AppConfig } from "../AppConfig.js"
 import type { ConversationMessage } from "../Domain/Conversation.js"
 import { isTurnTerminal, SessionEvent, type StoredEvent } from "../Domain/SessionEvent.js"
 import { Projects } from "../Projects.js"
-import { historyOf } from "../SessionRunner/history.js"
 import { SessionRunner } from "../SessionRunner.js"
+import { historyOf } from "../SessionRunner/history.js"
 import { SessionStore } from "../SessionStore.js"
-import { EventsParams, GatewayApi } from "./Api.js"
+import { type EventsParams, GatewayApi } from "./Api.js"
 import { projectionContextOf } from "./ChatRequest.js"
 import { fromDomain, invalidRequest } from "./Errors.js"
 import { callersSession, currentOwner } from "./Ownership.js"
@@ -77,7 +77,11 @@ export const SessionsHandlers = HttpApiBuilder.group(GatewayApi, "sessions", (ha
       Effect.flatMap(callersSession(store, sessionId), (summary) =>
         Effect.map(runner.activity(sessionId), (activity) => sessionOf(summary, activity)))
 
-    const eventsOf = (sessionId: string, request: HttpServerRequest.HttpServerRequest, params: typeof EventsParams.Type) =>
+    const eventsOf = (
+      sessionId: string,
+      request: HttpServerRequest.HttpServerRequest,
+      params: typeof EventsParams.Type
+    ) =>
       Effect.gen(function*() {
         const { projectId } = yield* callersSession(store, sessionId)
         const lastEventId = Number(request.headers["last-event-id"])
@@ -100,14 +104,18 @@ export const SessionsHandlers = HttpApiBuilder.group(GatewayApi, "sessions", (ha
         if (params.turn_id !== undefined) {
           const turnId = params.turn_id
           events = events.pipe(
-            Stream.filter((stored) => "turnId" in stored.event && stored.event.turnId === turnId),
+            Stream.filter((stored) =>
+              "turnId" in stored.event && stored.event.turnId === turnId
+            ),
             Stream.takeUntil((stored) => isTurnTerminal(stored.event))
           )
         }
         const frames = params.format === "chunks"
           ? events.pipe(Stream.map(chunkFrames(sessionId, projectId)), Stream.flattenIterables)
           : events.pipe(
-            Stream.map((stored) => `id: ${stored.sequence}\nevent: ${stored.event._tag}\ndata: ${JSON.stringify(eventJson(stored))}\n\n`)
+            Stream.map((stored) =>
+              `id: ${stored.sequence}\nevent: ${stored.event._tag}\ndata: ${JSON.stringify(eventJson(stored))}\n\n`
+            )
           )
         // A first comment sends the headers at once, even when nothing is there to replay yet.
         return sseResponse(request, Stream.concat(Stream.make(": connected\n\n"), frames.pipe(Stream.orDie)), keepAlive)
@@ -116,7 +124,9 @@ export const SessionsHandlers = HttpApiBuilder.group(GatewayApi, "sessions", (ha
     return handlers
       .handle("createSession", ({ payload }) =>
         projects.ensure(payload.project_id ?? "default").pipe(
-          Effect.zipRight(Effect.flatMap(currentOwner, (owner) => runner.createSession(payload.project_id ?? "default", owner))),
+          Effect.zipRight(
+            Effect.flatMap(currentOwner, (owner) => runner.createSession(payload.project_id ?? "default", owner))
+          ),
           Effect.flatMap(({ sessionId }) => summaryOf(sessionId)),
           Effect.mapError(fromDomain)
         ))
@@ -128,8 +138,10 @@ export const SessionsHandlers = HttpApiBuilder.group(GatewayApi, "sessions", (ha
             limit: urlParams.limit,
             offset: urlParams.offset
           })
-          const data = yield* Effect.forEach(sessions, (summary) =>
-            Effect.map(runner.activity(summary.sessionId), (activity) => sessionOf(summary, activity)))
+          const data = yield* Effect.forEach(
+            sessions,
+            (summary) => Effect.map(runner.activity(summary.sessionId), (activity) => sessionOf(summary, activity))
+          )
           return {
             object: "list" as const,
             data,
@@ -161,8 +173,11 @@ export const SessionsHandlers = HttpApiBuilder.group(GatewayApi, "sessions", (ha
             data: historyOf(events).conversation.map(openAiMessage)
           }
         }).pipe(Effect.mapError(fromDomain)))
-      .handleRaw("sessionEvents", ({ path, request, urlParams }) =>
-        eventsOf(path.session_id, request, urlParams).pipe(Effect.mapError(fromDomain)))
+      .handleRaw(
+        "sessionEvents",
+        ({ path, request, urlParams }) =>
+          eventsOf(path.session_id, request, urlParams).pipe(Effect.mapError(fromDomain))
+      )
   }))
 
 export const ProjectsHandlers = HttpApiBuilder.group(GatewayApi, "projects", (handlers) =>
@@ -171,12 +186,15 @@ export const ProjectsHandlers = HttpApiBuilder.group(GatewayApi, "projects", (ha
     return handlers
       .handle("createProject", ({ payload }) => {
         if (payload.path !== undefined && payload.id !== undefined && payload.path !== payload.id) {
-          return Effect.fail(invalidRequest("path must name the project's own directory (its id)", "path", "invalid_value"))
+          return Effect.fail(
+            invalidRequest("path must name the project's own directory (its id)", "path", "invalid_value")
+          )
         }
-        return projects.create({ id: payload.id ?? payload.path, name: payload.name, description: payload.description }).pipe(
-          Effect.map(projectOf),
-          Effect.mapError(fromDomain)
-        )
+        return projects.create({ id: payload.id ?? payload.path, name: payload.name, description: payload.description })
+          .pipe(
+            Effect.map(projectOf),
+            Effect.mapError(fromDomain)
+          )
       })
       .handle("listProjects", ({ urlParams }) =>
         projects.list.pipe(

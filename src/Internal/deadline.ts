@@ -4,7 +4,7 @@
  * `Effect.timeout` there either never fires or gives up at once. The wait runs in a fresh
  * fiber instead, whose timeout works whatever state the caller is in.
  */
-import { type Duration, Effect, Fiber, Option } from "effect"
+import { type Duration, Effect, Fiber, type Option } from "effect"
 
 /** Runs `effect` for at most `duration`; `None` when the deadline passed (or it failed). */
 export const withDeadline = <A, E>(

@@ -50,7 +50,10 @@ export const historyOf = (events: ReadonlyArray<StoredEvent>): SessionHistory =>
         break
       case "TurnCompleted":
         if (pending?.turnId === event.turnId) {
-          conversation.push(...pending.messages, { role: "assistant", content: [{ _tag: "text", text: answerOf(event, pending.text) }] })
+          conversation.push(...pending.messages, {
+            role: "assistant",
+            content: [{ _tag: "text", text: answerOf(event, pending.text) }]
+          })
           lastCompleted = event
         }
         pending = null

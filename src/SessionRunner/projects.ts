@@ -45,4 +45,5 @@ export class ProjectPaths {
       }))
 }
 
-const invalid = (message: string) => new InvalidTurnRequest({ message, param: "project_id", code: "invalid_project_id" })
+const invalid = (message: string) =>
+  new InvalidTurnRequest({ message, param: "project_id", code: "invalid_project_id" })

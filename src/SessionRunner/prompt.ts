@@ -22,7 +22,11 @@ export const promptContent = (
 ): ReadonlyArray<ContentPart> | InvalidTurnRequest => {
   const last = messages[messages.length - 1]
   if (last === undefined) {
-    return new InvalidTurnRequest({ message: "messages must contain at least one user message", param: "messages", code: null })
+    return new InvalidTurnRequest({
+      message: "messages must contain at least one user message",
+      param: "messages",
+      code: null
+    })
   }
   if (last.role !== "user") {
     return new InvalidTurnRequest({

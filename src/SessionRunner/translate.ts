@@ -151,7 +151,9 @@ export const translate = (
         if (block.type === "text" && "text" in block) {
           const [attached, before] = attach(next, event.message.model)
           out.push(...before)
-          const missing = block.text.startsWith(attached.pendingText) ? block.text.slice(attached.pendingText.length) : ""
+          const missing = block.text.startsWith(attached.pendingText)
+            ? block.text.slice(attached.pendingText.length)
+            : ""
           if (missing.length > 0) out.push(new TextDelta({ turnId, text: missing }))
           next = { ...attached, pendingText: "" }
         } else if (block.type === "tool_use" && "name" in block) {

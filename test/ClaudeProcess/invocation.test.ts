@@ -2,7 +2,14 @@
  * The exact CLI invocation: argv, the child's environment and the stdin lines.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { baseArgs, type CliLaunch, cliArgs, cliEnv, interruptLine, userMessageLine } from "../../src/ClaudeProcess/invocation.js"
+import {
+  baseArgs,
+  cliArgs,
+  cliEnv,
+  type CliLaunch,
+  interruptLine,
+  userMessageLine
+} from "../../src/ClaudeProcess/invocation.js"
 
 const launch = (overrides: Partial<CliLaunch> = {}): CliLaunch => ({
   cwd: "/srv/projects/p1",
@@ -173,7 +180,8 @@ describe("userMessageLine", () => {
   })
 
   it("sends a lone image as a block array", () => {
-    const content = parse(userMessageLine([{ _tag: "image", mediaType: "image/jpeg", data: "/9j/4AAQ" }])).message.content
+    const content =
+      parse(userMessageLine([{ _tag: "image", mediaType: "image/jpeg", data: "/9j/4AAQ" }])).message.content
     expect(content).toEqual([{ type: "image", source: { type: "base64", media_type: "image/jpeg", data: "/9j/4AAQ" } }])
   })
 
@@ -188,6 +196,10 @@ describe("interruptLine", () => {
     const line = interruptLine("req-42")
     expect(line.endsWith("\n")).toBe(true)
     expect(line.slice(0, -1)).not.toContain("\n")
-    expect(JSON.parse(line)).toEqual({ type: "control_request", request_id: "req-42", request: { subtype: "interrupt" } })
+    expect(JSON.parse(line)).toEqual({
+      type: "control_request",
+      request_id: "req-42",
+      request: { subtype: "interrupt" }
+    })
   })
 })

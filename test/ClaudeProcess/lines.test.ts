@@ -10,8 +10,8 @@ const bytes = (text: string) => new TextEncoder().encode(text)
 describe("LineSplitter", () => {
   it("keeps a line split across chunks until its newline arrives", () => {
     const lines = new LineSplitter()
-    expect(lines.push(bytes('{"a":1}\n{"b"'))).toEqual(['{"a":1}'])
-    expect(lines.push(bytes(':2}\n{"c":3}\n'))).toEqual(['{"b":2}', '{"c":3}'])
+    expect(lines.push(bytes("{\"a\":1}\n{\"b\""))).toEqual(["{\"a\":1}"])
+    expect(lines.push(bytes(":2}\n{\"c\":3}\n"))).toEqual(["{\"b\":2}", "{\"c\":3}"])
     expect(lines.end()).toEqual([])
   })
 

@@ -100,7 +100,14 @@ describe("classifyErrorResult on recorded failures", () => {
     const { result } = failingTurn("error500_max_retries_0")
     const error = classifyErrorResult(result, {
       syntheticError: "server_error",
-      lastRetry: { type: "system", subtype: "api_retry", attempt: 1, retry_delay_ms: 4000, error_status: 500, error: "server_error" }
+      lastRetry: {
+        type: "system",
+        subtype: "api_retry",
+        attempt: 1,
+        retry_delay_ms: 4000,
+        error_status: 500,
+        error: "server_error"
+      }
     }, null)
     expect(error).toMatchObject({ _tag: "UpstreamFailure", status: 500, retryAfterSeconds: null })
   })

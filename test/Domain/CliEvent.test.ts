@@ -186,7 +186,8 @@ describe("modelled variants carry the right fields", () => {
     const thinkingTokens = events.filter((event) => event.type === "system" && event.subtype === "thinking_tokens")
     expect(thinkingTokens.length).toBeGreaterThan(0)
     const signature = events.filter(isStreamEvent).find((event) =>
-      event.event.type === "content_block_delta" && "delta" in event.event && event.event.delta.type === "signature_delta"
+      event.event.type === "content_block_delta" && "delta" in event.event &&
+      event.event.delta.type === "signature_delta"
     )
     expect(signature).toBeDefined()
   })
@@ -343,7 +344,12 @@ describe("decodeCliLine tolerance", () => {
     })
     const event = decodeCliLine(line)
     expect(isResult(event)).toBe(true)
-    expect(event).toMatchObject({ type: "result", is_error: false, result: "ok", usage: { input_tokens: 3, output_tokens: 4 } })
+    expect(event).toMatchObject({
+      type: "result",
+      is_error: false,
+      result: "ok",
+      usage: { input_tokens: 3, output_tokens: 4 }
+    })
   })
 
   it("a system line with a new subtype decodes as a system line (not unknown)", () => {
@@ -391,7 +397,10 @@ describe("decodeCliLine tolerance", () => {
       message: { id: "m", content: [{ type: "server_tool_use", id: "x" }, { type: "text", text: "hi" }] }
     }))
     expect(isAssistant(event)).toBe(true)
-    expect(isAssistant(event) ? event.message.content : null).toEqual([{ type: "server_tool_use" }, { type: "text", text: "hi" }])
+    expect(isAssistant(event) ? event.message.content : null).toEqual([{ type: "server_tool_use" }, {
+      type: "text",
+      text: "hi"
+    }])
   })
 
   it("never throws, whatever the line", () => {

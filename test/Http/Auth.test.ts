@@ -286,7 +286,10 @@ describe("sessions belong to the key that created them", () => {
 
     const ownList = (await (await as("k-one", "/v1/sessions")).json()) as { data: Array<{ id: string }>; total: number }
     expect(ownList.data.map((session) => session.id)).toEqual([sessionId])
-    const otherList = (await (await as("k-two", "/v1/sessions")).json()) as { data: Array<{ id: string }>; total: number }
+    const otherList = (await (await as("k-two", "/v1/sessions")).json()) as {
+      data: Array<{ id: string }>
+      total: number
+    }
     expect(otherList).toMatchObject({ data: [], total: 0 })
     const otherStats = (await (await as("k-two", "/v1/sessions/stats")).json()) as { total_sessions: number }
     expect(otherStats.total_sessions).toBe(0)

@@ -66,7 +66,10 @@ interface SqliteDatabase {
   prepare(sql: string): { all(...params: ReadonlyArray<unknown>): Array<unknown> }
   close(): void
 }
-const Database = require("better-sqlite3") as new(path: string, options: { readonly readonly: boolean }) => SqliteDatabase
+const Database = require("better-sqlite3") as new(
+  path: string,
+  options: { readonly readonly: boolean }
+) => SqliteDatabase
 
 interface LogRow {
   readonly session_id: string
@@ -86,15 +89,21 @@ const withDb = <A>(gateway: Gateway, f: (db: SqliteDatabase) => A): A => {
 
 /** A session's log, in order. */
 const logOf = (gateway: Gateway, sessionId: string): ReadonlyArray<LogRow> =>
-  withDb(gateway, (db) =>
-    db.prepare("SELECT session_id, sequence, type, data FROM session_events WHERE session_id = ? ORDER BY sequence")
-      .all(sessionId) as Array<LogRow>)
+  withDb(
+    gateway,
+    (db) =>
+      db.prepare("SELECT session_id, sequence, type, data FROM session_events WHERE session_id = ? ORDER BY sequence")
+        .all(sessionId) as Array<LogRow>
+  )
 
 /** The session whose turn was started with a message containing `marker` (error answers carry no session header). */
 const sessionWithMarker = (gateway: Gateway, marker: string): string => {
-  const rows = withDb(gateway, (db) =>
-    db.prepare("SELECT DISTINCT session_id FROM session_events WHERE type = 'TurnStarted' AND data LIKE ?")
-      .all(`%${marker}%`) as Array<{ session_id: string }>)
+  const rows = withDb(
+    gateway,
+    (db) =>
+      db.prepare("SELECT DISTINCT session_id FROM session_events WHERE type = 'TurnStarted' AND data LIKE ?")
+        .all(`%${marker}%`) as Array<{ session_id: string }>
+  )
   expect(rows).toHaveLength(1)
   return rows[0]!.session_id
 }
@@ -173,7 +182,9 @@ const dataPayloads = (body: string): ReadonlyArray<string> => {
     if (frame.trim() === "") continue
     const lines = frame.split("\n").filter((line) => !line.startsWith(":"))
     if (lines.length === 0) continue
-    for (const line of lines) expect(line.startsWith("data: "), `unexpected SSE line ${JSON.stringify(line)}`).toBe(true)
+    for (const line of lines) {
+      expect(line.startsWith("data: "), `unexpected SSE line ${JSON.stringify(line)}`).toBe(true)
+    }
     payloads.push(lines.map((line) => line.slice("data: ".length)).join("\n"))
   }
   return payloads
@@ -187,8 +198,9 @@ const parseSse = (body: string): ReadonlyArray<RawChunk> => {
   return payloads.slice(0, -1).map((payload) => JSON.parse(payload) as RawChunk)
 }
 
-const textOfChunks = (chunks: ReadonlyArray<{ readonly choices: ReadonlyArray<{ readonly delta: { readonly content?: string | null } }> }>) =>
-  chunks.map((chunk) => chunk.choices[0]?.delta.content ?? "").join("")
+const textOfChunks = (
+  chunks: ReadonlyArray<{ readonly choices: ReadonlyArray<{ readonly delta: { readonly content?: string | null } }> }>
+) => chunks.map((chunk) => chunk.choices[0]?.delta.content ?? "").join("")
 
 /** Reads a streamed body for up to `ms`, then aborts the request. */
 const readFor = async (
@@ -246,8 +258,7 @@ const expectSdkError = async <E extends abstract new(...args: never) => ApiError
 }
 
 // A 1×1 transparent PNG.
-const tinyPng =
-  "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII="
+const tinyPng = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII="
 
 const SONNET = "claude-sonnet-4-5-20250929"
 
@@ -325,7 +336,9 @@ describe("non-streaming chat completions", () => {
     const middle = types.slice(3, -1)
     expect(middle.length).toBeGreaterThan(1)
     expect(middle.every((type) => type === "TextDelta")).toBe(true)
-    const deltas = log.filter((row) => row.type === "TextDelta").map((row) => (JSON.parse(row.data) as { text: string }).text)
+    const deltas = log.filter((row) => row.type === "TextDelta").map((row) =>
+      (JSON.parse(row.data) as { text: string }).text
+    )
     expect(deltas.join("")).toBe(completion.choices[0]!.message.content)
     const completed = JSON.parse(log[log.length - 1]!.data) as { model: string; costUsd: number }
     expect(completed.model).toBe(SONNET)
@@ -347,7 +360,10 @@ describe("streaming chat completions", () => {
 
   it("streams real token deltas whose concatenation equals the non-streamed text", async () => {
     const prompt = "stream these words for me"
-    const whole = await client.chat.completions.create({ model: "sonnet", messages: [{ role: "user", content: prompt }] })
+    const whole = await client.chat.completions.create({
+      model: "sonnet",
+      messages: [{ role: "user", content: prompt }]
+    })
     const stream = await client.chat.completions.create({
       model: "sonnet",
       messages: [{ role: "user", content: prompt }],
@@ -460,7 +476,12 @@ describe("SSE keep-alive", () => {
     expect(response.headers.get("content-type")).toMatch(/^text\/event-stream/)
     // data (role), keep-alive, data (w1), keep-alive, data (w2)
     const pattern = /^data: [^\n]*\n\n(?:.*\n\n)*?: keep-alive\n\n(?:.*\n\n)*?data: [^\n]*\n\n/s
-    const body = await readFor(response, controller, (sofar) => /: keep-alive\n\n[\s\S]*data: [\s\S]*: keep-alive\n\n[\s\S]*data: /.test(sofar), 6_000)
+    const body = await readFor(
+      response,
+      controller,
+      (sofar) => /: keep-alive\n\n[\s\S]*data: [\s\S]*: keep-alive\n\n[\s\S]*data: /.test(sofar),
+      6_000
+    )
     expect(body).toMatch(pattern)
     const lines = body.split("\n").filter((line) => line.length > 0)
     const firstKeepAlive = lines.indexOf(": keep-alive")
@@ -486,7 +507,9 @@ describe("message content", () => {
   })
   afterAll(() => gateway.close())
 
-  const echoedArgs = async (params: Omit<OpenAI.ChatCompletionCreateParamsNonStreaming, "model"> & { model?: string }) => {
+  const echoedArgs = async (
+    params: Omit<OpenAI.ChatCompletionCreateParamsNonStreaming, "model"> & { model?: string }
+  ) => {
     const completion = await client.chat.completions.create(params as OpenAI.ChatCompletionCreateParamsNonStreaming)
     return JSON.parse(completion.choices[0]!.message.content!) as {
       readonly argv: ReadonlyArray<string>
@@ -623,7 +646,10 @@ describe("request validation", () => {
   })
 
   it("requires messages", async () => {
-    await expectEnvelope(await post(gateway, { model: "sonnet" }), 400, { param: "messages", type: "invalid_request_error" })
+    await expectEnvelope(await post(gateway, { model: "sonnet" }), 400, {
+      param: "messages",
+      type: "invalid_request_error"
+    })
     await expectSdkError(
       client.chat.completions.create({ model: "sonnet" } as unknown as OpenAI.ChatCompletionCreateParamsNonStreaming),
       OpenAI.BadRequestError,
@@ -670,7 +696,12 @@ describe("request validation", () => {
   })
 
   it("accepts unknown extra fields", async () => {
-    const response = await post(gateway, { model: "sonnet", messages: [{ role: "user", content: "extra" }], foo: 1, bar: { baz: [1] } })
+    const response = await post(gateway, {
+      model: "sonnet",
+      messages: [{ role: "user", content: "extra" }],
+      foo: 1,
+      bar: { baz: [1] }
+    })
     expect(response.status).toBe(200)
     const body = (await response.json()) as GatewayCompletion
     expect(body.choices[0]!.message.content).toBe("Echo: extra [turn=1]")
@@ -718,7 +749,10 @@ describe("request validation", () => {
       messages: [{ role: "user" as const, content: "hi" }, { role: "assistant" as const, content: "partial answer" }]
     }
     await expectEnvelope(await post(gateway, body), 400, { param: "messages", type: "invalid_request_error" })
-    await expectSdkError(client.chat.completions.create(body), OpenAI.BadRequestError, { status: 400, param: "messages" })
+    await expectSdkError(client.chat.completions.create(body), OpenAI.BadRequestError, {
+      status: 400,
+      param: "messages"
+    })
   })
 
   it("refuses a project_id that leaves the project root", async () => {
@@ -803,8 +837,13 @@ describe("stop sequences, tool use and thinking", () => {
     expect(chunks.some((chunk) => chunk.choices.some((choice) => "tool_calls" in choice.delta))).toBe(false)
     const toolChunk = chunks.find((chunk) => chunk.choices[0]?.delta["claude_code_tool_use"] !== undefined)
     expect(toolChunk).toBeDefined()
-    expect(toolChunk!.choices[0]!.delta["claude_code_tool_use"]).toMatchObject({ name: "Bash", input: { command: "echo hi" } })
-    const finishes = chunks.flatMap((chunk) => chunk.choices.map((choice) => choice.finish_reason)).filter((f) => f !== null)
+    expect(toolChunk!.choices[0]!.delta["claude_code_tool_use"]).toMatchObject({
+      name: "Bash",
+      input: { command: "echo hi" }
+    })
+    const finishes = chunks.flatMap((chunk) => chunk.choices.map((choice) => choice.finish_reason)).filter((f) =>
+      f !== null
+    )
     expect(finishes).toEqual(["stop"])
 
     // The SDK's helper copes with the extension deltas too.
@@ -879,7 +918,10 @@ describe("failures", () => {
 
   it("answers a CLI crash with 502 cli_exited and no internals (JSON)", async () => {
     const marker = "crash-json-marker"
-    const response = await post(gateway, { model: "sonnet", messages: [{ role: "user", content: `FAKE_CRASH ${marker}` }] })
+    const response = await post(gateway, {
+      model: "sonnet",
+      messages: [{ role: "user", content: `FAKE_CRASH ${marker}` }]
+    })
     const error = await expectEnvelope(response, 502, { code: "cli_exited", type: "server_error" })
     expect(error.message).not.toContain("simulated crash")
     expect(error.message).not.toContain(fakeCliPath)
@@ -938,7 +980,10 @@ describe("failures", () => {
     await expectEnvelope(response, 429, { code: "upstream_rate_limited", type: "rate_limit_error" })
     await expectFailedWith(gateway, sessionWithMarker(gateway, marker), "UpstreamFailure")
     await expectSdkError(
-      client.chat.completions.create({ model: "sonnet", messages: [{ role: "user", content: "FAKE_UPSTREAM_429 sdk" }] }),
+      client.chat.completions.create({
+        model: "sonnet",
+        messages: [{ role: "user", content: "FAKE_UPSTREAM_429 sdk" }]
+      }),
       OpenAI.RateLimitError,
       { status: 429, code: "upstream_rate_limited" }
     )
@@ -1030,7 +1075,11 @@ describe("model fallbacks", () => {
 
   it("answers 400 model_not_supported when the whole chain is rejected (stream)", async () => {
     const marker = "chain-stream-marker"
-    const response = await post(gateway, { model: "doomed", messages: [{ role: "user", content: marker }], stream: true })
+    const response = await post(gateway, {
+      model: "doomed",
+      messages: [{ role: "user", content: marker }],
+      stream: true
+    })
     await expectEnvelope(response, 400, { param: "model", code: "model_not_supported" })
     await expectFailedWith(gateway, sessionWithMarker(gateway, marker), "ModelRejected")
     await expectSdkError(
@@ -1193,7 +1242,8 @@ describe("a turn outlives its request (CANCEL_ON_DISCONNECT=false)", () => {
     const log = await eventually(() => {
       const rows = logOf(gateway, sessionId)
       const last = rows[rows.length - 1]
-      return last !== undefined && last.type !== "TextDelta" && last.type !== "TurnAttached" && last.type !== "TurnStarted"
+      return last !== undefined && last.type !== "TextDelta" && last.type !== "TurnAttached" &&
+          last.type !== "TurnStarted"
           && last.type !== "SessionCreated"
         ? rows
         : undefined
@@ -1201,7 +1251,9 @@ describe("a turn outlives its request (CANCEL_ON_DISCONNECT=false)", () => {
     expectContiguousFromOne(log)
     expect(log.map((row) => row.type).filter((type) => type === "TurnCancelled")).toEqual([])
     expect(log[log.length - 1]!.type).toBe("TurnCompleted")
-    const text = log.filter((row) => row.type === "TextDelta").map((row) => (JSON.parse(row.data) as { text: string }).text)
+    const text = log.filter((row) => row.type === "TextDelta").map((row) =>
+      (JSON.parse(row.data) as { text: string }).text
+    )
     expect(text).toHaveLength(30)
     expect(text.join("")).toBe(Array.from({ length: 30 }, (_, i) => `w${i + 1} `).join(""))
   })

@@ -2,9 +2,9 @@
  * `/v1/models`, `/v1/models/{id}` and `/v1/models/capabilities` through the official
  * openai SDK (and `fetch` for raw envelopes), against the full gateway.
  */
-import OpenAI from "openai"
 import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"
+import OpenAI from "openai"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { type Gateway, startGateway, tempDirectory } from "../support/Gateway.js"
 

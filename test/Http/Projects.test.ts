@@ -11,7 +11,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { type Gateway, startGateway, tempDirectory } from "../support/Gateway.js"
 
 interface ErrorBody {
-  readonly error: { readonly message: string; readonly type: string; readonly param: string | null; readonly code: string | null }
+  readonly error: {
+    readonly message: string
+    readonly type: string
+    readonly param: string | null
+    readonly code: string | null
+  }
 }
 
 interface ProjectBody {
@@ -46,7 +51,11 @@ const request = (gateway: Gateway, method: string, path: string, body?: unknown)
   })
 
 /** A request with the path sent byte for byte (fetch would normalise `..` segments away). */
-const rawRequest = (gateway: Gateway, method: string, rawPath: string): Promise<{ status: number; contentType: string; body: string }> =>
+const rawRequest = (
+  gateway: Gateway,
+  method: string,
+  rawPath: string
+): Promise<{ status: number; contentType: string; body: string }> =>
   new Promise((resolve, reject) => {
     const url = new URL(gateway.url)
     const outgoing = NodeHttp.request(
@@ -56,7 +65,11 @@ const rawRequest = (gateway: Gateway, method: string, rawPath: string): Promise<
         incoming.setEncoding("utf8")
         incoming.on("data", (chunk: string) => (body += chunk))
         incoming.on("end", () =>
-          resolve({ status: incoming.statusCode ?? 0, contentType: String(incoming.headers["content-type"] ?? ""), body }))
+          resolve({
+            status: incoming.statusCode ?? 0,
+            contentType: String(incoming.headers["content-type"] ?? ""),
+            body
+          }))
         incoming.on("error", reject)
       }
     )
@@ -72,7 +85,10 @@ const json = async <A>(response: Response | Promise<Response>, status = 200): Pr
   return JSON.parse(text) as A
 }
 
-const expectEnvelopeBody = (text: string, expected: { readonly code?: string | null; readonly param?: string | null }) => {
+const expectEnvelopeBody = (
+  text: string,
+  expected: { readonly code?: string | null; readonly param?: string | null }
+) => {
   const body = JSON.parse(text) as ErrorBody
   expect(Object.keys(body)).toEqual(["error"])
   expect(Object.keys(body.error).sort()).toEqual(["code", "message", "param", "type"])
@@ -109,7 +125,10 @@ describe("projects over HTTP", () => {
   })
 
   it("POST /v1/projects derives the id from the name and creates the directory", async () => {
-    const project = await json<ProjectBody>(request(gateway, "POST", "/v1/projects", { name: "My App", description: "d" }), 201)
+    const project = await json<ProjectBody>(
+      request(gateway, "POST", "/v1/projects", { name: "My App", description: "d" }),
+      201
+    )
     expect(project).toEqual({
       id: "my-app",
       object: "project",
@@ -125,25 +144,38 @@ describe("projects over HTTP", () => {
   it("POST /v1/projects takes an explicit id (name defaults to it)", async () => {
     await sleep(5)
     const project = await json<ProjectBody>(request(gateway, "POST", "/v1/projects", { id: "alpha" }), 201)
-    expect(project).toMatchObject({ id: "alpha", name: "alpha", description: null, path: NodePath.join(gateway.projectRoot, "alpha") })
+    expect(project).toMatchObject({
+      id: "alpha",
+      name: "alpha",
+      description: null,
+      path: NodePath.join(gateway.projectRoot, "alpha")
+    })
     expect(NodeFs.statSync(project.path).isDirectory()).toBe(true)
     // `path` equal to the id is accepted; `path` alone names the id.
     await sleep(5)
-    expect((await json<ProjectBody>(request(gateway, "POST", "/v1/projects", { id: "gamma", path: "gamma" }), 201)).id).toBe("gamma")
+    expect((await json<ProjectBody>(request(gateway, "POST", "/v1/projects", { id: "gamma", path: "gamma" }), 201)).id)
+      .toBe("gamma")
     await sleep(5)
     expect((await json<ProjectBody>(request(gateway, "POST", "/v1/projects", { path: "delta" }), 201)).id).toBe("delta")
   })
 
   it("refuses a duplicate with 409 project_exists", async () => {
-    await expectEnvelope(request(gateway, "POST", "/v1/projects", { id: "alpha" }), 409, { code: "project_exists", param: "id" })
+    await expectEnvelope(request(gateway, "POST", "/v1/projects", { id: "alpha" }), 409, {
+      code: "project_exists",
+      param: "id"
+    })
     await expectEnvelope(request(gateway, "POST", "/v1/projects", { name: "My App" }), 409, { code: "project_exists" })
   })
 
   it("refuses a project with neither id nor name, and a `path` other than the id", async () => {
     await expectEnvelope(request(gateway, "POST", "/v1/projects", {}), 400)
     await expectEnvelope(request(gateway, "POST", "/v1/projects", { description: "only" }), 400)
-    await expectEnvelope(request(gateway, "POST", "/v1/projects", { id: "epsilon", path: "other" }), 400, { param: "path" })
-    await expectEnvelope(request(gateway, "POST", "/v1/projects", { id: "epsilon", path: "../epsilon" }), 400, { param: "path" })
+    await expectEnvelope(request(gateway, "POST", "/v1/projects", { id: "epsilon", path: "other" }), 400, {
+      param: "path"
+    })
+    await expectEnvelope(request(gateway, "POST", "/v1/projects", { id: "epsilon", path: "../epsilon" }), 400, {
+      param: "path"
+    })
     expect(NodeFs.existsSync(NodePath.join(gateway.projectRoot, "epsilon"))).toBe(false)
     expect(NodeFs.existsSync(NodePath.join(gateway.projectRoot, "other"))).toBe(false)
     expect(await listIds(gateway)).not.toContain("epsilon")
@@ -175,7 +207,10 @@ describe("projects over HTTP", () => {
   it("GET /v1/projects/{id} returns one project; an unknown one is 404 project_not_found", async () => {
     const project = await json<ProjectBody>(request(gateway, "GET", "/v1/projects/my-app"))
     expect(project).toMatchObject({ id: "my-app", object: "project", name: "My App", description: "d" })
-    await expectEnvelope(request(gateway, "GET", "/v1/projects/nope"), 404, { code: "project_not_found", param: "project_id" })
+    await expectEnvelope(request(gateway, "GET", "/v1/projects/nope"), 404, {
+      code: "project_not_found",
+      param: "project_id"
+    })
     await expectEnvelope(request(gateway, "DELETE", "/v1/projects/nope"), 404, { code: "project_not_found" })
   })
 
@@ -192,7 +227,10 @@ describe("projects over HTTP", () => {
     expect(NodeFs.statSync(NodePath.join(gateway.projectRoot, "alpha")).isDirectory()).toBe(true)
 
     // It can be registered again.
-    const again = await json<ProjectBody>(request(gateway, "POST", "/v1/projects", { id: "alpha", description: "back" }), 201)
+    const again = await json<ProjectBody>(
+      request(gateway, "POST", "/v1/projects", { id: "alpha", description: "back" }),
+      201
+    )
     expect(again.description).toBe("back")
     expect(await listIds(gateway)).toContain("alpha")
   })
@@ -260,9 +298,13 @@ describe("projects over HTTP", () => {
 
   it("refuses ids that leave the project root in chat requests", async () => {
     for (const id of escapingIds) {
-      await expectEnvelope(chat(gateway, { project_id: id, messages: [{ role: "user", content: "FAKE_ECHO_ARGS" }] }), 400, {
-        param: "project_id"
-      })
+      await expectEnvelope(
+        chat(gateway, { project_id: id, messages: [{ role: "user", content: "FAKE_ECHO_ARGS" }] }),
+        400,
+        {
+          param: "project_id"
+        }
+      )
       await expectEnvelope(request(gateway, "POST", "/v1/sessions", { project_id: id }), 400, { param: "project_id" })
     }
     expect(NodeFs.existsSync(NodePath.join(gateway.projectRoot, "..", "x"))).toBe(false)
@@ -296,7 +338,9 @@ describe("projects over HTTP", () => {
       400,
       { param: "project_id" }
     )
-    await expectEnvelope(request(gateway, "POST", "/v1/sessions", { project_id: "escape" }), 400, { param: "project_id" })
+    await expectEnvelope(request(gateway, "POST", "/v1/sessions", { project_id: "escape" }), 400, {
+      param: "project_id"
+    })
     expect(await listIds(gateway)).not.toContain("escape")
     // Nothing ran or was written in the target.
     expect(NodeFs.readdirSync(outside)).toEqual(["keep.txt"])

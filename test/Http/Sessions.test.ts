@@ -16,7 +16,12 @@ import { type Gateway, startGateway, tempDirectory } from "../support/Gateway.js
 // Helpers
 
 interface ErrorBody {
-  readonly error: { readonly message: string; readonly type: string; readonly param: string | null; readonly code: string | null }
+  readonly error: {
+    readonly message: string
+    readonly type: string
+    readonly param: string | null
+    readonly code: string | null
+  }
 }
 
 interface Completion {
@@ -25,7 +30,9 @@ interface Completion {
   readonly model: string
   readonly session_id: string
   readonly project_id: string
-  readonly choices: ReadonlyArray<{ readonly message: { readonly role: string; readonly content: string }; readonly finish_reason: string }>
+  readonly choices: ReadonlyArray<
+    { readonly message: { readonly role: string; readonly content: string }; readonly finish_reason: string }
+  >
   readonly usage: {
     readonly prompt_tokens: number
     readonly completion_tokens: number
@@ -111,7 +118,10 @@ interface SqliteDatabase {
   prepare(sql: string): { all(...params: ReadonlyArray<unknown>): Array<unknown> }
   close(): void
 }
-const Database = require("better-sqlite3") as new(path: string, options: { readonly readonly: boolean }) => SqliteDatabase
+const Database = require("better-sqlite3") as new(
+  path: string,
+  options: { readonly readonly: boolean }
+) => SqliteDatabase
 
 interface LogRow {
   readonly sequence: number
@@ -132,7 +142,11 @@ const logOf = (gateway: Gateway, sessionId: string): ReadonlyArray<LogRow> => {
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
 /** Polls until `f` returns a value (not undefined) or the deadline passes. */
-const eventually = async <A>(f: () => Promise<A | undefined> | A | undefined, timeoutMs = 10_000, intervalMs = 25): Promise<A> => {
+const eventually = async <A>(
+  f: () => Promise<A | undefined> | A | undefined,
+  timeoutMs = 10_000,
+  intervalMs = 25
+): Promise<A> => {
   const deadline = Date.now() + timeoutMs
   for (;;) {
     const value = await f()
@@ -142,7 +156,12 @@ const eventually = async <A>(f: () => Promise<A | undefined> | A | undefined, ti
   }
 }
 
-const request = (gateway: Gateway, method: string, path: string, options: { readonly body?: unknown; readonly headers?: Record<string, string>; readonly signal?: AbortSignal } = {}) =>
+const request = (
+  gateway: Gateway,
+  method: string,
+  path: string,
+  options: { readonly body?: unknown; readonly headers?: Record<string, string>; readonly signal?: AbortSignal } = {}
+) =>
   fetch(`${gateway.url}${path}`, {
     method,
     headers: {
@@ -182,11 +201,19 @@ const expectEnvelope = async (
 }
 
 const chatRequest = (gateway: Gateway, body: Record<string, unknown>, signal?: AbortSignal) =>
-  request(gateway, "POST", "/v1/chat/completions", { body: { model: "sonnet", ...body }, ...(signal !== undefined ? { signal } : {}) })
+  request(gateway, "POST", "/v1/chat/completions", {
+    body: { model: "sonnet", ...body },
+    ...(signal !== undefined ? { signal } : {})
+  })
 
 /** One user message, optionally continuing a session. */
 const say = (gateway: Gateway, text: string, sessionId?: string) =>
-  json<Completion>(chatRequest(gateway, { messages: [{ role: "user", content: text }], ...(sessionId !== undefined ? { session_id: sessionId } : {}) }))
+  json<Completion>(
+    chatRequest(gateway, {
+      messages: [{ role: "user", content: text }],
+      ...(sessionId !== undefined ? { session_id: sessionId } : {})
+    })
+  )
 
 const contentOf = (completion: Completion) => completion.choices[0]!.message.content
 
@@ -194,7 +221,8 @@ const createSession = (gateway: Gateway, body: Record<string, unknown> = {}) =>
   json<SessionBody>(request(gateway, "POST", "/v1/sessions", { body }), 201)
 
 const sessionOf = (gateway: Gateway, sessionId: string) => getJson<SessionBody>(gateway, `/v1/sessions/${sessionId}`)
-const statusOf = (gateway: Gateway, sessionId: string) => getJson<StatusBody>(gateway, `/v1/chat/completions/${sessionId}/status`)
+const statusOf = (gateway: Gateway, sessionId: string) =>
+  getJson<StatusBody>(gateway, `/v1/chat/completions/${sessionId}/status`)
 
 /** Waits until the session runs a turn. */
 const runningStatus = (gateway: Gateway, sessionId: string) =>
@@ -326,7 +354,10 @@ describe("sessions over HTTP", () => {
     expect(afterFirst.status).toBe("idle")
     expect((await statusOf(gateway, sessionId)).warm).toBe(true)
 
-    const response = await chatRequest(gateway, { session_id: sessionId, messages: [{ role: "user", content: "second" }] })
+    const response = await chatRequest(gateway, {
+      session_id: sessionId,
+      messages: [{ role: "user", content: "second" }]
+    })
     expect(response.headers.get("x-session-id")).toBe(sessionId)
     const second = await json<Completion>(response)
     expect(contentOf(second)).toBe("Echo: second [turn=2]")
@@ -404,13 +435,19 @@ describe("sessions over HTTP", () => {
     expect(first.has_more).toBe(true)
     expect(first.last_event_id).toBe(3)
 
-    const next = await getJson<EventPageBody>(gateway, `/v1/sessions/${sessionId}/events?after=${first.last_event_id}&limit=1000`)
+    const next = await getJson<EventPageBody>(
+      gateway,
+      `/v1/sessions/${sessionId}/events?after=${first.last_event_id}&limit=1000`
+    )
     expect(next.data.map((event) => event.id)).toEqual(log.slice(3).map((row) => row.sequence))
     expect(next.has_more).toBe(false)
     expect(next.last_event_id).toBe(log.length)
 
     // Exactly one page left: no more after it.
-    const exact = await getJson<EventPageBody>(gateway, `/v1/sessions/${sessionId}/events?after=${log.length - 2}&limit=2`)
+    const exact = await getJson<EventPageBody>(
+      gateway,
+      `/v1/sessions/${sessionId}/events?after=${log.length - 2}&limit=2`
+    )
     expect(exact.data.map((event) => event.id)).toEqual([log.length - 1, log.length])
     expect(exact.has_more).toBe(false)
 
@@ -496,7 +533,9 @@ describe("sessions over HTTP", () => {
     expect(response.status).toBe(200)
     const live = sseReader(response, controller)
     try {
-      const frames = framesOf(await live.readUntil((text) => framesOf(text).some((frame) => frame.event === "TurnCompleted")))
+      const frames = framesOf(
+        await live.readUntil((text) => framesOf(text).some((frame) => frame.event === "TurnCompleted"))
+      )
       const types = frames.map((frame) => frame.event)
       expect(types[0]).toBe("TurnStarted")
       expect(types[1]).toBe("TurnAttached")
@@ -512,7 +551,9 @@ describe("sessions over HTTP", () => {
       // Still following: the next turn shows up on the same stream.
       const fourth = await say(gateway, "fourth", sessionId)
       expect(contentOf(fourth)).toBe("Echo: fourth [turn=4]")
-      const more = framesOf(await live.readUntil((body) => framesOf(body).filter((frame) => frame.event === "TurnCompleted").length === 2))
+      const more = framesOf(
+        await live.readUntil((body) => framesOf(body).filter((frame) => frame.event === "TurnCompleted").length === 2)
+      )
       expect(more.filter((frame) => frame.event === "TurnStarted")).toHaveLength(2)
       expect(more.map((frame) => frame.id)).toEqual(more.map((_, index) => before + index + 1))
     } finally {
@@ -533,7 +574,9 @@ describe("sessions over HTTP", () => {
     const sent = dataLinesOf(streamed)
     expect(sent[sent.length - 1]).toBe("data: [DONE]")
     // The stop sequence cut the echo, and the usage chunk is there.
-    const chunks = sent.slice(0, -1).map((line) => JSON.parse(line.slice(6)) as { choices: ReadonlyArray<{ delta: { content?: string } }>; usage?: unknown })
+    const chunks = sent.slice(0, -1).map((line) =>
+      JSON.parse(line.slice(6)) as { choices: ReadonlyArray<{ delta: { content?: string } }>; usage?: unknown }
+    )
     expect(chunks.map((chunk) => chunk.choices[0]?.delta.content ?? "").join("")).toBe("Echo: say ")
     expect(chunks[chunks.length - 1]!.choices).toEqual([])
     expect(chunks[chunks.length - 1]!.usage).toBeDefined()
@@ -541,7 +584,10 @@ describe("sessions over HTTP", () => {
     const events = await getJson<EventPageBody>(gateway, `/v1/sessions/${replaySession}/events`)
     const turnId = events.data.find((event) => event.type === "TurnStarted")!.data["turnId"] as string
 
-    const replay = await openSse(gateway, `/v1/sessions/${replaySession}/events?stream=true&format=chunks&turn_id=${turnId}`)
+    const replay = await openSse(
+      gateway,
+      `/v1/sessions/${replaySession}/events?stream=true&format=chunks&turn_id=${turnId}`
+    )
     const replayed = await replay.readToEnd()
     await replay.close()
     expect(dataLinesOf(replayed)).toEqual(sent)
@@ -753,7 +799,10 @@ describe("sessions over HTTP", () => {
       purged: true
     })
     expect(logOf(gateway, id)).toEqual([])
-    await expectEnvelope(request(gateway, "GET", `/v1/sessions/${id}`), 404, { code: "session_not_found", param: "session_id" })
+    await expectEnvelope(request(gateway, "GET", `/v1/sessions/${id}`), 404, {
+      code: "session_not_found",
+      param: "session_id"
+    })
     await expectEnvelope(request(gateway, "GET", `/v1/sessions/${id}/messages`), 404, { code: "session_not_found" })
     const list = await getJson<SessionListBody>(gateway, "/v1/sessions?limit=100")
     expect(list.data.map((session) => session.id)).not.toContain(id)
@@ -769,8 +818,12 @@ describe("sessions over HTTP", () => {
     await expectNotFound(request(gateway, "GET", `/v1/sessions/${unknown}/messages`))
     await expectNotFound(request(gateway, "GET", `/v1/sessions/${unknown}/events`))
     await expectNotFound(request(gateway, "GET", `/v1/sessions/${unknown}/events?stream=true`))
-    await expectNotFound(request(gateway, "GET", `/v1/sessions/${unknown}/events`, { headers: { accept: "text/event-stream" } }))
-    await expectNotFound(request(gateway, "GET", `/v1/sessions/${unknown}/events?stream=true&format=chunks&turn_id=turn_x`))
+    await expectNotFound(
+      request(gateway, "GET", `/v1/sessions/${unknown}/events`, { headers: { accept: "text/event-stream" } })
+    )
+    await expectNotFound(
+      request(gateway, "GET", `/v1/sessions/${unknown}/events?stream=true&format=chunks&turn_id=turn_x`)
+    )
     await expectNotFound(request(gateway, "GET", `/v1/chat/completions/${unknown}/status`))
     await expectNotFound(request(gateway, "DELETE", `/v1/chat/completions/${unknown}`))
     await expectNotFound(chatRequest(gateway, { session_id: unknown, messages: [{ role: "user", content: "hello?" }] }))
@@ -892,13 +945,20 @@ describe("idle sessions (sessionIdleSeconds: 1)", () => {
 describe("the global turn limit (maxConcurrentTurns: 1, queueTimeoutSeconds: 0)", () => {
   let gateway: Gateway
   beforeAll(async () => {
-    gateway = await startGateway({ maxConcurrentTurns: 1, queueTimeoutSeconds: 0, cliEnv: { FAKE_CLAUDE_DELAY_MS: "100" } })
+    gateway = await startGateway({
+      maxConcurrentTurns: 1,
+      queueTimeoutSeconds: 0,
+      cliEnv: { FAKE_CLAUDE_DELAY_MS: "100" }
+    })
   })
   afterAll(() => gateway?.close())
 
   it("answers 429 too_many_running_turns with retry-after while another session runs a turn", async () => {
     const { id } = await createSession(gateway)
-    const slow = chatRequest(gateway, { session_id: id, messages: [{ role: "user", content: "FAKE_SLOW hold the slot" }] })
+    const slow = chatRequest(gateway, {
+      session_id: id,
+      messages: [{ role: "user", content: "FAKE_SLOW hold the slot" }]
+    })
     await runningStatus(gateway, id)
 
     const refused = await chatRequest(gateway, { messages: [{ role: "user", content: "a new session" }] })
@@ -907,14 +967,18 @@ describe("the global turn limit (maxConcurrentTurns: 1, queueTimeoutSeconds: 0)"
     await expectEnvelope(refused, 429, { code: "too_many_running_turns", type: "rate_limit_error" })
 
     const other = await createSession(gateway)
-    const refusedToo = await chatRequest(gateway, { session_id: other.id, messages: [{ role: "user", content: "me neither" }] })
+    const refusedToo = await chatRequest(gateway, {
+      session_id: other.id,
+      messages: [{ role: "user", content: "me neither" }]
+    })
     expect(refusedToo.headers.get("retry-after")).toMatch(/^\d+$/)
     await expectEnvelope(refusedToo, 429, { code: "too_many_running_turns" })
     // The refused request left no turn behind.
     expect(logOf(gateway, other.id).map((row) => row.type)).toEqual(["SessionCreated"])
     expect((await statusOf(gateway, other.id)).is_running).toBe(false)
 
-    expect((await json<{ cancelled: boolean }>(request(gateway, "DELETE", `/v1/chat/completions/${id}`))).cancelled).toBe(true)
+    expect((await json<{ cancelled: boolean }>(request(gateway, "DELETE", `/v1/chat/completions/${id}`))).cancelled)
+      .toBe(true)
     await expectEnvelope(slow, 409, { code: "turn_cancelled" })
 
     // The slot is free again.

@@ -39,7 +39,9 @@ const image = (data: string, mediaType = "image/png"): ConversationMessage["cont
 
 /** Numbers events from 1, one millisecond apart, as the store would. */
 const stored = (events: ReadonlyArray<SessionEvent>, sessionId = "s-1"): ReadonlyArray<StoredEvent> =>
-  events.map((event, index) => new StoredEvent({ sessionId, sequence: index + 1, timestamp: 1_700_000_000_000 + index, event }))
+  events.map((event, index) =>
+    new StoredEvent({ sessionId, sequence: index + 1, timestamp: 1_700_000_000_000 + index, event })
+  )
 
 const created = (projectId = "default", cwd = "/root/default", configDir: string | null = "/home/u/.claude") =>
   new SessionCreated({ projectId, cwd, configDir })

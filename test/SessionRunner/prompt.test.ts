@@ -72,7 +72,9 @@ describe("promptContent", () => {
   })
 
   it("an empty or blank last user message → InvalidTurnRequest", () => {
-    for (const messages of [[user()], [user(txt(""))], [user(txt("   \n"))], [assistant("x"), user(txt(" "), txt(""))]]) {
+    for (
+      const messages of [[user()], [user(txt(""))], [user(txt("   \n"))], [assistant("x"), user(txt(" "), txt(""))]]
+    ) {
       expect(promptContent(messages)).toBeInstanceOf(InvalidTurnRequest)
     }
   })

@@ -16,7 +16,12 @@ import type {
   TurnCompleted,
   UpstreamRetry
 } from "../../src/Domain/SessionEvent.js"
-import { initialTranslatorState, toolResultText, translate, type TranslatorState } from "../../src/SessionRunner/translate.js"
+import {
+  initialTranslatorState,
+  toolResultText,
+  translate,
+  type TranslatorState
+} from "../../src/SessionRunner/translate.js"
 
 const FIXTURES = join(import.meta.dirname, "..", "fixtures", "cli")
 const TURN = "turn-1"
@@ -53,7 +58,9 @@ const resultText = (name: string): string => {
 
 /** The text blocks of a recording's top-level assistant lines, in order. */
 const assistantTexts = (name: string): ReadonlyArray<string> =>
-  fixtureLines(name).map((line) => JSON.parse(line) as { type: string; message?: { content: Array<{ type: string; text?: string }> } })
+  fixtureLines(name).map((line) =>
+    JSON.parse(line) as { type: string; message?: { content: Array<{ type: string; text?: string }> } }
+  )
     .filter((line) => line.type === "assistant")
     .flatMap((line) => line.message!.content.flatMap((block) => (block.type === "text" ? [block.text!] : [])))
 
@@ -234,7 +241,11 @@ describe("translate: tool use", () => {
         message: {
           role: "user",
           content: [
-            { type: "tool_result", tool_use_id: "t1", content: [{ type: "text", text: "a" }, { type: "text", text: "b" }] },
+            {
+              type: "tool_result",
+              tool_use_id: "t1",
+              content: [{ type: "text", text: "a" }, { type: "text", text: "b" }]
+            },
             { type: "tool_result", tool_use_id: "t2", content: "<tool_use_error>no</tool_use_error>", is_error: true }
           ]
         },
@@ -352,7 +363,11 @@ describe("translate: sub-agent and synthetic lines", () => {
       assistantText("sub-agent text", "toolu_task_1", "claude-haiku-4-5"),
       {
         type: "assistant",
-        message: { id: "m2", model: "claude-haiku-4-5", content: [{ type: "tool_use", id: "t9", name: "Read", input: {} }] },
+        message: {
+          id: "m2",
+          model: "claude-haiku-4-5",
+          content: [{ type: "tool_use", id: "t9", name: "Read", input: {} }]
+        },
         parent_tool_use_id: "toolu_task_1"
       },
       {

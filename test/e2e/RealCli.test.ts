@@ -7,7 +7,6 @@
  * a fresh HOME for the CLI, and a models file that adds rejected models to exercise the
  * gateway's fallback chains. One fake and one gateway serve every test, one test at a time.
  */
-import { claudeProcessesUnder } from "../support/processes.js"
 import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"
 import OpenAI from "openai"
@@ -20,6 +19,7 @@ import {
   startFakeAnthropic
 } from "../fixtures/FakeAnthropic.js"
 import { type Gateway, realCliConfig, startGateway, tempDirectory } from "../support/Gateway.js"
+import { claudeProcessesUnder } from "../support/processes.js"
 
 const repoRoot = NodePath.resolve(import.meta.dirname, "..", "..")
 
@@ -58,7 +58,6 @@ const realPath = (path: string): string => {
     return NodePath.resolve(path)
   }
 }
-
 
 /** Waits (bounded) until no CLI of this suite runs, so late upstream calls would have been recorded. */
 const waitForCliExit = async (timeoutMs = 5_000): Promise<void> => {
@@ -363,7 +362,8 @@ describe("real Claude Code CLI through the gateway", () => {
     expect(completion.choices[0]!.finish_reason).toBe("stop")
     // The CLI offered upstream its StructuredOutput tool with the request's schema.
     const offered = fake!.requests.some((request) => {
-      const tools = (request.body as { tools?: ReadonlyArray<{ name?: string; input_schema?: unknown }> } | undefined)?.tools ?? []
+      const tools =
+        (request.body as { tools?: ReadonlyArray<{ name?: string; input_schema?: unknown }> } | undefined)?.tools ?? []
       return tools.some((tool) => tool.name === "StructuredOutput")
     })
     expect(offered).toBe(true)

@@ -13,7 +13,6 @@
  * Like the other e2e suite, the gateway runs without IS_SANDBOX (a user's machine has none).
  * One fake serves every test; gateways are in-process except for the SIGKILL case.
  */
-import { claudeProcessesUnder } from "../support/processes.js"
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"
@@ -23,6 +22,7 @@ import type { AppConfigShape } from "../../src/AppConfig.js"
 import { cliEnvFor, type FakeAnthropic, type RecordedRequest, startFakeAnthropic } from "../fixtures/FakeAnthropic.js"
 import { type Gateway, realCliConfig, realCliPath, startGateway, tempDirectory } from "../support/Gateway.js"
 import { freePort } from "../support/ports.js"
+import { claudeProcessesUnder } from "../support/processes.js"
 
 const repoRoot = NodePath.resolve(import.meta.dirname, "..", "..")
 const tsxBin = NodePath.join(repoRoot, "node_modules", ".bin", "tsx")
@@ -38,7 +38,12 @@ interface GatewayExtras {
 type GatewayCompletion = OpenAI.Chat.Completions.ChatCompletion & GatewayExtras
 
 interface ErrorBody {
-  readonly error: { readonly message: string; readonly type: string; readonly param: string | null; readonly code: string | null }
+  readonly error: {
+    readonly message: string
+    readonly type: string
+    readonly param: string | null
+    readonly code: string | null
+  }
 }
 
 interface EventJson {
@@ -112,7 +117,6 @@ const realPath = (path: string): string => {
   }
 }
 
-
 const isAlive = (pid: number) => {
   try {
     process.kill(pid, 0)
@@ -177,12 +181,19 @@ const chat = async (
   messages: ReadonlyArray<OpenAI.Chat.Completions.ChatCompletionMessageParam>,
   extras: { readonly session_id?: string; readonly project_id?: string } = {}
 ): Promise<GatewayCompletion> => {
-  const params = { model: MODEL, messages: [...messages], ...extras } as OpenAI.Chat.Completions.ChatCompletionCreateParamsNonStreaming
+  const params = {
+    model: MODEL,
+    messages: [...messages],
+    ...extras
+  } as OpenAI.Chat.Completions.ChatCompletionCreateParamsNonStreaming
   return (await openai.chat.completions.create(params)) as GatewayCompletion
 }
 
 const user = (content: string): OpenAI.Chat.Completions.ChatCompletionMessageParam => ({ role: "user", content })
-const assistant = (content: string): OpenAI.Chat.Completions.ChatCompletionMessageParam => ({ role: "assistant", content })
+const assistant = (content: string): OpenAI.Chat.Completions.ChatCompletionMessageParam => ({
+  role: "assistant",
+  content
+})
 
 const textOf = (completion: OpenAI.Chat.Completions.ChatCompletion) => completion.choices[0]?.message.content ?? ""
 
@@ -364,7 +375,12 @@ const cmdlineOf = (pid: number): string => {
 }
 
 const spawnGateway = async (env: Record<string, string>, port: number): Promise<GatewayProcess> => {
-  const child = spawn(tsxBin, ["src/main.ts"], { cwd: repoRoot, env, detached: true, stdio: ["ignore", "pipe", "pipe"] })
+  const child = spawn(tsxBin, ["src/main.ts"], {
+    cwd: repoRoot,
+    env,
+    detached: true,
+    stdio: ["ignore", "pipe", "pipe"]
+  })
   let output = ""
   child.stdout!.on("data", (data: Buffer) => (output += data.toString()))
   child.stderr!.on("data", (data: Buffer) => (output += data.toString()))
@@ -410,7 +426,10 @@ const stopGatewayProcess = async (gatewayProcess: GatewayProcess, timeoutMs = 10
       }
     }
   }
-  if (gatewayProcess.serverPid > 0 && isAlive(gatewayProcess.serverPid) && cmdlineOf(gatewayProcess.serverPid).includes("src/main.ts")) {
+  if (
+    gatewayProcess.serverPid > 0 && isAlive(gatewayProcess.serverPid) &&
+    cmdlineOf(gatewayProcess.serverPid).includes("src/main.ts")
+  ) {
     process.kill(gatewayProcess.serverPid, "SIGKILL")
   }
 }
@@ -444,7 +463,9 @@ describe("sessions end to end with the real Claude Code CLI", () => {
       await gateway?.close()
       // Wait for processes wound down by the closes, then report (and only then kill) leftovers.
       const deadline = Date.now() + 5_000
-      while (suiteRoot !== undefined && claudeProcessesUnder(suiteRoot).length > 0 && Date.now() < deadline) await sleep(50)
+      while (suiteRoot !== undefined && claudeProcessesUnder(suiteRoot).length > 0 && Date.now() < deadline) {
+        await sleep(50)
+      }
       const left = suiteRoot === undefined ? [] : claudeProcessesUnder(suiteRoot)
       for (const { pid } of left) {
         try {
@@ -475,7 +496,13 @@ describe("sessions end to end with the real Claude Code CLI", () => {
 
     const second = unique("turn-two")
     const { data: two, response } = await client.chat.completions
-      .create({ model: MODEL, messages: [user(second)], session_id: sessionId } as OpenAI.Chat.Completions.ChatCompletionCreateParamsNonStreaming)
+      .create(
+        {
+          model: MODEL,
+          messages: [user(second)],
+          session_id: sessionId
+        } as OpenAI.Chat.Completions.ChatCompletionCreateParamsNonStreaming
+      )
       .withResponse()
     const twoText = textOf(two)
     expect(twoText).toContain(`You said: ${second}.`)
@@ -485,8 +512,11 @@ describe("sessions end to end with the real Claude Code CLI", () => {
     expect(response.headers.get("x-session-id")).toBe(sessionId)
 
     // The idle process is passivated after sessionIdleSeconds (1 s): the next turn resumes.
-    await eventually("the warm process to be passivated", 4_000, async () =>
-      (await statusOf(gateway.url, sessionId)).warm ? undefined : true)
+    await eventually(
+      "the warm process to be passivated",
+      4_000,
+      async () => (await statusOf(gateway.url, sessionId)).warm ? undefined : true
+    )
     await sleep(1_000)
     expect((await statusOf(gateway.url, sessionId)).warm).toBe(false)
 
@@ -591,8 +621,11 @@ describe("sessions end to end with the real Claude Code CLI", () => {
     const first = unique("remember-this")
     const one = await chat(lostClient, [user(first)])
     expect(textOf(one)).toContain(`You said: ${first}.`)
-    await eventually("the warm process to be passivated", 4_000, async () =>
-      (await statusOf(lost.url, one.session_id)).warm ? undefined : true)
+    await eventually(
+      "the warm process to be passivated",
+      4_000,
+      async () => (await statusOf(lost.url, one.session_id)).warm ? undefined : true
+    )
     await expectNoCliUnder(dir, 5_000)
 
     const transcripts = NodePath.join(home, ".claude", "projects")
@@ -618,84 +651,88 @@ describe("sessions end to end with the real Claude Code CLI", () => {
   })
 
   // 5 -----------------------------------------------------------------------------------------
-  it("recovers from a SIGKILLed gateway: the interrupted turn is recorded, the session continues, the orphaned CLI exits", async () => {
-    const dir = NodePath.join(suiteRoot, "sigkill")
-    const home = NodePath.join(dir, "home")
-    NodeFs.mkdirSync(home, { recursive: true })
-    const port = await freePort()
-    const env: Record<string, string> = {
-      PATH: process.env.PATH ?? "/usr/bin:/bin",
-      HOST: "127.0.0.1",
-      PORT: String(port),
-      DATABASE_URL: NodePath.join(dir, "db.sqlite"),
-      PROJECT_ROOT: NodePath.join(dir, "projects"),
-      CLAUDE_BINARY_PATH: realCliPath,
-      HOME: home,
-      ...cliEnvFor(fake)
-    }
-    expect(env.IS_SANDBOX).toBeUndefined()
+  it(
+    "recovers from a SIGKILLed gateway: the interrupted turn is recorded, the session continues, the orphaned CLI exits",
+    async () => {
+      const dir = NodePath.join(suiteRoot, "sigkill")
+      const home = NodePath.join(dir, "home")
+      NodeFs.mkdirSync(home, { recursive: true })
+      const port = await freePort()
+      const env: Record<string, string> = {
+        PATH: process.env.PATH ?? "/usr/bin:/bin",
+        HOST: "127.0.0.1",
+        PORT: String(port),
+        DATABASE_URL: NodePath.join(dir, "db.sqlite"),
+        PROJECT_ROOT: NodePath.join(dir, "projects"),
+        CLAUDE_BINARY_PATH: realCliPath,
+        HOME: home,
+        ...cliEnvFor(fake)
+      }
+      expect(env.IS_SANDBOX).toBeUndefined()
 
-    const first = unique("before-crash")
-    const process1 = await spawnGateway(env, port)
-    const client1 = new OpenAI({ baseURL: `${process1.url}/v1`, apiKey: "test", maxRetries: 0 })
-    const one = await chat(client1, [user(first)])
-    const sessionId = one.session_id
-    expect(textOf(one)).toContain(`You said: ${first}.`)
+      const first = unique("before-crash")
+      const process1 = await spawnGateway(env, port)
+      const client1 = new OpenAI({ baseURL: `${process1.url}/v1`, apiKey: "test", maxRetries: 0 })
+      const one = await chat(client1, [user(first)])
+      const sessionId = one.session_id
+      expect(textOf(one)).toContain(`You said: ${first}.`)
 
-    const abort = new AbortController()
-    const { reader } = await streamChat(process1.url, {
-      session_id: sessionId,
-      messages: [user(`${unique("crash-turn")} SCENARIO_SLOW`)]
-    }, abort.signal)
-    expect(await reader.until(hasContent)).not.toBeNull()
-    const orphans = claudeProcessesUnder(dir).map(({ pid }) => pid)
-    expect(orphans.length).toBeGreaterThan(0)
+      const abort = new AbortController()
+      const { reader } = await streamChat(process1.url, {
+        session_id: sessionId,
+        messages: [user(`${unique("crash-turn")} SCENARIO_SLOW`)]
+      }, abort.signal)
+      expect(await reader.until(hasContent)).not.toBeNull()
+      const orphans = claudeProcessesUnder(dir).map(({ pid }) => pid)
+      expect(orphans.length).toBeGreaterThan(0)
 
-    // The crash: SIGKILL, no chance to clean up. tsx runs the program in a child process of
-    // the group leader, so the gateway itself is that child: kill it, then the leader.
-    process.kill(process1.serverPid, "SIGKILL")
-    process.kill(process1.leaderPid, "SIGKILL")
-    const killedAt = Date.now()
-    await process1.exited
-    if (spawnedGateways.includes(process1)) spawnedGateways.splice(spawnedGateways.indexOf(process1), 1)
-    abort.abort()
-    await reader.cancel()
+      // The crash: SIGKILL, no chance to clean up. tsx runs the program in a child process of
+      // the group leader, so the gateway itself is that child: kill it, then the leader.
+      process.kill(process1.serverPid, "SIGKILL")
+      process.kill(process1.leaderPid, "SIGKILL")
+      const killedAt = Date.now()
+      await process1.exited
+      if (spawnedGateways.includes(process1)) spawnedGateways.splice(spawnedGateways.indexOf(process1), 1)
+      abort.abort()
+      await reader.cancel()
 
-    const process2 = await spawnGateway(env, port)
-    const session = await getJson<SessionResource>(`${process2.url}/v1/sessions/${sessionId}`)
-    expect(session.status).toBe(200)
-    expect(session.body.id).toBe(sessionId)
-    expect(session.body.turn_count).toBe(2)
-    expect(session.body.status).toBe("idle")
-    expect((await statusOf(process2.url, sessionId)).is_running).toBe(false)
+      const process2 = await spawnGateway(env, port)
+      const session = await getJson<SessionResource>(`${process2.url}/v1/sessions/${sessionId}`)
+      expect(session.status).toBe(200)
+      expect(session.body.id).toBe(sessionId)
+      expect(session.body.turn_count).toBe(2)
+      expect(session.body.status).toBe("idle")
+      expect((await statusOf(process2.url, sessionId)).is_running).toBe(false)
 
-    const events = await eventsOf(process2.url, sessionId)
-    const started = events.filter((e) => e.type === "TurnStarted")
-    expect(started).toHaveLength(2)
-    const crashedTurn = started[1]!.data.turnId
-    const last = events[events.length - 1]!
-    expect(last.type).toBe("TurnCancelled")
-    expect(last.data.turnId).toBe(crashedTurn)
-    expect(last.data.reason).toBe("interrupted")
-    expect(events.filter((e) => e.data.turnId === crashedTurn && /^Turn(Completed|Failed|Cancelled)$/.test(e.type)))
-      .toHaveLength(1)
+      const events = await eventsOf(process2.url, sessionId)
+      const started = events.filter((e) => e.type === "TurnStarted")
+      expect(started).toHaveLength(2)
+      const crashedTurn = started[1]!.data.turnId
+      const last = events[events.length - 1]!
+      expect(last.type).toBe("TurnCancelled")
+      expect(last.data.turnId).toBe(crashedTurn)
+      expect(last.data.reason).toBe("interrupted")
+      expect(events.filter((e) => e.data.turnId === crashedTurn && /^Turn(Completed|Failed|Cancelled)$/.test(e.type)))
+        .toHaveLength(1)
 
-    const third = unique("after-crash")
-    const client2 = new OpenAI({ baseURL: `${process2.url}/v1`, apiKey: "test", maxRetries: 0 })
-    const three = await chat(client2, [user(third)], { session_id: sessionId })
-    expect(three.session_id).toBe(sessionId)
-    expect(textOf(three)).toContain(`You said: ${third}.`)
-    expect(JSON.stringify(messagesOf(upstreamCallFor(third)))).toContain(first)
+      const third = unique("after-crash")
+      const client2 = new OpenAI({ baseURL: `${process2.url}/v1`, apiKey: "test", maxRetries: 0 })
+      const three = await chat(client2, [user(third)], { session_id: sessionId })
+      expect(three.session_id).toBe(sessionId)
+      expect(textOf(three)).toContain(`You said: ${third}.`)
+      expect(JSON.stringify(messagesOf(upstreamCallFor(third)))).toContain(first)
 
-    // The orphaned CLI of the killed gateway exits once its pipes close.
-    const orphanDeadline = killedAt + 25_000
-    while (orphans.some(isAlive) && Date.now() < orphanDeadline) await sleep(100)
-    const orphansLeft = orphans.filter(isAlive).map((pid) => ({ pid, cmdline: cmdlineOf(pid) }))
-    expect(orphansLeft, "CLI processes of the SIGKILLed gateway still running 25 s after the kill").toEqual([])
+      // The orphaned CLI of the killed gateway exits once its pipes close.
+      const orphanDeadline = killedAt + 25_000
+      while (orphans.some(isAlive) && Date.now() < orphanDeadline) await sleep(100)
+      const orphansLeft = orphans.filter(isAlive).map((pid) => ({ pid, cmdline: cmdlineOf(pid) }))
+      expect(orphansLeft, "CLI processes of the SIGKILLed gateway still running 25 s after the kill").toEqual([])
 
-    await stopGatewayProcess(process2)
-    await expectNoCliUnder(dir, 5_000)
-  }, 60_000)
+      await stopGatewayProcess(process2)
+      await expectNoCliUnder(dir, 5_000)
+    },
+    60_000
+  )
 
   // 6 -----------------------------------------------------------------------------------------
   it("answers 409 session_busy to a second turn on a session that is running one", async () => {
@@ -716,7 +753,10 @@ describe("sessions end to end with the real Claude Code CLI", () => {
     expect(busy.body.error.code).toBe("session_busy")
     expect(busy.body.error.type).toBe("invalid_request_error")
 
-    const error = await chat(client, [user("me too, via the SDK")], { session_id: sessionId }).then(() => null, (e: unknown) => e)
+    const error = await chat(client, [user("me too, via the SDK")], { session_id: sessionId }).then(
+      () => null,
+      (e: unknown) => e
+    )
     expect(error).toBeInstanceOf(OpenAI.ConflictError)
     expect((error as InstanceType<typeof OpenAI.ConflictError>).code).toBe("session_busy")
 
