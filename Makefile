@@ -32,7 +32,7 @@ lint:
 format:
 	$(BIN)/eslint --fix .
 
-test: typecheck
+test: typecheck lint
 	$(BIN)/vitest run
 
 bench: dist/.built

@@ -58,9 +58,7 @@ export class AppConfig extends Context.Tag("claude-code-api/AppConfig")<AppConfi
   /** Reads the configuration from the current `ConfigProvider`. */
   static readonly layer = Layer.effect(
     AppConfig,
-    Effect.gen(function*() {
-      return yield* Effect.mapError(load, (error) => new InvalidConfig({ message: formatConfigError(error) }))
-    })
+    Effect.suspend(() => Effect.mapError(load, (error) => new InvalidConfig({ message: formatConfigError(error) })))
   )
 
   /** A fixed configuration (tests, embedding). */

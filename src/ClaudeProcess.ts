@@ -178,7 +178,9 @@ export const makeClaudeProcess = (options: ClaudeProcessOptions) =>
             Effect.suspend(() => {
               lastOutputAt = Date.now()
               const found: Array<string> = []
-              for (const bytes of chunk) found.push(...lines.push(bytes))
+              for (const bytes of chunk) {
+                for (const line of lines.push(bytes)) found.push(line)
+              }
               return offerLines(found)
             })
           ),

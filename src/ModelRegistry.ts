@@ -46,7 +46,7 @@ export const makeModelRegistry = (file: ModelsFile): ModelRegistry.Service => {
       if (seen.has(next)) continue
       seen.add(next)
       chain.push(next)
-      queue.push(...(file.fallbacks[next] ?? []))
+      for (const fallback of file.fallbacks[next] ?? []) queue.push(fallback)
     }
     return chain
   }

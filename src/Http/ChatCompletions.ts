@@ -80,7 +80,7 @@ export const makeChatCompletions = Effect.gen(function*() {
         while (settled === undefined) {
           const chunk = yield* nextChunk
           if (Chunk.isEmpty(chunk)) break
-          buffered.push(...chunk)
+          for (const stored of chunk) buffered.push(stored)
           settled = buffered.find(settlesStatus)
         }
         if (settled?.event._tag === "TurnFailed") return yield* fromDomain(settled.event.error)

@@ -50,10 +50,8 @@ export const historyOf = (events: ReadonlyArray<StoredEvent>): SessionHistory =>
         break
       case "TurnCompleted":
         if (pending?.turnId === event.turnId) {
-          conversation.push(...pending.messages, {
-            role: "assistant",
-            content: [{ _tag: "text", text: answerOf(event, pending.text) }]
-          })
+          for (const message of pending.messages) conversation.push(message)
+          conversation.push({ role: "assistant", content: [{ _tag: "text", text: answerOf(event, pending.text) }] })
           lastCompleted = event
         }
         pending = null

@@ -150,7 +150,7 @@ export const translate = (
       for (const block of event.message.content) {
         if (block.type === "text" && "text" in block) {
           const [attached, before] = attach(next, event.message.model)
-          out.push(...before)
+          for (const attachment of before) out.push(attachment)
           const missing = block.text.startsWith(attached.pendingText)
             ? block.text.slice(attached.pendingText.length)
             : ""
@@ -158,7 +158,8 @@ export const translate = (
           next = { ...attached, pendingText: "" }
         } else if (block.type === "tool_use" && "name" in block) {
           const [attached, before] = attach(next, event.message.model)
-          out.push(...before, new ToolUse({ turnId, toolUseId: block.id, name: block.name, input: block.input }))
+          for (const attachment of before) out.push(attachment)
+          out.push(new ToolUse({ turnId, toolUseId: block.id, name: block.name, input: block.input }))
           next = attached
         }
       }

@@ -34,7 +34,7 @@ const fold = (events: ReadonlyArray<CliEvent>, state: TranslatorState = initialT
   let current = state
   for (const event of events) {
     const [next, emitted] = translate(current, event)
-    out.push(...emitted)
+    for (const event of emitted) out.push(event)
     current = next
   }
   return { state: current, events: out }
