@@ -3,7 +3,7 @@
  */
 import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"
-import { contracts, renderContract } from "../src/Http/Contracts.js"
+import { contracts, renderContract } from "../src/Contracts.js"
 
 const directory = NodePath.resolve(import.meta.dirname, "..", "schemas")
 NodeFs.mkdirSync(directory, { recursive: true })

@@ -1,6 +1,7 @@
 /**
  * Projects: named working directories directly under the project root, registered in the
- * event log (one `project:<id>` stream each). A chat turn runs in its project's directory.
+ * event log (one `project:<id>` stream each). A turn runs in its project's directory, and a
+ * turn in a project nobody registered yet registers it.
  */
 import { Context, Effect, Layer } from "effect"
 import * as NodeFs from "node:fs"
@@ -8,7 +9,7 @@ import { AppConfig } from "./AppConfig.js"
 import { InvalidTurnRequest, ProjectExists, ProjectNotFound, type StoreError } from "./Domain/Errors.js"
 import { projectStreamId, projectStreamPrefix } from "./Domain/Session.js"
 import { ProjectCreated, ProjectDeleted, type StoredEvent } from "./Domain/SessionEvent.js"
-import { ProjectPaths } from "./SessionRunner/projects.js"
+import { ProjectPaths } from "./Projects/paths.js"
 import { SessionStore } from "./SessionStore.js"
 
 export interface Project {
@@ -18,6 +19,7 @@ export interface Project {
   readonly path: string
   /** Milliseconds since the epoch. */
   readonly createdAt: number
+  readonly updatedAt: number
 }
 
 export declare namespace Projects {
@@ -31,7 +33,10 @@ export declare namespace Projects {
       readonly name?: string | undefined
       readonly description?: string | undefined
     }) => Effect.Effect<Project, InvalidTurnRequest | ProjectExists | StoreError>
-    /** Registers a project if it is not yet (a chat turn naming a new `project_id`). */
+    /**
+     * The project a turn runs in, registered if it is not yet, with its directory created
+     * when missing and checked to lie inside the root (symlinks resolved) every time.
+     */
     readonly ensure: (projectId: string) => Effect.Effect<Project, InvalidTurnRequest | StoreError>
     /** Registered projects, oldest first. */
     readonly list: Effect.Effect<ReadonlyArray<Project>, StoreError>
@@ -54,7 +59,8 @@ const projectOf = (events: ReadonlyArray<StoredEvent>): Project | null => {
         name: event.name,
         description: event.description,
         path: event.path,
-        createdAt: timestamp
+        createdAt: timestamp,
+        updatedAt: timestamp
       }
     } else if (event._tag === "ProjectDeleted") {
       project = null
@@ -91,7 +97,8 @@ export const makeProjects = Effect.gen(function*() {
       const stored = yield* store.append(projectStreamId(projectId), events[events.length - 1]?.sequence ?? 0, [
         new ProjectCreated({ projectId, name, description, path })
       ]).pipe(Effect.catchTag("SequenceConflict", () => Effect.fail(new ProjectExists({ projectId }))))
-      const project: Project = { id: projectId, name, description, path, createdAt: stored[0]!.timestamp }
+      const timestamp = stored[0]!.timestamp
+      const project: Project = { id: projectId, name, description, path, createdAt: timestamp, updatedAt: timestamp }
       registered.set(projectId, project)
       return project
     })
@@ -107,7 +114,7 @@ export const makeProjects = Effect.gen(function*() {
   })
 
   const ensure = Effect.fn("Projects.ensure")(function*(projectId: string) {
-    yield* paths.pathOf(projectId)
+    yield* paths.ensure(projectId)
     const known = registered.get(projectId)
     if (known !== undefined) return known
     const { project } = yield* load(projectId)

@@ -15,6 +15,7 @@ import { afterAll } from "vitest"
 import { ClaudeProcess, type ClaudeProcessOptions, type CliLaunch } from "../src/ClaudeProcess.js"
 import { type CliEvent, isApiRetry, isInit } from "../src/Domain/CliEvent.js"
 import type { ContentPart } from "../src/Domain/Conversation.js"
+import type { CliError } from "../src/Domain/Errors.js"
 import { processesIn } from "./support/processes.js"
 
 const FAKE_CLAUDE = fileURLToPath(new URL("./fixtures/fake-claude.mjs", import.meta.url))
@@ -101,17 +102,30 @@ const pidGone = (pid: number, withinMs = 1500) => eventually(`process ${pid} ali
 const noProcessIn = (cwd: string, withinMs = 1500) =>
   eventually(`a process in ${cwd}`, () => processesIn(cwd).length === 0, withinMs)
 
+/**
+ * One turn in a fresh process: message in (queued before the spawn), events out, then stdin
+ * closed; the process's scope closes when the stream ends, so nothing outlives it.
+ */
+const runTurn = (
+  launch: CliLaunch,
+  content: ReadonlyArray<ContentPart>
+): Stream.Stream<CliEvent, CliError, ClaudeProcess> =>
+  Stream.unwrapScoped(Effect.gen(function*() {
+    const claude = yield* ClaudeProcess
+    const [connection, events] = yield* claude.startTurn(launch, content)
+    return events.pipe(Stream.ensuring(connection.endInput))
+  }))
+
 const collectRun = (launch: CliLaunch, prompt: string) =>
-  Effect.flatMap(ClaudeProcess, (claude) => Stream.runCollect(claude.run(launch, text(prompt)))).pipe(
+  Stream.runCollect(runTurn(launch, text(prompt))).pipe(
     Effect.map(Chunk.toReadonlyArray)
   )
 
 /** Runs a turn that must fail; returns the events seen before the failure and the error. */
 const failingRun = (launch: CliLaunch, prompt: string) =>
   Effect.gen(function*() {
-    const claude = yield* ClaudeProcess
     const seen: Array<CliEvent> = []
-    const error = yield* claude.run(launch, text(prompt)).pipe(
+    const error = yield* runTurn(launch, text(prompt)).pipe(
       Stream.runForEach((event) => Effect.sync(() => seen.push(event))),
       Effect.flip
     )
@@ -263,12 +277,11 @@ describe("ClaudeProcess (fake CLI)", () => {
       yield* pidGone(connection.pid)
     }).pipe(Effect.provide(FakeLayer)))
 
-  it.live("FAKE_SLOW: `run` stopped after three deltas (Stream.take) kills its process at once", () =>
+  it.live("FAKE_SLOW: a one-shot turn stopped after three deltas (Stream.take) kills its process at once", () =>
     Effect.gen(function*() {
       const cwd = scratch()
-      const claude = yield* ClaudeProcess
       const started = Date.now()
-      const firstDeltas = yield* claude.run(launchIn(cwd), text("FAKE_SLOW")).pipe(
+      const firstDeltas = yield* runTurn(launchIn(cwd), text("FAKE_SLOW")).pipe(
         Stream.filter(isTextDelta),
         Stream.take(3),
         Stream.runCollect
@@ -279,11 +292,10 @@ describe("ClaudeProcess (fake CLI)", () => {
       expect(Date.now() - started).toBeLessThan(2000)
     }).pipe(Effect.provide(FakeLayer)))
 
-  it.live("FAKE_SLOW: interrupting the fiber that runs `run` kills its process", () =>
+  it.live("FAKE_SLOW: interrupting the fiber that runs a one-shot turn kills its process", () =>
     Effect.gen(function*() {
       const cwd = scratch()
-      const claude = yield* ClaudeProcess
-      const fiber = yield* claude.run(launchIn(cwd), text("FAKE_SLOW")).pipe(Stream.runDrain, Effect.fork)
+      const fiber = yield* runTurn(launchIn(cwd), text("FAKE_SLOW")).pipe(Stream.runDrain, Effect.fork)
       yield* eventually("no process yet", () => processesIn(cwd).length > 0, 3000)
       yield* Effect.sleep("300 millis")
       const [pid] = processesIn(cwd)
@@ -350,7 +362,7 @@ describe("ClaudeProcess (fake CLI)", () => {
       expect(Chunk.some(quick, (event) => event.type === "result")).toBe(true)
     }).pipe(Effect.provide(layerWith({ idleTimeout: "1 second" }))))
 
-  it.live("FAKE_HANG through `run`: CliTimeout after the idle timeout, and the process is gone when the failure arrives", () =>
+  it.live("FAKE_HANG in a one-shot turn: CliTimeout after the idle timeout, and the process is gone when the failure arrives", () =>
     Effect.gen(function*() {
       const cwd = scratch()
       const started = Date.now()
@@ -432,11 +444,11 @@ describe("ClaudeProcess (fake CLI)", () => {
       expect(replaced.argv).not.toContain("--append-system-prompt")
     }))
 
-  it.live("a missing binary fails with CliNotFound (run, start and version)", () =>
+  it.live("a missing binary fails with CliNotFound (startTurn, start and version)", () =>
     Effect.gen(function*() {
       const claude = yield* ClaudeProcess
       const cwd = scratch()
-      const fromRun = yield* Stream.runDrain(claude.run(launchIn(cwd), text("hello"))).pipe(Effect.flip)
+      const fromRun = yield* Stream.runDrain(runTurn(launchIn(cwd), text("hello"))).pipe(Effect.flip)
       expect(fromRun._tag).toBe("CliNotFound")
       if (fromRun._tag === "CliNotFound") {
         expect(fromRun.binary).toBe(MISSING_BINARY)

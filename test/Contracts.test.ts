@@ -5,7 +5,7 @@
 import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"
 import { describe, expect, it } from "vitest"
-import { contracts, renderContract } from "../src/Http/Contracts.js"
+import { contracts, renderContract } from "../src/Contracts.js"
 
 const directory = NodePath.resolve(import.meta.dirname, "..", "schemas")
 const generated = contracts()

@@ -4,17 +4,18 @@
  * slot is free again. The store is the real SQLite one, wrapped to refuse that one write.
  */
 import { NodeContext } from "@effect/platform-node"
-import { Migrator } from "@effect/sql"
-import { SqliteClient, SqliteMigrator } from "@effect/sql-sqlite-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Stream } from "effect"
 import * as NodePath from "node:path"
 import { AppConfig } from "../src/AppConfig.js"
 import { ClaudeProcess } from "../src/ClaudeProcess.js"
 import { StoreError } from "../src/Domain/Errors.js"
+import { EventLog } from "../src/EventLog.js"
+import { ModelRegistry } from "../src/ModelRegistry.js"
+import { Projects } from "../src/Projects.js"
+import { SessionQueries } from "../src/SessionQueries.js"
 import { SessionRunner } from "../src/SessionRunner.js"
 import { makeSessionStore, SessionStore } from "../src/SessionStore.js"
-import { migrations } from "../src/SessionStore/migrations.js"
 import { fakeCliPath, tempDirectory } from "./support/Gateway.js"
 import { processesIn } from "./support/processes.js"
 
@@ -30,17 +31,17 @@ describe("SessionRunner when TurnStarted cannot be recorded", () => {
           ...store,
           append: (sessionId, expected, events) =>
             refuseTurnStarted && events.some((event) => event._tag === "TurnStarted")
-              ? Effect.fail(new StoreError({ message: "disk full" }))
+              ? Effect.fail(new StoreError({ method: "append", message: "disk full" }))
               : store.append(sessionId, expected, events)
         }))
-    ).pipe(
-      Layer.provide(SqliteMigrator.layer({ loader: Migrator.fromRecord(migrations) })),
-      Layer.provide(SqliteClient.layer({ filename: NodePath.join(directory, "db.sqlite") }))
     )
     const layer = SessionRunner.layer.pipe(
+      Layer.provideMerge(Layer.mergeAll(Projects.layer, ModelRegistry.layerFrom({ models: [] }))),
       Layer.provideMerge(
         Layer.mergeAll(
-          FlakyStore,
+          Layer.mergeAll(FlakyStore, SessionQueries.layer).pipe(
+            Layer.provide(EventLog.database(NodePath.join(directory, "db.sqlite")))
+          ),
           ClaudeProcess.layerWith({ binary: fakeCliPath, maxRetries: 0, idleTimeout: "5 seconds" })
         )
       ),
@@ -56,7 +57,7 @@ describe("SessionRunner when TurnStarted cannot be recorded", () => {
     })
     return Effect.gen(function*() {
       const runner = yield* SessionRunner
-      const store = yield* SessionStore
+      const queries = yield* SessionQueries
       const failed = yield* runner.startTurn(request("FAKE_SLOW never recorded")).pipe(Effect.flip)
       expect(failed._tag).toBe("StoreError")
       expect(yield* runner.runningCount).toBe(0)
@@ -64,7 +65,7 @@ describe("SessionRunner when TurnStarted cannot be recorded", () => {
       // The CLI it started in parallel is gone.
       for (let waited = 0; processesIn(cwd).length > 0 && waited < 3000; waited += 50) yield* Effect.sleep("50 millis")
       expect(processesIn(cwd)).toEqual([])
-      expect((yield* store.listSessions({ owner: null, limit: 10, offset: 0 })).total).toBe(0)
+      expect((yield* queries.listSessions({ owner: null, limit: 10, offset: 0 })).total).toBe(0)
 
       // With the only slot free again, the next turn runs.
       refuseTurnStarted = false

@@ -10,8 +10,10 @@ import { Effect, Layer, Stream } from "effect"
 import * as NodePath from "node:path"
 import { AppConfig } from "../src/AppConfig.js"
 import { ClaudeProcess, type CliLaunch, makeClaudeProcess } from "../src/ClaudeProcess.js"
+import { EventLog } from "../src/EventLog.js"
+import { ModelRegistry } from "../src/ModelRegistry.js"
+import { Projects } from "../src/Projects.js"
 import { SessionRunner } from "../src/SessionRunner.js"
-import { SessionStore } from "../src/SessionStore.js"
 import { fakeCliPath, tempDirectory } from "./support/Gateway.js"
 import { processesIn } from "./support/processes.js"
 
@@ -40,7 +42,8 @@ const setup = () => {
     )
   )
   const layer = SessionRunner.layer.pipe(
-    Layer.provideMerge(Layer.mergeAll(SessionStore.layerSqlite(NodePath.join(directory, "db.sqlite")), CountingClaude)),
+    Layer.provideMerge(Layer.mergeAll(Projects.layer, ModelRegistry.layerFrom({ models: [] }))),
+    Layer.provideMerge(Layer.mergeAll(EventLog.layerSqlite(NodePath.join(directory, "db.sqlite")), CountingClaude)),
     Layer.provideMerge(AppConfig.layerWith({ projectRoot, spareProcess: true })),
     Layer.provide(NodeContext.layer)
   )

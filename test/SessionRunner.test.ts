@@ -17,6 +17,9 @@ import {
   type AppConfigShape,
   ClaudeProcess,
   type ClaudeProcessOptions,
+  EventLog,
+  ModelRegistry,
+  Projects,
   type ResolvedModel,
   type SessionEvent,
   SessionRunner,
@@ -69,9 +72,10 @@ const runnerLayer = (
   config: Partial<AppConfigShape> = {}
 ) =>
   SessionRunner.layer.pipe(
+    Layer.provideMerge(Layer.mergeAll(Projects.layer, ModelRegistry.layerFrom({ models: [] }))),
     Layer.provideMerge(
       Layer.mergeAll(
-        SessionStore.layerSqlite(world.database),
+        EventLog.layerSqlite(world.database),
         ClaudeProcess.layerWith({
           binary: FAKE_CLAUDE,
           maxRetries: 2,
@@ -456,7 +460,7 @@ describe("SessionRunner (fake CLI)", () => {
 
       // A fresh store over the same file sees how the turn ended.
       const log = yield* Effect.flatMap(SessionStore, (store) => store.read(handle.sessionId)).pipe(
-        Effect.provide(SessionStore.layerSqlite(world.database).pipe(Layer.provide(NodeContext.layer)))
+        Effect.provide(EventLog.layerSqlite(world.database).pipe(Layer.provide(NodeContext.layer)))
       )
       expect(tags(log).slice(0, 3)).toEqual(["SessionCreated", "TurnStarted", "TurnAttached"])
       expect(lastEvent(log)).toMatchObject({ _tag: "TurnCancelled", turnId: handle.turnId, reason: "shutdown" })

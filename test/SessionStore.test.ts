@@ -5,7 +5,6 @@
  */
 import { NodeContext } from "@effect/platform-node"
 import { SqlClient } from "@effect/sql"
-import { SqliteClient } from "@effect/sql-sqlite-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Deferred, Effect, Fiber, Layer, Stream } from "effect"
 import * as NodeFs from "node:fs"
@@ -28,6 +27,7 @@ import {
   TurnStarted,
   UpstreamRetry
 } from "../src/Domain/SessionEvent.js"
+import { EventLog } from "../src/EventLog.js"
 import { SessionStore } from "../src/SessionStore.js"
 
 const scratchDirs: Array<string> = []
@@ -41,16 +41,11 @@ afterAll(() => {
   for (const dir of scratchDirs) NodeFs.rmSync(dir, { recursive: true, force: true })
 })
 
-const storeLayer = (filename: string) => SessionStore.layerSqlite(filename).pipe(Layer.provide(NodeContext.layer))
+const storeLayer = (filename: string) => EventLog.layerSqlite(filename).pipe(Layer.provide(NodeContext.layer))
 
 /** The store and the raw `SqlClient` over the same connection. */
-const storeWithClient = (filename: string) => {
-  NodeFs.mkdirSync(NodePath.dirname(filename), { recursive: true })
-  return SessionStore.layerWithoutClient.pipe(
-    Layer.provideMerge(SqliteClient.layer({ filename })),
-    Layer.provide(NodeContext.layer)
-  )
-}
+const storeWithClient = (filename: string) =>
+  SessionStore.layer.pipe(Layer.provideMerge(EventLog.database(filename)), Layer.provide(NodeContext.layer))
 
 const delta = (turnId: string, text: string) => new TextDelta({ turnId, text })
 const texts = (events: ReadonlyArray<{ readonly event: SessionEvent }>) =>

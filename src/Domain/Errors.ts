@@ -101,7 +101,11 @@ export class ShuttingDown extends Schema.TaggedError<ShuttingDown>()("ShuttingDo
 
 /** The event log is unavailable or refused a write. */
 export class StoreError extends Schema.TaggedError<StoreError>()("StoreError", {
-  message: Schema.String
+  /** The store operation that failed (`append`, `read`, …). */
+  method: Schema.String,
+  message: Schema.String,
+  /** The driver's own error, for logs. */
+  cause: Schema.optional(Schema.Defect)
 }) {}
 
 /** A write raced another writer of the same session. */

@@ -1,5 +1,6 @@
 /**
- * Read models of the log: what a session or the whole gateway amounts to.
+ * Read models of the log (what a session or the whole gateway amounts to), and who may see
+ * a session.
  */
 
 /** One session, summarised from its events. */
@@ -12,13 +13,22 @@ export interface SessionSummary {
   readonly createdAt: number
   readonly updatedAt: number
   readonly closed: boolean
+  /** Given when the session was created, if it was. */
+  readonly title: string | null
+  /** The session's own model (set when it was created), else null. */
+  readonly model: string | null
+  /** The session's own system prompt, else the latest turn's. */
+  readonly systemPrompt: string | null
   readonly turns: number
   readonly completedTurns: number
+  /** Messages of the conversation the completed turns hold (the answers included). */
+  readonly messageCount: number
   /** Input plus cache reads and writes, summed over completed turns. */
   readonly promptTokens: number
   readonly completionTokens: number
   readonly cachedTokens: number
   readonly costUsd: number
+  /** The model the latest completed turn ran. */
   readonly lastModel: string | null
   readonly lastSequence: number
 }
@@ -35,6 +45,12 @@ export interface SessionTotals {
   readonly completionTokens: number
   readonly costUsd: number
 }
+
+/**
+ * Whether a caller sees a session: sessions belong to the principal that created them, and
+ * another principal's session does not exist as far as that principal can tell.
+ */
+export const isVisibleTo = (sessionOwner: string | null, caller: string | null): boolean => sessionOwner === caller
 
 /** Streams of the log that are not sessions carry this prefix (e.g. `project:<id>`). */
 export const projectStreamId = (projectId: string) => `project:${projectId}`

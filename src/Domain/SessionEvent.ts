@@ -25,7 +25,13 @@ export class SessionCreated extends Schema.TaggedClass<SessionCreated>()("Sessio
   /** The CLI's config directory (where its transcripts live), as the gateway's environment sets it. */
   configDir: Schema.optionalWith(Schema.NullOr(Schema.String), { default: () => null }),
   /** The principal (API key fingerprint) the session belongs to; null when auth is off. */
-  owner: Schema.optionalWith(Schema.NullOr(Schema.String), { default: () => null })
+  owner: Schema.optionalWith(Schema.NullOr(Schema.String), { default: () => null }),
+  /** A title given when the session was created (`POST /v1/sessions`). */
+  title: Schema.optionalWith(Schema.NullOr(Schema.String), { default: () => null }),
+  /** The session's model: used by turns whose request names none. */
+  model: Schema.optionalWith(Schema.NullOr(Schema.String), { default: () => null }),
+  /** The session's system prompt: used by turns whose request brings none. */
+  systemPrompt: Schema.optionalWith(Schema.NullOr(Schema.String), { default: () => null })
 }) {}
 
 /** The session was closed; its history stays unless it was purged. */

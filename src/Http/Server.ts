@@ -1,20 +1,42 @@
 /**
- * The HTTP server: the API with its handlers, the edge middleware, CORS, Swagger UI at
- * `/docs` (self-contained, works offline) and the OpenAPI document at `/openapi.json`.
+ * The HTTP server: the API's groups with their handlers, the edge middleware, CORS, Swagger
+ * UI at `/docs` (self-contained, works offline), ReDoc at `/redoc` (loads ReDoc's script
+ * from its CDN, as the original project's did) and the OpenAPI document at `/openapi.json`.
  */
-import { HttpApiBuilder, HttpApiSwagger, HttpMiddleware, HttpServer } from "@effect/platform"
+import { HttpApiBuilder, HttpApiSwagger, HttpMiddleware, HttpServer, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
 import * as NodeHttp from "node:http"
 import { AppConfig } from "../AppConfig.js"
 import { SessionRunner } from "../SessionRunner.js"
 import { GatewayApi } from "./Api.js"
-import { ChatHandlers, ModelsHandlers, SystemHandlers } from "./Handlers.js"
-import { EdgeMiddleware, originAllowed } from "./Middleware.js"
-import { ProjectsHandlers, SessionsHandlers } from "./Sessions.js"
+import { ChatHandlers } from "./Chat/Http.js"
+import { EdgeMiddleware, originAllowed } from "./Edge/Middleware.js"
+import { ModelsHandlers } from "./Models/Http.js"
+import { ProjectsHandlers } from "./Projects/Http.js"
+import { SessionsHandlers } from "./Sessions/Http.js"
+import { SystemHandlers } from "./System/Http.js"
 
 export const ApiLive = HttpApiBuilder.api(GatewayApi).pipe(
   Layer.provide([ChatHandlers, SessionsHandlers, ProjectsHandlers, ModelsHandlers, SystemHandlers])
+)
+
+const redocPage = `<!DOCTYPE html>
+<html lang="en">
+<head>
+  <meta charset="utf-8" />
+  <meta name="viewport" content="width=device-width, initial-scale=1" />
+  <title>Claude Code API reference</title>
+</head>
+<body>
+  <redoc spec-url="/openapi.json"></redoc>
+  <script src="https://cdn.jsdelivr.net/npm/redoc@2/bundles/redoc.standalone.js"></script>
+</body>
+</html>`
+
+/** ReDoc at `/redoc`, over the same OpenAPI document. */
+const RedocLive = HttpApiBuilder.Router.use((router) =>
+  router.get("/redoc", Effect.succeed(HttpServerResponse.html(redocPage)))
 )
 
 /** Headers a browser client may read from our responses. */
@@ -40,6 +62,7 @@ export const HttpAppLive = Layer.unwrapEffect(
       })
     ).pipe(
       Layer.provide(HttpApiSwagger.layer({ path: "/docs" })),
+      Layer.provide(RedocLive),
       Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
       Layer.provide(EdgeMiddleware),
       Layer.provide(ApiLive),

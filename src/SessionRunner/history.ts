@@ -13,6 +13,9 @@ export interface SessionHistory {
   readonly projectId: string | null
   readonly cwd: string | null
   readonly configDir: string | null
+  /** The session's own model and system prompt (given when it was created), for turns that bring none. */
+  readonly model: string | null
+  readonly systemPrompt: string | null
   readonly closed: boolean
   /** The conversation of the completed turns, in order. */
   readonly conversation: ReadonlyArray<ConversationMessage>
@@ -26,6 +29,8 @@ export const historyOf = (events: ReadonlyArray<StoredEvent>): SessionHistory =>
   let projectId: string | null = null
   let cwd: string | null = null
   let configDir: string | null = null
+  let model: string | null = null
+  let systemPrompt: string | null = null
   let closed = false
   let lastCompleted: TurnCompleted | null = null
   const conversation: Array<ConversationMessage> = []
@@ -38,6 +43,8 @@ export const historyOf = (events: ReadonlyArray<StoredEvent>): SessionHistory =>
         projectId = event.projectId
         cwd = event.cwd
         configDir = event.configDir
+        model = event.model
+        systemPrompt = event.systemPrompt
         break
       case "SessionClosed":
         closed = true
@@ -65,7 +72,18 @@ export const historyOf = (events: ReadonlyArray<StoredEvent>): SessionHistory =>
     }
   }
   const last = events[events.length - 1]
-  return { owner, projectId, cwd, configDir, closed, conversation, lastCompleted, lastSequence: last?.sequence ?? 0 }
+  return {
+    owner,
+    projectId,
+    cwd,
+    configDir,
+    model,
+    systemPrompt,
+    closed,
+    conversation,
+    lastCompleted,
+    lastSequence: last?.sequence ?? 0
+  }
 }
 
 /** The answer a client received: the structured output as JSON when there is one, else the text. */

@@ -135,7 +135,9 @@ describe("projects over HTTP", () => {
       name: "My App",
       description: "d",
       path: NodePath.join(gateway.projectRoot, "my-app"),
-      created_at: expect.any(Number)
+      created_at: expect.any(Number),
+      updated_at: expect.any(Number),
+      is_active: true
     })
     expect(Math.abs(project.created_at - Date.now() / 1000)).toBeLessThan(60)
     expect(NodeFs.statSync(NodePath.join(gateway.projectRoot, "my-app")).isDirectory()).toBe(true)
@@ -219,7 +221,9 @@ describe("projects over HTTP", () => {
       id: "alpha",
       object: "project",
       deleted: true,
-      purged: false
+      purged: false,
+      project_id: "alpha",
+      status: "deleted"
     })
     expect(await listIds(gateway)).not.toContain("alpha")
     await expectEnvelope(request(gateway, "GET", "/v1/projects/alpha"), 404, { code: "project_not_found" })
@@ -241,7 +245,9 @@ describe("projects over HTTP", () => {
       id: "my-app",
       object: "project",
       deleted: true,
-      purged: true
+      purged: true,
+      project_id: "my-app",
+      status: "deleted"
     })
     expect(NodeFs.existsSync(NodePath.join(gateway.projectRoot, "my-app"))).toBe(false)
     expect(await listIds(gateway)).not.toContain("my-app")

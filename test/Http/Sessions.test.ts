@@ -388,7 +388,13 @@ describe("sessions over HTTP", () => {
       cached_tokens: 60,
       total_cost_usd: expect.closeTo(0.0246, 10),
       warm: true,
-      last_event_id: logOf(gateway, sessionId).length
+      last_event_id: logOf(gateway, sessionId).length,
+      // The original project's fields, alongside.
+      title: `Session ${sessionId.slice(0, 8)}`,
+      is_active: true,
+      system_prompt: null,
+      message_count: 4,
+      total_cost: expect.closeTo(0.0246, 10)
     })
     expect(session.updated_at).toBeGreaterThanOrEqual(session.created_at)
     expect(Math.abs(session.created_at - Date.now() / 1000)).toBeLessThan(60)
@@ -649,7 +655,12 @@ describe("sessions over HTTP", () => {
       cached_tokens: 0,
       total_cost_usd: 0,
       warm: false,
-      last_event_id: 1
+      last_event_id: 1,
+      title: expect.stringMatching(/^Session [0-9a-f-]{8}$/),
+      is_active: true,
+      system_prompt: null,
+      message_count: 0,
+      total_cost: 0
     })
     const answer = await say(gateway, "into the new session", created.id)
     expect(answer.session_id).toBe(created.id)
@@ -752,7 +763,9 @@ describe("sessions over HTTP", () => {
       id,
       object: "session",
       deleted: true,
-      purged: false
+      purged: false,
+      session_id: id,
+      status: "deleted"
     })
     const closed = await sessionOf(gateway, id)
     expect(closed.status).toBe("closed")
@@ -796,7 +809,9 @@ describe("sessions over HTTP", () => {
       id,
       object: "session",
       deleted: true,
-      purged: true
+      purged: true,
+      session_id: id,
+      status: "deleted"
     })
     expect(logOf(gateway, id)).toEqual([])
     await expectEnvelope(request(gateway, "GET", `/v1/sessions/${id}`), 404, {
@@ -843,7 +858,13 @@ describe("sessions over HTTP", () => {
       turn_id: expect.stringMatching(/^turn_[0-9a-f]{32}$/),
       started_at: expect.any(Number),
       project_id: "default",
-      warm: expect.any(Boolean)
+      warm: expect.any(Boolean),
+      model: null,
+      created_at: expect.any(Number),
+      updated_at: expect.any(Number),
+      total_tokens: 0,
+      total_cost: 0,
+      message_count: 0
     })
     expect(Math.abs(status.started_at! - Date.now() / 1000)).toBeLessThan(60)
     expect((await sessionOf(gateway, id)).status).toBe("running")

@@ -96,6 +96,8 @@ describe("historyOf", () => {
       projectId: null,
       cwd: null,
       configDir: null,
+      model: null,
+      systemPrompt: null,
       closed: false,
       conversation: [],
       lastCompleted: null,

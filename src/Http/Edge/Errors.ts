@@ -19,9 +19,19 @@ import type {
   StoreError,
   TurnError,
   Unauthorized
-} from "../Domain/Errors.js"
-import type { CancelReason } from "../Domain/SessionEvent.js"
-import type { ErrorEnvelope } from "./OpenAI.js"
+} from "../../Domain/Errors.js"
+import type { CancelReason } from "../../Domain/SessionEvent.js"
+
+/** OpenAI's error envelope: every error the gateway answers has this shape. */
+export const ErrorEnvelope = Schema.Struct({
+  error: Schema.Struct({
+    message: Schema.String,
+    type: Schema.String,
+    param: Schema.NullOr(Schema.String),
+    code: Schema.NullOr(Schema.String)
+  })
+}).annotations({ identifier: "ErrorEnvelope" })
+export type ErrorEnvelope = typeof ErrorEnvelope.Type
 
 export class HttpError extends Schema.TaggedError<HttpError>()("HttpError", {
   status: Schema.Number,
@@ -57,6 +67,15 @@ const make = (
     code: extra?.code ?? null,
     retryAfterSeconds: extra?.retryAfterSeconds ?? null
   })
+
+/** `["messages", 0, "role"]` → `messages[0].role`. */
+export const paramOf = (path: ReadonlyArray<PropertyKey>): string | null =>
+  path.length === 0
+    ? null
+    : path.reduce<string>(
+      (acc, key) => (typeof key === "number" ? `${acc}[${key}]` : acc === "" ? String(key) : `${acc}.${String(key)}`),
+      ""
+    )
 
 export const invalidRequest = (message: string, param: string | null = null, code: string | null = null) =>
   make(400, "invalid_request_error", message, { param, code })

@@ -1,7 +1,7 @@
 /**
- * OpenAI wire formats: the chat completions request (every field of OpenAI's schema is
- * accepted; see the README for which are honoured), responses, chunks, models and the
- * error envelope. Transport only: nothing here knows about sessions or the CLI.
+ * OpenAI's chat completions wire format: the request (every field of OpenAI's schema is
+ * accepted; see the README for which are honoured), the completion and its chunks.
+ * Transport only: nothing here knows about sessions or the CLI.
  */
 import { Schema } from "effect"
 
@@ -100,6 +100,9 @@ export const ChatCompletionRequest = Schema.Struct({
   }),
   project_id: Schema.optional(Schema.NullOr(Schema.String)).annotations({
     description: "Extension: run the turn in this project's directory under PROJECT_ROOT"
+  }),
+  system_prompt: Schema.optional(Schema.NullOr(Schema.String)).annotations({
+    description: "Extension: the system prompt, when the request has no system or developer message"
   })
 }).annotations({ identifier: "ChatCompletionRequest" })
 export type ChatCompletionRequest = typeof ChatCompletionRequest.Type
@@ -189,51 +192,3 @@ export const ChatCompletionChunk = Schema.Struct({
   usage: Schema.optional(Usage)
 }).annotations({ identifier: "ChatCompletionChunk" })
 export type ChatCompletionChunk = typeof ChatCompletionChunk.Type
-
-export const Model = Schema.Struct({
-  id: Schema.String,
-  object: Schema.Literal("model"),
-  created: Schema.Number,
-  owned_by: Schema.String,
-  name: Schema.optional(Schema.String),
-  description: Schema.optional(Schema.String),
-  aliases: Schema.optional(Schema.Array(Schema.String)),
-  fallbacks: Schema.optional(Schema.Array(Schema.String))
-}).annotations({ identifier: "Model" })
-export type Model = typeof Model.Type
-
-export const ModelList = Schema.Struct({
-  object: Schema.Literal("list"),
-  data: Schema.Array(Model)
-}).annotations({ identifier: "ModelList" })
-
-export const ModelCapabilities = Schema.Struct({
-  id: Schema.String,
-  name: Schema.String,
-  description: Schema.String,
-  max_tokens: Schema.NullOr(Schema.Number),
-  supports_streaming: Schema.Boolean,
-  supports_tools: Schema.Boolean,
-  supports_images: Schema.Boolean,
-  pricing: Schema.Struct({
-    input_cost_per_1k: Schema.NullOr(Schema.Number),
-    output_cost_per_1k: Schema.NullOr(Schema.Number)
-  }),
-  aliases: Schema.Array(Schema.String),
-  fallbacks: Schema.Array(Schema.String)
-}).annotations({ identifier: "ModelCapabilities" })
-
-export const ModelCapabilitiesList = Schema.Struct({
-  object: Schema.Literal("list"),
-  data: Schema.Array(ModelCapabilities)
-}).annotations({ identifier: "ModelCapabilitiesList" })
-
-export const ErrorEnvelope = Schema.Struct({
-  error: Schema.Struct({
-    message: Schema.String,
-    type: Schema.String,
-    param: Schema.NullOr(Schema.String),
-    code: Schema.NullOr(Schema.String)
-  })
-}).annotations({ identifier: "ErrorEnvelope" })
-export type ErrorEnvelope = typeof ErrorEnvelope.Type

@@ -4,25 +4,16 @@
  * messages into provider-neutral conversation content.
  */
 import { Either, ParseResult, Schema } from "effect"
-import { type ContentPart, type ConversationMessage, textOf } from "../Domain/Conversation.js"
-import { type HttpError, invalidRequest } from "./Errors.js"
+import { type ContentPart, type ConversationMessage, textOf } from "../../Domain/Conversation.js"
+import { type HttpError, invalidRequest, paramOf } from "../Edge/Errors.js"
+import type { ProjectionContext } from "./Projection.js"
 import {
   ChatCompletionRequest,
   type ChatCompletionRequest as ChatCompletionRequestType,
   type ChatMessage
-} from "./OpenAI.js"
-import type { ProjectionContext } from "./Projection.js"
+} from "./Wire.js"
 
 const decodeRequest = Schema.decodeUnknownEither(ChatCompletionRequest, { errors: "first", onExcessProperty: "ignore" })
-
-/** `["messages", 0, "role"]` → `messages[0].role`. */
-export const paramOf = (path: ReadonlyArray<PropertyKey>): string | null =>
-  path.length === 0
-    ? null
-    : path.reduce<string>(
-      (acc, key) => (typeof key === "number" ? `${acc}[${key}]` : acc === "" ? String(key) : `${acc}.${String(key)}`),
-      ""
-    )
 
 /** Decodes a parsed JSON body; a schema violation is a 400 that names the parameter. */
 export const decodeChatRequest = (body: unknown): Either.Either<ChatCompletionRequestType, HttpError> => {
@@ -130,7 +121,13 @@ export const turnInputOf = (request: ChatCompletionRequestType): Either.Either<T
       }
     }
   }
-  return Either.right({ systemPrompt: system.length > 0 ? system.join("\n\n") : null, messages })
+  // The seed's extension: a request-level system prompt, used when no message carries one.
+  const systemPrompt = system.length > 0
+    ? system.join("\n\n")
+    : request.system_prompt?.trim()
+    ? request.system_prompt
+    : null
+  return Either.right({ systemPrompt, messages })
 }
 
 /** Refuses what Claude Code cannot do at all (rather than silently doing something else). */
@@ -191,6 +188,6 @@ export const projectionContextOf = (
 
 /** The request minus its messages and extensions: recorded with the turn for audit and replay. */
 export const parametersOf = (request: ChatCompletionRequestType): Record<string, unknown> => {
-  const { messages: _messages, session_id: _session, project_id: _project, ...rest } = request
+  const { messages: _messages, project_id: _project, session_id: _session, system_prompt: _system, ...rest } = request
   return rest
 }

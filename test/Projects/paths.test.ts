@@ -7,7 +7,7 @@ import * as NodeFs from "node:fs"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
 import { InvalidTurnRequest } from "../../src/Domain/Errors.js"
-import { projectIdProblem, ProjectPaths } from "../../src/SessionRunner/projects.js"
+import { projectIdProblem, ProjectPaths } from "../../src/Projects/paths.js"
 
 const scratchDirs: Array<string> = []
 const scratch = (prefix: string): string => {

@@ -5,9 +5,9 @@
  */
 import { OpenApi } from "@effect/platform"
 import { JSONSchema } from "effect"
-import { ModelsFile } from "../Domain/Model.js"
-import { SessionEvent, StoredEvent } from "../Domain/SessionEvent.js"
-import { GatewayApi } from "./Api.js"
+import { ModelsFile } from "./Domain/Model.js"
+import { SessionEvent, StoredEvent } from "./Domain/SessionEvent.js"
+import { GatewayApi } from "./Http/Api.js"
 
 /** The OpenAPI document served at `/openapi.json`. */
 export const openApiDocument = () => OpenApi.fromApi(GatewayApi)

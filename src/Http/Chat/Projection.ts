@@ -3,9 +3,9 @@
  * `chat.completion`, or the `chat.completion.chunk` frames of an SSE stream. Both apply
  * the request's `stop` sequences to the text; neither ever produces `tool_calls`.
  */
-import { InternalFailure, type TurnError } from "../Domain/Errors.js"
-import type { CancelReason, StoredEvent, TurnUsage } from "../Domain/SessionEvent.js"
-import type { ChatCompletion, ChatCompletionChunk, ClaudeCodeToolUse, FinishReason, Usage } from "./OpenAI.js"
+import { InternalFailure, type TurnError } from "../../Domain/Errors.js"
+import type { CancelReason, StoredEvent, TurnUsage } from "../../Domain/SessionEvent.js"
+import type { ChatCompletion, ChatCompletionChunk, ClaudeCodeToolUse, FinishReason, Usage } from "./Wire.js"
 
 /** What a projection needs besides the events. */
 export interface ProjectionContext {

@@ -26,6 +26,8 @@ import {
   TurnStarted,
   type TurnUsage
 } from "../src/Domain/SessionEvent.js"
+import { EventLog } from "../src/EventLog.js"
+import { SessionQueries } from "../src/SessionQueries.js"
 import { SessionStore } from "../src/SessionStore.js"
 
 const scratchDirs: Array<string> = []
@@ -38,7 +40,7 @@ afterAll(() => {
   for (const dir of scratchDirs) NodeFs.rmSync(dir, { recursive: true, force: true })
 })
 
-const freshStore = () => SessionStore.layerSqlite(scratchDb()).pipe(Layer.provide(NodeContext.layer))
+const freshStore = () => EventLog.layerSqlite(scratchDb()).pipe(Layer.provide(NodeContext.layer))
 
 // ---------------------------------------------------------------------------
 // Builders
@@ -116,11 +118,11 @@ const idsOf = (sessions: ReadonlyArray<{ readonly sessionId: string }>) => sessi
 
 // ---------------------------------------------------------------------------
 
-describe("SessionStore.listSessions", () => {
+describe("SessionQueries.listSessions", () => {
   it.live("lists sessions most recently active first, pages them and counts them all", () =>
     Effect.gen(function*() {
-      const store = yield* SessionStore
-      expect(yield* store.listSessions({ owner: null, limit: 10, offset: 0 })).toEqual({ sessions: [], total: 0 })
+      const queries = yield* SessionQueries
+      expect(yield* queries.listSessions({ owner: null, limit: 10, offset: 0 })).toEqual({ sessions: [], total: 0 })
 
       yield* sessionWithTurn("a", "p1")
       yield* tick
@@ -131,57 +133,57 @@ describe("SessionStore.listSessions", () => {
       // Activity on `a` makes it the most recent.
       yield* appendAll("a", [started("a-t2"), completed("a-t2")])
 
-      const all = yield* store.listSessions({ owner: null, limit: 10, offset: 0 })
+      const all = yield* queries.listSessions({ owner: null, limit: 10, offset: 0 })
       expect(idsOf(all.sessions)).toEqual(["a", "c", "b"])
       expect(all.total).toBe(3)
 
-      const first = yield* store.listSessions({ owner: null, limit: 2, offset: 0 })
+      const first = yield* queries.listSessions({ owner: null, limit: 2, offset: 0 })
       expect(idsOf(first.sessions)).toEqual(["a", "c"])
       expect(first.total).toBe(3)
-      const second = yield* store.listSessions({ owner: null, limit: 2, offset: 2 })
+      const second = yield* queries.listSessions({ owner: null, limit: 2, offset: 2 })
       expect(idsOf(second.sessions)).toEqual(["b"])
       expect(second.total).toBe(3)
-      const single = yield* store.listSessions({ owner: null, limit: 1, offset: 1 })
+      const single = yield* queries.listSessions({ owner: null, limit: 1, offset: 1 })
       expect(idsOf(single.sessions)).toEqual(["c"])
       expect(single.total).toBe(3)
     }).pipe(Effect.provide(freshStore())))
 
   it.live("still reports the total when the offset is past the last session", () =>
     Effect.gen(function*() {
-      const store = yield* SessionStore
+      const queries = yield* SessionQueries
       yield* sessionWithTurn("a", "p1")
       yield* sessionWithTurn("b", "p1")
-      const page = yield* store.listSessions({ owner: null, limit: 10, offset: 5 })
+      const page = yield* queries.listSessions({ owner: null, limit: 10, offset: 5 })
       expect(page.sessions).toEqual([])
       expect(page.total).toBe(2)
-      const filtered = yield* store.listSessions({ owner: null, projectId: "p1", limit: 1, offset: 2 })
+      const filtered = yield* queries.listSessions({ owner: null, projectId: "p1", limit: 1, offset: 2 })
       expect(filtered.sessions).toEqual([])
       expect(filtered.total).toBe(2)
     }).pipe(Effect.provide(freshStore())))
 
   it.live("filters by project, with the total of that project", () =>
     Effect.gen(function*() {
-      const store = yield* SessionStore
+      const queries = yield* SessionQueries
       yield* sessionWithTurn("a", "p1")
       yield* tick
       yield* sessionWithTurn("b", "p2")
       yield* tick
       yield* sessionWithTurn("c", "p1")
 
-      const p1 = yield* store.listSessions({ owner: null, projectId: "p1", limit: 10, offset: 0 })
+      const p1 = yield* queries.listSessions({ owner: null, projectId: "p1", limit: 10, offset: 0 })
       expect(idsOf(p1.sessions)).toEqual(["c", "a"])
       expect(p1.total).toBe(2)
       expect(p1.sessions.every((session) => session.projectId === "p1")).toBe(true)
 
-      const p1Paged = yield* store.listSessions({ owner: null, projectId: "p1", limit: 1, offset: 1 })
+      const p1Paged = yield* queries.listSessions({ owner: null, projectId: "p1", limit: 1, offset: 1 })
       expect(idsOf(p1Paged.sessions)).toEqual(["a"])
       expect(p1Paged.total).toBe(2)
 
-      const p2 = yield* store.listSessions({ owner: null, projectId: "p2", limit: 10, offset: 0 })
+      const p2 = yield* queries.listSessions({ owner: null, projectId: "p2", limit: 10, offset: 0 })
       expect(idsOf(p2.sessions)).toEqual(["b"])
       expect(p2.total).toBe(1)
 
-      expect(yield* store.listSessions({ owner: null, projectId: "nowhere", limit: 10, offset: 0 })).toEqual({
+      expect(yield* queries.listSessions({ owner: null, projectId: "nowhere", limit: 10, offset: 0 })).toEqual({
         sessions: [],
         total: 0
       })
@@ -189,7 +191,7 @@ describe("SessionStore.listSessions", () => {
 
   it.live("never lists project streams", () =>
     Effect.gen(function*() {
-      const store = yield* SessionStore
+      const queries = yield* SessionQueries
       yield* appendAll("project:p1", [
         new ProjectCreated({ projectId: "p1", name: "P1", description: null, path: "/root/p1" })
       ])
@@ -200,18 +202,18 @@ describe("SessionStore.listSessions", () => {
         new ProjectCreated({ projectId: "p2", name: "P2", description: null, path: "/root/p2" })
       ])
 
-      const all = yield* store.listSessions({ owner: null, limit: 10, offset: 0 })
+      const all = yield* queries.listSessions({ owner: null, limit: 10, offset: 0 })
       expect(idsOf(all.sessions)).toEqual(["a"])
       expect(all.total).toBe(1)
-      expect(Option.isNone(yield* store.sessionSummary("project:p1"))).toBe(true)
+      expect(Option.isNone(yield* queries.sessionSummary("project:p1"))).toBe(true)
     }).pipe(Effect.provide(freshStore())))
 
   it.live("summarises a session from its events", () =>
     Effect.gen(function*() {
-      const store = yield* SessionStore
+      const queries = yield* SessionQueries
       const before = Date.now()
       yield* sessionWithTurn("a", "p1")
-      const [summary] = (yield* store.listSessions({ owner: null, limit: 10, offset: 0 })).sessions
+      const [summary] = (yield* queries.listSessions({ owner: null, limit: 10, offset: 0 })).sessions
       expect(summary).toEqual({
         sessionId: "a",
         owner: null,
@@ -226,7 +228,11 @@ describe("SessionStore.listSessions", () => {
         cachedTokens: 30,
         costUsd: 0.0123,
         lastModel: "claude-sonnet-4-5-20250929",
-        lastSequence: 5
+        lastSequence: 5,
+        title: null,
+        model: null,
+        systemPrompt: null,
+        messageCount: 2
       })
       expect(summary!.createdAt).toBeGreaterThanOrEqual(before)
       expect(summary!.updatedAt).toBeGreaterThanOrEqual(summary!.createdAt)
@@ -234,10 +240,10 @@ describe("SessionStore.listSessions", () => {
     }).pipe(Effect.provide(freshStore())))
 })
 
-describe("SessionStore.sessionSummary", () => {
+describe("SessionQueries.sessionSummary", () => {
   it.live("sums tokens and cost over completed turns only (prompt = input + cache read + cache creation)", () =>
     Effect.gen(function*() {
-      const store = yield* SessionStore
+      const queries = yield* SessionQueries
       yield* appendAll("s", [
         created("p1"),
         started("t1"),
@@ -253,7 +259,7 @@ describe("SessionStore.sessionSummary", () => {
         started("t4"),
         completed("t4", { usage: usage(10, 3, 5, 1), costUsd: null, model: "model-b" })
       ])
-      const summary = Option.getOrThrow(yield* store.sessionSummary("s"))
+      const summary = Option.getOrThrow(yield* queries.sessionSummary("s"))
       expect(summary.sessionId).toBe("s")
       expect(summary.projectId).toBe("p1")
       expect(summary.turns).toBe(4)
@@ -267,7 +273,7 @@ describe("SessionStore.sessionSummary", () => {
       expect(summary.closed).toBe(false)
 
       yield* appendAll("s", [new SessionClosed({ reason: "closed by client" })])
-      const closed = Option.getOrThrow(yield* store.sessionSummary("s"))
+      const closed = Option.getOrThrow(yield* queries.sessionSummary("s"))
       expect(closed.closed).toBe(true)
       expect(closed.lastSequence).toBe(12)
       expect(closed.promptTokens).toBe(summary.promptTokens)
@@ -275,9 +281,9 @@ describe("SessionStore.sessionSummary", () => {
 
   it.live("is zero for a session without completed turns, and None for an unknown one", () =>
     Effect.gen(function*() {
-      const store = yield* SessionStore
+      const queries = yield* SessionQueries
       yield* appendAll("empty", [created("p1")])
-      const summary = Option.getOrThrow(yield* store.sessionSummary("empty"))
+      const summary = Option.getOrThrow(yield* queries.sessionSummary("empty"))
       expect(summary).toMatchObject({
         turns: 0,
         completedTurns: 0,
@@ -289,15 +295,15 @@ describe("SessionStore.sessionSummary", () => {
         lastSequence: 1,
         closed: false
       })
-      expect(Option.isNone(yield* store.sessionSummary("missing"))).toBe(true)
+      expect(Option.isNone(yield* queries.sessionSummary("missing"))).toBe(true)
     }).pipe(Effect.provide(freshStore())))
 })
 
-describe("SessionStore.totals", () => {
+describe("SessionQueries.totals", () => {
   it.live("is all zero for an empty log", () =>
     Effect.gen(function*() {
-      const store = yield* SessionStore
-      expect(yield* store.totals(null)).toEqual({
+      const queries = yield* SessionQueries
+      expect(yield* queries.totals(null)).toEqual({
         sessions: 0,
         closedSessions: 0,
         turns: 0,
@@ -312,7 +318,7 @@ describe("SessionStore.totals", () => {
 
   it.live("sums every session (not project streams), counting turns by their outcome", () =>
     Effect.gen(function*() {
-      const store = yield* SessionStore
+      const queries = yield* SessionQueries
       yield* sessionWithTurn("a", "p1")
       yield* appendAll("a", [started("a-t2"), failed("a-t2"), new SessionClosed({ reason: "closed by client" })])
       yield* sessionWithTurn("b", "p2")
@@ -328,7 +334,7 @@ describe("SessionStore.totals", () => {
         new ProjectDeleted({ projectId: "p1", filesRemoved: false })
       ])
 
-      const totals = yield* store.totals(null)
+      const totals = yield* queries.totals(null)
       expect(totals).toEqual({
         sessions: 3,
         closedSessions: 1,
@@ -343,58 +349,58 @@ describe("SessionStore.totals", () => {
     }).pipe(Effect.provide(freshStore())))
 })
 
-describe("SessionStore.findByDigest", () => {
+describe("SessionQueries.findByDigest", () => {
   it.live("finds a session while the digest is that of its latest turn, in the same project only", () =>
     Effect.gen(function*() {
-      const store = yield* SessionStore
+      const queries = yield* SessionQueries
       yield* appendAll("s", [created("p1"), started("t1"), completed("t1", { digest: "D1" })])
 
-      expect(yield* store.findByDigest(null, "p1", "D1")).toEqual(Option.some("s"))
-      expect(yield* store.findByDigest(null, "p2", "D1")).toEqual(Option.none())
-      expect(yield* store.findByDigest(null, "p1", "unknown")).toEqual(Option.none())
+      expect(yield* queries.findByDigest(null, "p1", "D1")).toEqual(Option.some("s"))
+      expect(yield* queries.findByDigest(null, "p2", "D1")).toEqual(Option.none())
+      expect(yield* queries.findByDigest(null, "p1", "unknown")).toEqual(Option.none())
 
       // A new turn starts: the session has moved on from D1.
       yield* appendAll("s", [started("t2")])
-      expect(yield* store.findByDigest(null, "p1", "D1")).toEqual(Option.none())
+      expect(yield* queries.findByDigest(null, "p1", "D1")).toEqual(Option.none())
 
       yield* appendAll("s", [completed("t2", { digest: "D2" })])
-      expect(yield* store.findByDigest(null, "p1", "D2")).toEqual(Option.some("s"))
-      expect(yield* store.findByDigest(null, "p1", "D1")).toEqual(Option.none())
+      expect(yield* queries.findByDigest(null, "p1", "D2")).toEqual(Option.some("s"))
+      expect(yield* queries.findByDigest(null, "p1", "D1")).toEqual(Option.none())
 
       // Closed sessions take no turns.
       yield* appendAll("s", [new SessionClosed({ reason: "closed by client" })])
-      expect(yield* store.findByDigest(null, "p1", "D2")).toEqual(Option.none())
+      expect(yield* queries.findByDigest(null, "p1", "D2")).toEqual(Option.none())
     }).pipe(Effect.provide(freshStore())))
 
   it.live("prefers the most recent of several sessions holding the same conversation", () =>
     Effect.gen(function*() {
-      const store = yield* SessionStore
+      const queries = yield* SessionQueries
       yield* appendAll("older", [created("p1"), started("o1"), completed("o1", { digest: "D" })])
       yield* tick
       yield* appendAll("newer", [created("p1"), started("n1"), completed("n1", { digest: "D" })])
       yield* appendAll("elsewhere", [created("p2"), started("e1"), completed("e1", { digest: "D" })])
-      expect(yield* store.findByDigest(null, "p1", "D")).toEqual(Option.some("newer"))
-      expect(yield* store.findByDigest(null, "p2", "D")).toEqual(Option.some("elsewhere"))
+      expect(yield* queries.findByDigest(null, "p1", "D")).toEqual(Option.some("newer"))
+      expect(yield* queries.findByDigest(null, "p2", "D")).toEqual(Option.some("elsewhere"))
 
       // Once the newer one moves on, the older one is the match.
       yield* appendAll("newer", [started("n2")])
-      expect(yield* store.findByDigest(null, "p1", "D")).toEqual(Option.some("older"))
+      expect(yield* queries.findByDigest(null, "p1", "D")).toEqual(Option.some("older"))
     }).pipe(Effect.provide(freshStore())))
 
   it.live("ignores turns completed without a digest", () =>
     Effect.gen(function*() {
-      const store = yield* SessionStore
+      const queries = yield* SessionQueries
       yield* appendAll("s", [created("p1"), started("t1"), completed("t1", { digest: null })])
-      expect(yield* store.findByDigest(null, "p1", "null")).toEqual(Option.none())
-      expect(yield* store.findByDigest(null, "p1", "")).toEqual(Option.none())
+      expect(yield* queries.findByDigest(null, "p1", "null")).toEqual(Option.none())
+      expect(yield* queries.findByDigest(null, "p1", "")).toEqual(Option.none())
     }).pipe(Effect.provide(freshStore())))
 })
 
-describe("SessionStore.unfinishedTurns", () => {
+describe("SessionQueries.unfinishedTurns", () => {
   it.live("lists turns that started and never ended, with their session's last sequence", () =>
     Effect.gen(function*() {
-      const store = yield* SessionStore
-      expect(yield* store.unfinishedTurns).toEqual([])
+      const queries = yield* SessionQueries
+      expect(yield* queries.unfinishedTurns).toEqual([])
       yield* sessionWithTurn("done", "p1")
       yield* appendAll("failed", [created("p1"), started("f1"), failed("f1")])
       yield* appendAll("cancelled", [
@@ -409,10 +415,10 @@ describe("SessionStore.unfinishedTurns", () => {
         started("o2"),
         new TextDelta({ turnId: "o2", text: "half" })
       ])
-      expect(yield* store.unfinishedTurns).toEqual([{ sessionId: "open", turnId: "o2", lastSequence: 5 }])
+      expect(yield* queries.unfinishedTurns).toEqual([{ sessionId: "open", turnId: "o2", lastSequence: 5 }])
 
       yield* appendAll("open", [new TurnCancelled({ turnId: "o2", reason: "interrupted" })])
-      expect(yield* store.unfinishedTurns).toEqual([])
+      expect(yield* queries.unfinishedTurns).toEqual([])
     }).pipe(Effect.provide(freshStore())))
 })
 
@@ -420,13 +426,14 @@ describe("SessionStore.purge and streamIds", () => {
   it.live("purge deletes one whole stream and nothing else", () =>
     Effect.gen(function*() {
       const store = yield* SessionStore
+      const queries = yield* SessionQueries
       yield* sessionWithTurn("a", "p1")
       yield* sessionWithTurn("b", "p1")
       yield* store.purge("a")
       expect(yield* store.read("a")).toEqual([])
       expect(yield* store.lastSequence("a")).toBe(0)
-      expect(Option.isNone(yield* store.sessionSummary("a"))).toBe(true)
-      expect(idsOf((yield* store.listSessions({ owner: null, limit: 10, offset: 0 })).sessions)).toEqual(["b"])
+      expect(Option.isNone(yield* queries.sessionSummary("a"))).toBe(true)
+      expect(idsOf((yield* queries.listSessions({ owner: null, limit: 10, offset: 0 })).sessions)).toEqual(["b"])
       expect(yield* store.read("b")).toHaveLength(5)
       // A purged id starts over from sequence 1.
       const again = yield* store.append("a", 0, [created("p1")])

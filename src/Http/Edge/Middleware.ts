@@ -6,18 +6,18 @@
  */
 import { HttpApi, HttpApiBuilder, type HttpApp, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { Cause, Effect, Option, ParseResult } from "effect"
-import { AppConfig } from "../AppConfig.js"
-import { Auth, CurrentPrincipal } from "../Auth.js"
-import { GatewayApi } from "./Api.js"
-import { paramOf } from "./ChatRequest.js"
-import { fromDomain, HttpError, internalError, invalidRequest } from "./Errors.js"
+import { AppConfig } from "../../AppConfig.js"
+import { Auth, CurrentPrincipal } from "../../Auth.js"
+import { GatewayApi } from "../Api.js"
+import { fromDomain, HttpError, internalError, invalidRequest, paramOf } from "./Errors.js"
 
 /** Paths anyone may read, with or without a key. */
-const publicPaths = new Set(["/", "/health", "/docs", "/openapi.json"])
+const publicPaths = new Set(["/", "/health", "/docs", "/redoc", "/openapi.json"])
 
 /** Routes served besides the API's own endpoints. */
 const extraRoutes = [
   { method: "GET", path: "/docs" },
+  { method: "GET", path: "/redoc" },
   { method: "GET", path: "/openapi.json" }
 ]
 

@@ -1,0 +1,139 @@
+/**
+ * A CLI process's stdout as turns. One fiber reads it for the life of the process, splits
+ * it into lines, decodes them and queues them; a turn takes the queued lines through its
+ * `result` line. An error result fails the turn with a typed error (after every line before
+ * it), a process that ends first fails it with `CliExitedEarly`, and silence longer than
+ * the idle timeout (since the turn began or the CLI last printed) fails it with `CliTimeout`.
+ * Time is read from `Clock`.
+ */
+import type { PlatformError } from "@effect/platform/Error"
+import { type Cause, Chunk, Duration, Effect, Mailbox, Option, type Scope, Stream } from "effect"
+import { type CliEvent, decodeCliLine, isApiRetry, isInit } from "../Domain/CliEvent.js"
+import { type CliError, type CliExitedEarly, CliTimeout } from "../Domain/Errors.js"
+import { LineSplitter } from "./lines.js"
+import { classifyErrorResult, type FailureClues } from "./outcome.js"
+
+export interface CliOutput {
+  /**
+   * The events of turn number `turnNumber` (numbered from 1, its message already written),
+   * ending right after its `result` line. `model` is the one the process was started with.
+   */
+  readonly turn: (turnNumber: number, model: string | null) => Stream.Stream<CliEvent, CliError>
+  /** Discards lines through the next `result` line: the rest of a turn that was stopped. Fails when output ends first. */
+  readonly skipToResult: Effect.Effect<void, CliExitedEarly | Cause.NoSuchElementException>
+}
+
+/** Joins the queued lines when its turn has waited for output longer than the idle timeout. */
+class IdleSignal {
+  constructor(readonly turnNumber: number) {}
+}
+
+/**
+ * Starts reading `stdout` in a fiber of the current scope. `exited` tells how the process
+ * ended; it is asked once stdout has closed.
+ */
+export const readOutput = (options: {
+  readonly stdout: Stream.Stream<Uint8Array, PlatformError>
+  readonly exited: Effect.Effect<CliExitedEarly>
+  readonly idleTimeout: Duration.DurationInput
+}): Effect.Effect<CliOutput, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const clock = yield* Effect.clock
+    const idleMillis = Duration.toMillis(options.idleTimeout)
+    const idleTimedOut = Effect.fail(Option.some<CliError>(new CliTimeout({ idleSeconds: idleMillis / 1000 })))
+    const queued = yield* Mailbox.make<CliEvent | IdleSignal, CliExitedEarly>()
+    const lines = new LineSplitter()
+    let lastOutputAt = clock.unsafeCurrentTimeMillis()
+
+    const offerLines = (found: ReadonlyArray<string>) =>
+      found.length === 0 ? Effect.void : queued.offerAll(found.map(decodeCliLine))
+    yield* options.stdout.pipe(
+      Stream.runForEachChunk((chunk) =>
+        Effect.suspend(() => {
+          lastOutputAt = clock.unsafeCurrentTimeMillis()
+          const found: Array<string> = []
+          for (const bytes of chunk) {
+            for (const line of lines.push(bytes)) found.push(line)
+          }
+          return offerLines(found)
+        })
+      ),
+      Effect.ignore,
+      Effect.zipRight(Effect.suspend(() => offerLines(lines.end()))),
+      Effect.zipRight(Effect.flatMap(options.exited, (exit) => queued.fail(exit))),
+      // Interruptible even when the process is started from an uninterruptible region, so that
+      // closing the scope can stop it.
+      Effect.interruptible,
+      Effect.forkScoped
+    )
+
+    /** One sleeping fiber per turn (not a timer per read) that signals when the CLI has been quiet too long. */
+    const idleWatch = (turnNumber: number) =>
+      Effect.gen(function*() {
+        const since = clock.unsafeCurrentTimeMillis()
+        for (;;) {
+          const quietFor = clock.unsafeCurrentTimeMillis() - Math.max(lastOutputAt, since)
+          if (quietFor >= idleMillis) return yield* queued.offer(new IdleSignal(turnNumber))
+          yield* Effect.sleep(Duration.millis(idleMillis - quietFor))
+        }
+      })
+
+    /**
+     * Everything queued so far, at once: a burst of lines becomes one chunk (and one append
+     * to the log downstream). When this turn's idle signal is among them, the lines before
+     * it are still delivered and the next read fails with `CliTimeout`.
+     */
+    const reader = (turnNumber: number): Effect.Effect<Chunk.Chunk<CliEvent>, Option.Option<CliError>> => {
+      let timedOut = false
+      return Effect.suspend(() =>
+        timedOut ? idleTimedOut : queued.takeAll.pipe(
+          Effect.mapError(Option.some),
+          Effect.flatMap(([taken, done]) => {
+            const found: Array<CliEvent> = []
+            for (const item of taken) {
+              if (!(item instanceof IdleSignal)) found.push(item)
+              else if (item.turnNumber === turnNumber) {
+                timedOut = true
+                break
+              }
+            }
+            if (found.length > 0) return Effect.succeed(Chunk.unsafeFromArray(found))
+            if (timedOut) return idleTimedOut
+            return done ? Effect.fail(Option.none()) : Effect.succeed(Chunk.empty())
+          })
+        )
+      )
+    }
+
+    const turn = (turnNumber: number, startModel: string | null): Stream.Stream<CliEvent, CliError> =>
+      Stream.unwrapScoped(Effect.gen(function*() {
+        let clues: FailureClues = { syntheticError: null, lastRetry: null }
+        let model = startModel
+        // An error result ends the turn with a typed failure, after every line before it.
+        let failure: CliError | null = null
+        yield* Effect.forkScoped(Effect.interruptible(idleWatch(turnNumber)))
+        return Stream.repeatEffectChunkOption(reader(turnNumber)).pipe(
+          Stream.takeUntil((event) => event.type === "result"),
+          Stream.mapChunks((found) =>
+            Chunk.filter(found, (event) => {
+              if (isInit(event)) model = startModel ?? event.model
+              else if (isApiRetry(event)) clues = { ...clues, lastRetry: event }
+              else if (event.type === "assistant" && event.error !== undefined) {
+                clues = { ...clues, syntheticError: event.error }
+              } else if (event.type === "result" && event.is_error) {
+                failure = classifyErrorResult(event, clues, model)
+                return false
+              }
+              return true
+            })
+          ),
+          Stream.concat(Stream.suspend(() => (failure === null ? Stream.empty : Stream.fail(failure))))
+        )
+      }))
+
+    const skipToResult: CliOutput["skipToResult"] = queued.take.pipe(
+      Effect.flatMap((item) => (!(item instanceof IdleSignal) && item.type === "result" ? Effect.void : skipToResult))
+    )
+
+    return { turn, skipToResult }
+  })

@@ -1,0 +1,58 @@
+/**
+ * The models group's handlers over `ModelRegistry`.
+ */
+import { HttpApiBuilder } from "@effect/platform"
+import { Effect, Option } from "effect"
+import { ModelNotFound } from "../../Domain/Errors.js"
+import type { ModelInfo } from "../../Domain/Model.js"
+import { ModelRegistry } from "../../ModelRegistry.js"
+import { GatewayApi } from "../Api.js"
+import { fromDomain } from "../Edge/Errors.js"
+import type { Model } from "./Api.js"
+
+/** `created` of a model: the date in its id (`…-20250929`) when there is one. */
+const createdOf = (id: string): number => {
+  const match = /-(\d{4})(\d{2})(\d{2})$/.exec(id)
+  return match ? Math.floor(Date.UTC(Number(match[1]), Number(match[2]) - 1, Number(match[3])) / 1000) : 0
+}
+
+export const ModelsHandlers = HttpApiBuilder.group(GatewayApi, "models", (handlers) =>
+  Effect.gen(function*() {
+    const registry = yield* ModelRegistry
+    const toModel = (info: ModelInfo): Model => ({
+      id: info.id,
+      object: "model",
+      created: createdOf(info.id),
+      owned_by: "anthropic",
+      name: info.name,
+      description: info.description,
+      aliases: registry.aliasesOf(info.id),
+      fallbacks: registry.fallbacksOf(info.id)
+    })
+    return handlers
+      .handle("listModels", () => Effect.succeed({ object: "list" as const, data: registry.list.map(toModel) }))
+      .handle("listCapabilities", () =>
+        Effect.succeed({
+          object: "list" as const,
+          data: registry.list.map((info) => ({
+            id: info.id,
+            name: info.name,
+            description: info.description,
+            max_tokens: info.max_tokens ?? null,
+            supports_streaming: info.supports_streaming,
+            supports_tools: info.supports_tools,
+            supports_images: true,
+            pricing: {
+              input_cost_per_1k: info.input_cost_per_1k ?? null,
+              output_cost_per_1k: info.output_cost_per_1k ?? null
+            },
+            aliases: registry.aliasesOf(info.id),
+            fallbacks: registry.fallbacksOf(info.id)
+          }))
+        }))
+      .handle("getModel", ({ path }) =>
+        Option.match(registry.get(path.model_id), {
+          onNone: () => Effect.fail(fromDomain(new ModelNotFound({ model: path.model_id }))),
+          onSome: (info) => Effect.succeed(toModel(info))
+        }))
+  }))

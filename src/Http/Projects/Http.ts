@@ -1,0 +1,64 @@
+/**
+ * The projects group's handlers over the `Projects` service.
+ */
+import { HttpApiBuilder } from "@effect/platform"
+import { Effect } from "effect"
+import { type Project as ProjectRecord, Projects } from "../../Projects.js"
+import { GatewayApi } from "../Api.js"
+import { fromDomain, invalidRequest } from "../Edge/Errors.js"
+import { pageOf, windowOf } from "../Params.js"
+import type { Project } from "./Api.js"
+
+const seconds = (millis: number) => Math.floor(millis / 1000)
+
+export const projectOf = (project: ProjectRecord): Project => ({
+  id: project.id,
+  object: "project",
+  name: project.name,
+  description: project.description,
+  path: project.path,
+  created_at: seconds(project.createdAt),
+  updated_at: seconds(project.updatedAt),
+  is_active: true
+})
+
+export const ProjectsHandlers = HttpApiBuilder.group(GatewayApi, "projects", (handlers) =>
+  Effect.gen(function*() {
+    const projects = yield* Projects
+    return handlers
+      .handle("createProject", ({ payload }) => {
+        if (payload.path !== undefined && payload.id !== undefined && payload.path !== payload.id) {
+          return Effect.fail(
+            invalidRequest("path must name the project's own directory (its id)", "path", "invalid_value")
+          )
+        }
+        return projects.create({
+          id: payload.id ?? payload.path,
+          name: payload.name,
+          description: payload.description ?? undefined
+        }).pipe(Effect.map(projectOf), Effect.mapError(fromDomain))
+      })
+      .handle("listProjects", ({ urlParams }) =>
+        projects.list.pipe(
+          Effect.map((all) => {
+            const window = windowOf(urlParams)
+            const data = all.slice(window.offset, window.offset + window.limit).map(projectOf)
+            return { object: "list" as const, data, ...pageOf(window, data.length, all.length) }
+          }),
+          Effect.mapError(fromDomain)
+        ))
+      .handle("getProject", ({ path }) =>
+        projects.get(path.project_id).pipe(Effect.map(projectOf), Effect.mapError(fromDomain)))
+      .handle("deleteProject", ({ path, urlParams }) =>
+        projects.remove(path.project_id, { removeFiles: urlParams.purge }).pipe(
+          Effect.as({
+            id: path.project_id,
+            object: "project" as const,
+            deleted: true,
+            purged: urlParams.purge,
+            project_id: path.project_id,
+            status: "deleted" as const
+          }),
+          Effect.mapError(fromDomain)
+        ))
+  }))

@@ -1,0 +1,250 @@
+/**
+ * Admission of turns: which session a request continues (by id, or by the digest of the
+ * history it resends) and whether the caller may see it, the project it runs in, one turn
+ * at a time per session (the busy claim), and the global limit on running turns.
+ *
+ * A session whose previous turn is ending (cancelled, or its end recorded while its process
+ * winds down) is not busy for long: a new turn waits for that end, briefly, instead of
+ * failing with `SessionBusy`.
+ */
+import { Clock, Deferred, Duration, Effect, Option } from "effect"
+import * as NodeCrypto from "node:crypto"
+import type { ConversationMessage } from "../Domain/Conversation.js"
+import {
+  CapacityExceeded,
+  InvalidTurnRequest,
+  SessionBusy,
+  SessionIsClosed,
+  SessionNotFound,
+  ShuttingDown,
+  type StoreError
+} from "../Domain/Errors.js"
+import type { ResolvedModel } from "../Domain/Model.js"
+import { isVisibleTo } from "../Domain/Session.js"
+import type { CancelReason } from "../Domain/SessionEvent.js"
+import type { TurnRequest } from "../Domain/Turn.js"
+import type { ModelRegistry } from "../ModelRegistry.js"
+import type { Projects } from "../Projects.js"
+import { projectIdProblem } from "../Projects/paths.js"
+import type { SessionQueries } from "../SessionQueries.js"
+import type { SessionStore } from "../SessionStore.js"
+import { afterLastAssistant, digestOf, historyOf, newMessagesOf, type SessionHistory } from "./history.js"
+import { promptContent } from "./prompt.js"
+
+/** A session's running turn, from admission until its fiber is gone. */
+export interface TurnClaim {
+  readonly sessionId: string
+  readonly turnId: string
+  /** Milliseconds since the epoch. */
+  readonly startedAt: number
+  /** Why the turn is being stopped, once someone asked (the first reason wins). */
+  cancelReason: CancelReason | null
+  /** The turn's end is recorded; only its process may still be winding down. */
+  ended: boolean
+  /** Done once the turn's end is recorded, or it never started. */
+  readonly endRecorded: Deferred.Deferred<void>
+  /** Done once the claim is released. */
+  readonly released: Deferred.Deferred<void>
+}
+
+/** An admitted turn: everything it runs with. */
+export interface AdmittedTurn {
+  readonly claim: TurnClaim
+  readonly sessionId: string
+  readonly projectId: string
+  readonly cwd: string
+  /** The session is new: its `SessionCreated` is recorded with the turn's start. */
+  readonly isNew: boolean
+  readonly lastSequence: number
+  /** The conversation the session already holds. */
+  readonly held: ReadonlyArray<ConversationMessage>
+  /** What this turn adds to it (ends with a user message). */
+  readonly added: ReadonlyArray<ConversationMessage>
+  /** The CLI session to resume when no warm process holds the conversation. */
+  readonly resume: string | null
+  /** The request's model and system prompt, or the session's own when the request brings none. */
+  readonly model: ResolvedModel
+  readonly systemPrompt: string | null
+  /** Gives back the global slot (idempotent). */
+  readonly freeSlot: Effect.Effect<void>
+}
+
+export interface Admission {
+  /**
+   * Admits a turn: validates the request, finds its session, takes the session's claim and
+   * a global slot. Fails with `InvalidTurnRequest`, `SessionNotFound` (also for another
+   * caller's session), `SessionIsClosed`, `SessionBusy` when a turn runs there (after
+   * waiting up to `endingWait` for one that is ending), `CapacityExceeded` when no slot
+   * frees up within the queue timeout, and `ShuttingDown` once `stop` was called.
+   */
+  readonly admit: (
+    request: TurnRequest
+  ) => Effect.Effect<
+    AdmittedTurn,
+    InvalidTurnRequest | SessionNotFound | SessionIsClosed | SessionBusy | CapacityExceeded | ShuttingDown | StoreError
+  >
+  /** Releases a claim (its fiber is gone, or the turn never started). */
+  readonly release: (claim: TurnClaim) => Effect.Effect<void>
+  /** The session's current claim, if a turn holds it. */
+  readonly current: (sessionId: string) => TurnClaim | undefined
+  /** Every current claim. */
+  readonly claims: () => ReadonlyArray<TurnClaim>
+  /** Refuses every later turn with `ShuttingDown`. */
+  readonly stop: Effect.Effect<void>
+}
+
+export interface AdmissionOptions {
+  readonly maxConcurrentTurns: number
+  readonly queueTimeout: Duration.DurationInput
+  /** How long a turn waits for the session's previous turn to finish ending. */
+  readonly endingWait: Duration.DurationInput
+  /** The CLI's config directory: a session can only be resumed where its transcripts are. */
+  readonly configDir: string
+}
+
+/** Seconds a client is asked to wait when the global limit is full. */
+const retryAfterSeconds = 5
+
+const mustBeValid = (problem: InvalidTurnRequest | ReadonlyArray<unknown>) =>
+  problem instanceof InvalidTurnRequest ? Effect.fail(problem) : Effect.void
+
+export const makeAdmission = (
+  services: {
+    readonly store: SessionStore.Service
+    readonly queries: SessionQueries.Service
+    readonly projects: Projects.Service
+    readonly registry: ModelRegistry.Service
+  },
+  options: AdmissionOptions
+): Effect.Effect<Admission> =>
+  Effect.gen(function*() {
+    const { projects, queries, registry, store } = services
+    const slots = yield* Effect.makeSemaphore(options.maxConcurrentTurns)
+    const claims = new Map<string, TurnClaim>()
+    let stopped = false
+
+    const isEnding = (claim: TurnClaim) => claim.ended || claim.cancelReason !== null
+
+    /** The session a request continues (with its history), or null for a new one. */
+    const sessionFor = (request: TurnRequest, projectId: string, owner: string | null) =>
+      Effect.gen(function*() {
+        if (request.sessionId !== undefined) {
+          const history = historyOf(yield* store.read(request.sessionId))
+          if (history.lastSequence === 0 || !isVisibleTo(history.owner, owner)) {
+            return yield* new SessionNotFound({ sessionId: request.sessionId })
+          }
+          if (history.closed) return yield* new SessionIsClosed({ sessionId: request.sessionId })
+          return { sessionId: request.sessionId, history }
+        }
+        const heldLength = afterLastAssistant(request.messages)
+        if (heldLength === 0) return null
+        const found = yield* queries.findByDigest(owner, projectId, digestOf(request.messages.slice(0, heldLength)))
+        // A session whose turn is ending can be continued; one whose turn runs cannot.
+        const claim = Option.isSome(found) ? claims.get(found.value) : undefined
+        if (Option.isNone(found) || (claim !== undefined && !isEnding(claim))) return null
+        return { sessionId: found.value, history: historyOf(yield* store.read(found.value)) }
+      })
+
+    /** Waits (bounded) for the session's ending turn to be gone; true when there was one. */
+    const awaitEnding = (sessionId: string) =>
+      Effect.suspend(() => {
+        const claim = claims.get(sessionId)
+        if (claim === undefined || !isEnding(claim)) return Effect.succeed(false)
+        return Deferred.await(claim.released).pipe(Effect.timeout(options.endingWait), Effect.ignore, Effect.as(true))
+      })
+
+    const admit = Effect.fn("Admission.admit")(function*(request: TurnRequest) {
+      yield* mustBeValid(promptContent(request.messages))
+      if (stopped) return yield* new ShuttingDown()
+      const owner = request.owner ?? null
+      const requestedProject = request.projectId ?? "default"
+      const problem = projectIdProblem(requestedProject)
+      if (problem !== null) {
+        return yield* new InvalidTurnRequest({ message: problem, param: "project_id", code: "invalid_project_id" })
+      }
+      let existing = yield* sessionFor(request, requestedProject, owner)
+      // The previous turn's end changes the session's log: read it again once it is recorded.
+      if (existing !== null && (yield* awaitEnding(existing.sessionId))) {
+        existing = yield* sessionFor({ ...request, sessionId: existing.sessionId }, requestedProject, owner)
+      }
+      const history: SessionHistory | null = existing?.history ?? null
+      const sessionId = existing?.sessionId ?? NodeCrypto.randomUUID()
+      const projectId = history?.projectId ?? requestedProject
+      const { path: cwd } = yield* projects.ensure(projectId)
+
+      const held = history?.conversation ?? []
+      const added = history === null ? request.messages : newMessagesOf(held, request.messages)
+      yield* mustBeValid(promptContent(added))
+      const lastCompleted = history?.lastCompleted ?? null
+      const resume = lastCompleted !== null && history?.cwd === cwd && history.configDir === options.configDir
+        ? lastCompleted.cliSessionId || null
+        : null
+
+      // Claimed synchronously: a concurrent request sees the session busy at once.
+      if (claims.has(sessionId)) return yield* new SessionBusy({ sessionId })
+      const claim: TurnClaim = {
+        sessionId,
+        turnId: `turn_${NodeCrypto.randomUUID().replaceAll("-", "")}`,
+        startedAt: yield* Clock.currentTimeMillis,
+        cancelReason: null,
+        ended: false,
+        endRecorded: yield* Deferred.make<void>(),
+        released: yield* Deferred.make<void>()
+      }
+      claims.set(sessionId, claim)
+
+      const acquired = yield* slots.take(1).pipe(
+        Effect.timeoutOption(options.queueTimeout),
+        Effect.onInterrupt(() => release(claim))
+      )
+      if (Option.isNone(acquired)) {
+        yield* release(claim)
+        return yield* new CapacityExceeded({ limit: options.maxConcurrentTurns, retryAfterSeconds })
+      }
+      let slotFreed = false
+      const freeSlot = Effect.suspend(() => {
+        if (slotFreed) return Effect.void
+        slotFreed = true
+        return slots.release(1)
+      })
+      const sessionModel = history?.model ?? null
+      return {
+        claim,
+        sessionId,
+        projectId,
+        cwd,
+        isNew: existing === null,
+        lastSequence: history?.lastSequence ?? 0,
+        held,
+        added,
+        resume,
+        model: request.model.requested === null && sessionModel !== null
+          ? registry.resolve(sessionModel)
+          : request.model,
+        systemPrompt: request.systemPrompt ?? history?.systemPrompt ?? null,
+        freeSlot
+      } satisfies AdmittedTurn
+    })
+
+    const release = (claim: TurnClaim) =>
+      Effect.suspend(() => {
+        if (claims.get(claim.sessionId) === claim) claims.delete(claim.sessionId)
+        return Effect.zipRight(
+          Deferred.succeed(claim.endRecorded, undefined),
+          Deferred.succeed(claim.released, undefined)
+        )
+      })
+
+    return {
+      admit,
+      release,
+      current: (sessionId) => claims.get(sessionId),
+      claims: () => [...claims.values()],
+      stop: Effect.sync(() => {
+        stopped = true
+      })
+    }
+  })
+
+/** The default bound on waiting for an ending turn. */
+export const defaultEndingWait = Duration.seconds(2)

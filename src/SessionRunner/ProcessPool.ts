@@ -1,0 +1,366 @@
+/**
+ * The CLI processes kept between turns: one warm process per session (Claude Code's
+ * long-lived `stream-json` mode), one spare process started ahead of the next new session,
+ * idle passivation after `sessionIdleSeconds`, and at most `maxWarmProcesses` warm
+ * sessions (the least recently used is passivated first).
+ *
+ * Like Effect's `RcMap`, every process lives in a scope of its own that the pool closes,
+ * idle timers are fibers sleeping on `Clock`, and closing the pool closes every process.
+ * Unlike it: a full pool evicts instead of refusing, an entry fits a turn only when it was
+ * started with the same settings, the spare changes hands to a session, and a process is
+ * retired gracefully (stdin closed, a moment to exit so its transcript is complete) before
+ * it is killed. A session's next process waits for its previous one to be gone.
+ */
+import { Clock, Deferred, Duration, Effect, Exit, Fiber, Scope, type Stream } from "effect"
+import type { ClaudeProcess, CliConnection, CliLaunch } from "../ClaudeProcess.js"
+import type { CliEvent } from "../Domain/CliEvent.js"
+import type { ContentPart } from "../Domain/Conversation.js"
+import type { CliError, CliNotFound, InternalFailure } from "../Domain/Errors.js"
+import { withDeadline } from "../Internal/deadline.js"
+
+/** A session's process, lent to one turn. */
+export interface Lease {
+  readonly sessionId: string
+  /** The turn's events on the process. */
+  readonly events: Stream.Stream<CliEvent, CliError>
+  /** Whether the process already held the session's conversation before this turn. */
+  readonly heldConversation: boolean
+}
+
+export interface ProcessPool {
+  /**
+   * A process for the session's turn, with the turn's message sent: the session's warm
+   * process when it was started with the same settings and still runs, else the spare when
+   * `launch` starts a new conversation with the spare's settings, else a new process with
+   * the message queued before it exists. An earlier process of the session that is still
+   * being retired is waited for first. `contentFor` gives the message for a process that
+   * holds the conversation already (true) or not.
+   */
+  readonly acquire: (
+    sessionId: string,
+    launch: CliLaunch,
+    contentFor: (holdsConversation: boolean) => Effect.Effect<ReadonlyArray<ContentPart>, InternalFailure>
+  ) => Effect.Effect<Lease, CliNotFound | InternalFailure>
+  /**
+   * The lease's turn completed: the process holds the conversation and stays warm until it
+   * idles out or the warm limit evicts it; a spare with its settings is readied.
+   */
+  readonly keep: (lease: Lease) => Effect.Effect<void>
+  /** The lease's turn failed: its process is retired at once (in the background). */
+  readonly discard: (lease: Lease) => Effect.Effect<void>
+  /**
+   * The lease's turn was abandoned mid-way (cancelled, timed out, shut down): the CLI is
+   * asked to stop the turn and its remaining lines are read, within a second; then the
+   * process is retired in the background, or killed now when it did not stop. Returns once
+   * the turn has stopped.
+   */
+  readonly abandon: (lease: Lease) => Effect.Effect<void>
+  /** Retires the session's process, if it has one and no turn uses it. */
+  readonly release: (sessionId: string) => Effect.Effect<void>
+  /** Whether the session has a live process. */
+  readonly isWarm: (sessionId: string) => boolean
+  /** The sessions that have a live process (the spare is not one). */
+  readonly warmSessions: () => ReadonlyArray<string>
+  /** Stops every process, gracefully where it can; later spares are not started. */
+  readonly shutdown: Effect.Effect<void>
+}
+
+export interface ProcessPoolOptions {
+  readonly sessionIdleSeconds: number
+  readonly maxWarmProcesses: number
+  readonly spareProcess: boolean
+}
+
+/** A live process and what it is good for. */
+interface Entry {
+  /** Its launch settings, as one comparable string. */
+  readonly settings: string
+  readonly launch: CliLaunch
+  readonly connection: CliConnection
+  readonly scope: Scope.CloseableScope
+  /** Whether the process holds its session's conversation (warm, or resumed). */
+  holdsConversation: boolean
+  /** A turn is using the process: idle timers and evictions leave it alone. */
+  inUse: boolean
+  lastUsed: number
+  idleTimer: Fiber.RuntimeFiber<void> | null
+}
+
+/** How long a cancelled turn's CLI gets to stop before it is killed. */
+const stopWithin = Duration.seconds(1)
+/** How long a retired process gets to exit by itself. */
+const exitGrace = Duration.seconds(3)
+
+/** The spare lives among the warm processes under this key, so timers and shutdown treat it alike. */
+const spareKey = "<spare>"
+
+const settingsOf = (launch: CliLaunch) =>
+  JSON.stringify([
+    launch.cwd,
+    launch.model,
+    launch.systemPrompt,
+    launch.systemPromptMode,
+    launch.permissionMode,
+    launch.jsonSchema ?? null
+  ])
+
+export const makeProcessPool = (
+  claude: ClaudeProcess.Service,
+  options: ProcessPoolOptions
+): Effect.Effect<ProcessPool, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const poolScope = yield* Effect.scope
+    const entries = new Map<string, Entry>()
+    /** Per key, the retirement of its previous process (done when that process is gone). */
+    const retiring = new Map<string, Deferred.Deferred<void>>()
+    /** Every process the pool owns, retiring ones included. */
+    const owned = new Set<Scope.CloseableScope>()
+    const leases = new WeakMap<Lease, Entry>()
+    let spareStarting = false
+    let closed = false
+
+    /**
+     * Runs in the background until done or the pool closes. Interruptible whatever the caller
+     * is: a turn hands its process back from a finalizer, and a fiber forked there would
+     * otherwise inherit its uninterruptibility (and hold the pool's closing for an idle timeout).
+     */
+    const forkInPool = <A, E>(effect: Effect.Effect<A, E>) => Effect.forkIn(Effect.interruptible(effect), poolScope)
+
+    const closeScope = (scope: Scope.CloseableScope) =>
+      Effect.suspend(() => {
+        owned.delete(scope)
+        return Scope.close(scope, Exit.void)
+      })
+
+    /** Closes stdin and gives the process a moment to exit by itself (so its transcript is complete). */
+    const letExit = (entry: Entry) =>
+      entry.connection.endInput.pipe(Effect.zipRight(withDeadline(entry.connection.awaitExit, exitGrace)))
+
+    /**
+     * Takes the entry out of the pool and stops its process in the background: stdin closed
+     * and a moment to exit unless `now`, then its scope closed. The key's next process waits.
+     */
+    const retire = (key: string, entry: Entry, options?: { readonly now?: boolean }) =>
+      Effect.gen(function*() {
+        if (entries.get(key) === entry) entries.delete(key)
+        if (entry.idleTimer !== null) yield* Fiber.interruptFork(entry.idleTimer)
+        entry.idleTimer = null
+        const previous = retiring.get(key)
+        const gone = yield* Deferred.make<void>()
+        retiring.set(key, gone)
+        const stop = Effect.gen(function*() {
+          if (previous !== undefined) yield* Deferred.await(previous)
+          if (options?.now !== true) yield* letExit(entry)
+          yield* closeScope(entry.scope)
+        })
+        const done = Effect.suspend(() => {
+          if (retiring.get(key) === gone) retiring.delete(key)
+          return Deferred.succeed(gone, undefined)
+        })
+        // The fiber starts uninterruptible (as this is), so `done` runs even if it is interrupted at once.
+        yield* Effect.forkIn(Effect.interruptible(stop).pipe(Effect.ensuring(done)), poolScope)
+      }).pipe(Effect.uninterruptible)
+
+    /** Retires the process under `key` unless a turn uses it or it was replaced meanwhile. */
+    const retireIdle = (key: string, entry: Entry) =>
+      Effect.suspend(() => (entries.get(key) !== entry || entry.inUse ? Effect.void : retire(key, entry)))
+
+    const startIdleTimer = (key: string, entry: Entry) =>
+      Effect.sleep(Duration.seconds(options.sessionIdleSeconds)).pipe(
+        Effect.zipRight(Effect.suspend(() => {
+          entry.idleTimer = null
+          return retireIdle(key, entry)
+        })),
+        forkInPool,
+        Effect.map((fiber) => {
+          entry.idleTimer = fiber
+        })
+      )
+
+    const claimEntry = (entry: Entry) =>
+      Effect.suspend(() => {
+        entry.inUse = true
+        const timer = entry.idleTimer
+        entry.idleTimer = null
+        return timer !== null ? Fiber.interruptFork(timer) : Effect.void
+      })
+
+    const awaitRetired = (key: string) =>
+      Effect.suspend(() => {
+        const previous = retiring.get(key)
+        return previous === undefined ? Effect.void : Deferred.await(previous)
+      })
+
+    /** A new process in a scope of its own, closed again when starting fails. */
+    const spawn = <A>(start: Effect.Effect<A, CliNotFound, Scope.Scope>) =>
+      Effect.gen(function*() {
+        const scope = yield* Scope.make()
+        owned.add(scope)
+        const started = yield* start.pipe(
+          Scope.extend(scope),
+          Effect.onError(() => Effect.zipRight(Effect.sync(() => owned.delete(scope)), Scope.close(scope, Exit.void)))
+        )
+        return { scope, started }
+      })
+
+    const lease = (sessionId: string, entry: Entry, events: Stream.Stream<CliEvent, CliError>, held: boolean) => {
+      const result: Lease = { sessionId, events, heldConversation: held }
+      leases.set(result, entry)
+      return result
+    }
+
+    // Uninterruptible but for the wait on a retiring process: a claimed entry always reaches its lease.
+    const acquire: ProcessPool["acquire"] = (sessionId, launch, contentFor) =>
+      Effect.uninterruptibleMask((restore) =>
+        Effect.gen(function*() {
+          const settings = settingsOf(launch)
+          const onKept = (key: string, entry: Entry) =>
+            contentFor(entry.holdsConversation).pipe(
+              Effect.tapError(() => retire(key, entry)),
+              Effect.map((content) => lease(sessionId, entry, entry.connection.turn(content), entry.holdsConversation))
+            )
+          const current = entries.get(sessionId)
+          if (current !== undefined) {
+            if (current.settings === settings) {
+              // Claimed before the next yield point, so an idle timer firing now leaves it alone.
+              yield* claimEntry(current)
+              if (yield* current.connection.isRunning) return yield* onKept(sessionId, current)
+            }
+            yield* retire(sessionId, current)
+          }
+          // A new conversation takes the spare when it was started with exactly these settings.
+          const spare = entries.get(spareKey)
+          if (launch.resume === null && spare !== undefined && spare.settings === settings && !spare.inUse) {
+            entries.delete(spareKey)
+            yield* claimEntry(spare)
+            if (yield* spare.connection.isRunning) {
+              entries.set(sessionId, spare)
+              return yield* onKept(sessionId, spare)
+            }
+            yield* closeScope(spare.scope)
+          }
+          yield* restore(awaitRetired(sessionId))
+          const holdsConversation = launch.resume !== null
+          const content = yield* contentFor(holdsConversation)
+          const { scope, started: [connection, events] } = yield* spawn(claude.startTurn(launch, content))
+          const entry: Entry = {
+            settings,
+            launch,
+            connection,
+            scope,
+            holdsConversation,
+            inUse: true,
+            lastUsed: yield* Clock.currentTimeMillis,
+            idleTimer: null
+          }
+          entries.set(sessionId, entry)
+          return lease(sessionId, entry, events, false)
+        })
+      )
+
+    /**
+     * Starts, in the background, an idle process with these settings for the next new
+     * session, unless one is there already; a spare with other settings is replaced.
+     */
+    const startSpare = (launch: CliLaunch) =>
+      Effect.suspend(() => {
+        const settings = settingsOf(launch)
+        if (spareStarting || closed || entries.get(spareKey)?.settings === settings) return Effect.void
+        spareStarting = true
+        return Effect.gen(function*() {
+          const previous = entries.get(spareKey)
+          if (previous !== undefined) yield* retire(spareKey, previous)
+          const { scope, started: connection } = yield* spawn(claude.start(launch))
+          if (closed) return yield* closeScope(scope)
+          const entry: Entry = {
+            settings,
+            launch,
+            connection,
+            scope,
+            holdsConversation: false,
+            inUse: false,
+            lastUsed: yield* Clock.currentTimeMillis,
+            idleTimer: null
+          }
+          entries.set(spareKey, entry)
+          yield* startIdleTimer(spareKey, entry)
+        }).pipe(
+          Effect.ensuring(Effect.sync(() => (spareStarting = false))),
+          Effect.ignoreLogged,
+          forkInPool,
+          Effect.asVoid
+        )
+      })
+
+    /** Retires the least recently used idle sessions beyond `maxWarmProcesses`, in the background. */
+    const evictBeyondLimit = Effect.suspend(() => {
+      const sessions = [...entries.entries()].filter(([key]) => key !== spareKey)
+      const idle = sessions.filter(([, entry]) => !entry.inUse).sort(([, a], [, b]) => a.lastUsed - b.lastUsed)
+      const evicted = idle.slice(0, Math.max(0, sessions.length - options.maxWarmProcesses))
+      return Effect.forEach(evicted, ([key, entry]) => retireIdle(key, entry), { discard: true })
+    })
+
+    const entryOf = (leased: Lease) => leases.get(leased)
+
+    const keep: ProcessPool["keep"] = (leased) =>
+      Effect.gen(function*() {
+        const entry = entryOf(leased)
+        if (entry === undefined) return
+        entry.lastUsed = yield* Clock.currentTimeMillis
+        entry.inUse = false
+        entry.holdsConversation = true
+        if (options.maxWarmProcesses === 0 || closed) return yield* retire(leased.sessionId, entry)
+        yield* startIdleTimer(leased.sessionId, entry)
+        yield* evictBeyondLimit
+        if (options.spareProcess) yield* startSpare({ ...entry.launch, resume: null })
+      })
+
+    const discard: ProcessPool["discard"] = (leased) =>
+      Effect.suspend(() => {
+        const entry = entryOf(leased)
+        return entry === undefined ? Effect.void : retire(leased.sessionId, entry, { now: true })
+      })
+
+    const abandon: ProcessPool["abandon"] = (leased) =>
+      Effect.gen(function*() {
+        const entry = entryOf(leased)
+        if (entry === undefined) return
+        const stopped = yield* entry.connection.cancelTurn(stopWithin)
+        if (stopped) return yield* retire(leased.sessionId, entry)
+        if (entries.get(leased.sessionId) === entry) entries.delete(leased.sessionId)
+        yield* closeScope(entry.scope)
+      })
+
+    const release: ProcessPool["release"] = (sessionId) =>
+      Effect.suspend(() => {
+        const entry = entries.get(sessionId)
+        return entry === undefined ? Effect.void : retireIdle(sessionId, entry)
+      })
+
+    // Inline rather than forked: it also runs as the pool's finalizer, when its scope is closing.
+    const shutdown = Effect.gen(function*() {
+      closed = true
+      const live = [...entries.values()]
+      entries.clear()
+      yield* Effect.forEach(live, (entry) =>
+        Effect.gen(function*() {
+          if (entry.idleTimer !== null) yield* Fiber.interrupt(entry.idleTimer)
+          yield* letExit(entry)
+          yield* closeScope(entry.scope)
+        }), { concurrency: "unbounded", discard: true })
+      yield* Effect.forEach([...retiring.values()], (gone) => Deferred.await(gone), { discard: true })
+      yield* Effect.forEach([...owned], closeScope, { concurrency: "unbounded", discard: true })
+    }).pipe(Effect.uninterruptible)
+    yield* Effect.addFinalizer(() => shutdown)
+
+    return {
+      acquire,
+      keep,
+      discard,
+      abandon,
+      release,
+      isWarm: (sessionId) => entries.has(sessionId),
+      warmSessions: () => [...entries.keys()].filter((key) => key !== spareKey),
+      shutdown
+    }
+  })
