@@ -38,7 +38,13 @@ import type { NewSession, SessionActivity, TurnHandle, TurnRequest } from "./Dom
 import { ModelRegistry } from "./ModelRegistry.js"
 import { Projects } from "./Projects.js"
 import { SessionQueries } from "./SessionQueries.js"
-import { type AdmittedTurn, defaultEndingWait, makeAdmission } from "./SessionRunner/Admission.js"
+import {
+  type AdmittedTurn,
+  defaultBusyGrace,
+  defaultEndingWait,
+  makeAdmission,
+  type TurnClaim
+} from "./SessionRunner/Admission.js"
 import { historyOf } from "./SessionRunner/history.js"
 import { makeProcessPool } from "./SessionRunner/ProcessPool.js"
 import { sessionAppender } from "./SessionRunner/sessionLog.js"
@@ -132,6 +138,7 @@ export const makeSessionRunner = Effect.gen(function*() {
   const admission = yield* makeAdmission({ store, queries, projects, registry }, {
     maxConcurrentTurns: config.maxConcurrentTurns,
     queueTimeout: Duration.seconds(config.queueTimeoutSeconds),
+    busyGrace: defaultBusyGrace,
     endingWait: defaultEndingWait,
     configDir
   })
@@ -158,7 +165,10 @@ export const makeSessionRunner = Effect.gen(function*() {
           Effect.zipRight(Effect.suspend(() => {
             if (!events.some(isTurnTerminal)) return Effect.void
             claim.ended = true
-            return Deferred.succeed(claim.endRecorded, undefined)
+            return Effect.zipRight(
+              Deferred.succeed(claim.ending, undefined),
+              Deferred.succeed(claim.endRecorded, undefined)
+            )
           }))
         )
       const recordEnd = (exit: TurnExit) => {
@@ -231,10 +241,17 @@ export const makeSessionRunner = Effect.gen(function*() {
     )
   })
 
+  /** Records why a turn is stopped (the first reason wins); a turn waiting for the session sees it ending. */
+  const markCancelled = (claim: TurnClaim, reason: CancelReason) =>
+    Effect.suspend(() => {
+      claim.cancelReason ??= reason
+      return Deferred.succeed(claim.ending, undefined)
+    })
+
   const cancel = Effect.fn("SessionRunner.cancel")(function*(sessionId: string, reason: CancelReason) {
     const claim = admission.current(sessionId)
     if (claim === undefined || claim.ended) return false
-    claim.cancelReason ??= reason
+    yield* markCancelled(claim, reason)
     yield* FiberMap.remove(fibers, sessionId)
     yield* Deferred.await(claim.endRecorded)
     return true
@@ -286,7 +303,7 @@ export const makeSessionRunner = Effect.gen(function*() {
   // Every turn is stopped first (recording why), then every process.
   const shutdown = Effect.gen(function*() {
     yield* admission.stop
-    for (const claim of admission.claims()) claim.cancelReason ??= "shutdown"
+    yield* Effect.forEach(admission.claims(), (claim) => markCancelled(claim, "shutdown"), { discard: true })
     yield* FiberMap.clear(fibers)
     yield* pool.shutdown
   })

@@ -5,7 +5,9 @@
  *
  * A session whose previous turn is ending (cancelled, or its end recorded while its process
  * winds down) is not busy for long: a new turn waits for that end, briefly, instead of
- * failing with `SessionBusy`.
+ * failing with `SessionBusy`. A turn that still runs is given a moment to start ending: a
+ * client that drops a stream and at once sends its next turn usually arrives before the
+ * gateway has noticed the disconnect.
  */
 import { Clock, Deferred, Duration, Effect, Option } from "effect"
 import * as NodeCrypto from "node:crypto"
@@ -41,6 +43,8 @@ export interface TurnClaim {
   cancelReason: CancelReason | null
   /** The turn's end is recorded; only its process may still be winding down. */
   ended: boolean
+  /** Done once the turn is ending: a cancellation was asked for, or its end is recorded. */
+  readonly ending: Deferred.Deferred<void>
   /** Done once the turn's end is recorded, or it never started. */
   readonly endRecorded: Deferred.Deferred<void>
   /** Done once the claim is released. */
@@ -73,9 +77,9 @@ export interface Admission {
   /**
    * Admits a turn: validates the request, finds its session, takes the session's claim and
    * a global slot. Fails with `InvalidTurnRequest`, `SessionNotFound` (also for another
-   * caller's session), `SessionIsClosed`, `SessionBusy` when a turn runs there (after
-   * waiting up to `endingWait` for one that is ending), `CapacityExceeded` when no slot
-   * frees up within the queue timeout, and `ShuttingDown` once `stop` was called.
+   * caller's session), `SessionIsClosed`, `SessionBusy` when a turn runs there (one that
+   * starts ending within `busyGrace` is waited for, up to `endingWait`), `CapacityExceeded`
+   * when no slot frees up within the queue timeout, and `ShuttingDown` once `stop` was called.
    */
   readonly admit: (
     request: TurnRequest
@@ -96,6 +100,8 @@ export interface Admission {
 export interface AdmissionOptions {
   readonly maxConcurrentTurns: number
   readonly queueTimeout: Duration.DurationInput
+  /** How long a turn waits for the session's previous turn to start ending, before `SessionBusy`. */
+  readonly busyGrace: Duration.DurationInput
   /** How long a turn waits for the session's previous turn to finish ending. */
   readonly endingWait: Duration.DurationInput
   /** The CLI's config directory: a session can only be resumed where its transcripts are. */
@@ -145,12 +151,18 @@ export const makeAdmission = (
         return { sessionId: found.value, history: historyOf(yield* store.read(found.value)) }
       })
 
-    /** Waits (bounded) for the session's ending turn to be gone; true when there was one. */
+    /**
+     * Waits (bounded) for the session's current turn to be gone, if it is ending or starts
+     * ending within `busyGrace`; true when it waited for one.
+     */
     const awaitEnding = (sessionId: string) =>
-      Effect.suspend(() => {
+      Effect.gen(function*() {
         const claim = claims.get(sessionId)
-        if (claim === undefined || !isEnding(claim)) return Effect.succeed(false)
-        return Deferred.await(claim.released).pipe(Effect.timeout(options.endingWait), Effect.ignore, Effect.as(true))
+        if (claim === undefined) return false
+        const ending = yield* Deferred.await(claim.ending).pipe(Effect.timeoutOption(options.busyGrace))
+        if (Option.isNone(ending)) return false
+        yield* Deferred.await(claim.released).pipe(Effect.timeout(options.endingWait), Effect.ignore)
+        return true
       })
 
     const admit = Effect.fn("Admission.admit")(function*(request: TurnRequest) {
@@ -188,6 +200,7 @@ export const makeAdmission = (
         startedAt: yield* Clock.currentTimeMillis,
         cancelReason: null,
         ended: false,
+        ending: yield* Deferred.make<void>(),
         endRecorded: yield* Deferred.make<void>(),
         released: yield* Deferred.make<void>()
       }
@@ -229,10 +242,11 @@ export const makeAdmission = (
     const release = (claim: TurnClaim) =>
       Effect.suspend(() => {
         if (claims.get(claim.sessionId) === claim) claims.delete(claim.sessionId)
-        return Effect.zipRight(
+        return Effect.all([
+          Deferred.succeed(claim.ending, undefined),
           Deferred.succeed(claim.endRecorded, undefined),
           Deferred.succeed(claim.released, undefined)
-        )
+        ], { discard: true })
       })
 
     return {
@@ -246,5 +260,7 @@ export const makeAdmission = (
     }
   })
 
+/** How long a new turn gives a running one to start ending (a disconnect noticed late). */
+export const defaultBusyGrace = Duration.millis(500)
 /** The default bound on waiting for an ending turn. */
 export const defaultEndingWait = Duration.seconds(2)

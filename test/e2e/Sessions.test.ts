@@ -854,6 +854,36 @@ describe("sessions end to end with the real Claude Code CLI", () => {
     await expectNoCliUnder(realPath(projectDir), Math.max(0, abortedAt + 1_500 - Date.now()))
   })
 
+  it("runs the next turn sent right after the client disconnected mid-stream: it waits for the cancellation, no 409", async () => {
+    const projectId = unique("reconnect")
+    const sessionId = await createSession(gateway.url, projectId)
+    const abort = new AbortController()
+    const { reader } = await streamChat(gateway.url, {
+      session_id: sessionId,
+      messages: [user(`${unique("dropped")} SCENARIO_SLOW`)]
+    }, abort.signal)
+    expect(await reader.until(hasContent)).not.toBeNull()
+    abort.abort()
+    await reader.cancel()
+
+    // At once, on the same session: the cancelled turn has not recorded its end yet.
+    const next = unique("right-after")
+    const followUp = await postJson<GatewayCompletion>(`${gateway.baseURL}/chat/completions`, {
+      model: MODEL,
+      session_id: sessionId,
+      messages: [user(next)]
+    })
+    expect(followUp.status).toBe(200)
+    expect(followUp.body.session_id).toBe(sessionId)
+    expect(textOf(followUp.body)).toContain(`You said: ${next}.`)
+
+    // In the log: the first turn ended (cancelled by the disconnect) before the second started.
+    const events = await eventsOf(gateway.url, sessionId)
+    const ends = events.filter((event) => /^Turn(Started|Completed|Failed|Cancelled)$/.test(event.type))
+    expect(ends.map((event) => event.type)).toEqual(["TurnStarted", "TurnCancelled", "TurnStarted", "TurnCompleted"])
+    expect(ends[1]!.data.reason).toBe("disconnect")
+  })
+
   // 8 -----------------------------------------------------------------------------------------
   it("replays a turn from the log as exactly the chunks its stream sent, and resumes raw SSE after Last-Event-ID", async () => {
     const projectId = unique("replay")
