@@ -1,10 +1,10 @@
 /**
  * Server-sent events framing for chat completion streams, with keep-alive comments
- * during silent stretches (a long tool run, a slow first token).
+ * during silent stretches (a long tool run, a slow first token). Time is read from `Clock`.
  */
 import { type HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServerRequest } from "@effect/platform-node"
-import { Chunk, Duration, Effect, Schedule, Stream } from "effect"
+import { Chunk, Duration, Effect, Queue, type Scope, Stream } from "effect"
 import type * as NodeHttp from "node:http"
 import type { StreamFrame } from "./Chat/Projection.js"
 import { fromCancel, fromDomain } from "./Edge/Errors.js"
@@ -27,26 +27,51 @@ export const renderFrame = (frame: StreamFrame): string => {
 }
 
 /**
- * Interleaves keep-alive comments whenever nothing was sent for `interval`; ends with `frames`.
- * For servers other than Node's, whose response cannot be written to directly.
+ * A keep-alive timer: `send` is called whenever nothing was sent for `interval`, until the
+ * scope closes; `sent` tells it something else was. One fiber sleeping on `Clock` per
+ * stream, woken only when the interval may have passed (never per frame).
+ */
+export const keepAlive = (
+  interval: Duration.DurationInput,
+  send: () => void
+): Effect.Effect<{ readonly sent: () => void }, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const clock = yield* Effect.clock
+    const millis = Duration.toMillis(interval)
+    let lastSent = clock.unsafeCurrentTimeMillis()
+    yield* Effect.gen(function*() {
+      for (;;) {
+        const quietFor = clock.unsafeCurrentTimeMillis() - lastSent
+        if (quietFor < millis) {
+          yield* Effect.sleep(Duration.millis(millis - quietFor))
+          continue
+        }
+        lastSent = clock.unsafeCurrentTimeMillis()
+        send()
+      }
+    }).pipe(Effect.interruptible, Effect.forkScoped)
+    return {
+      sent: () => {
+        lastSent = clock.unsafeCurrentTimeMillis()
+      }
+    }
+  })
+
+/**
+ * Interleaves keep-alive comments whenever nothing was sent for `interval`; ends with
+ * `frames`. For servers other than Node's, whose response cannot be written to directly.
  */
 const withKeepAlive = <E, R>(
   frames: Stream.Stream<string, E, R>,
   interval: Duration.DurationInput
 ): Stream.Stream<string, E, R> =>
-  Stream.suspend(() => {
-    const millis = Duration.toMillis(interval)
-    let lastSent = Date.now()
-    const sent = Effect.sync(() => {
-      lastSent = Date.now()
+  Stream.unwrapScoped(Effect.gen(function*() {
+    const pings = yield* Queue.unbounded<string>()
+    const timer = yield* keepAlive(interval, () => pings.unsafeOffer(keepAliveFrame))
+    return Stream.merge(frames.pipe(Stream.tap(() => Effect.sync(timer.sent))), Stream.fromQueue(pings), {
+      haltStrategy: "left"
     })
-    const pings = Stream.fromSchedule(Schedule.spaced(Duration.millis(Math.max(1, Math.floor(millis / 4))))).pipe(
-      Stream.filter(() => Date.now() - lastSent >= millis),
-      Stream.tap(() => sent),
-      Stream.as(keepAliveFrame)
-    )
-    return Stream.merge(frames.pipe(Stream.tap(() => sent)), pings, { haltStrategy: "left" })
-  })
+  }))
 
 const encoder = new TextEncoder()
 
@@ -57,9 +82,8 @@ const encoder = new TextEncoder()
  *   the next tick, and that tick waits while the runtime is busy (with the rest of a burst of
  *   CLI lines, say), holding the chunk back. The server writes a pulled chunk right away and then
  *   pulls again, so the socket is uncorked at every pull.
- * - Keep-alive comments come from a plain timer that writes to the response whenever nothing
- *   was written for `interval` (merging a second stream in would cost two fibers and a queue
- *   hop per frame).
+ * - Keep-alive comments are written to the response by the timer itself (merging a second
+ *   stream in would cost two fibers and a queue hop per frame).
  */
 const nodeBody = (
   frames: Stream.Stream<string>,
@@ -67,24 +91,15 @@ const nodeBody = (
   interval: Duration.DurationInput
 ): Stream.Stream<Uint8Array> =>
   Stream.unwrapScoped(Effect.gen(function*() {
-    const millis = Duration.toMillis(interval)
-    let lastWritten = Date.now()
-    yield* Effect.acquireRelease(
-      Effect.sync(() =>
-        setInterval(() => {
-          if (Date.now() - lastWritten < millis || response.writableEnded || response.destroyed) return
-          lastWritten = Date.now()
-          response.write(keepAliveFrame)
-        }, Math.max(1, Math.floor(millis / 4))).unref()
-      ),
-      (timer) => Effect.sync(() => clearInterval(timer))
-    )
+    const timer = yield* keepAlive(interval, () => {
+      if (!response.writableEnded && !response.destroyed) response.write(keepAliveFrame)
+    })
     const socket = response.socket
     const pull = yield* Stream.toPull(frames)
     return Stream.repeatEffectChunkOption(Effect.suspend(() => {
       if (socket !== null && socket.writableCorked > 0) socket.uncork()
       return Effect.map(pull, (texts) => {
-        lastWritten = Date.now()
+        timer.sent()
         return Chunk.map(texts, (text) => encoder.encode(text))
       })
     }))
