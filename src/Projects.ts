@@ -5,11 +5,12 @@
  */
 import { Context, Effect, Layer } from "effect"
 import * as NodeFs from "node:fs"
+import * as NodePath from "node:path"
 import { AppConfig } from "./AppConfig.js"
 import { InvalidTurnRequest, ProjectExists, ProjectNotFound, type StoreError } from "./Domain/Errors.js"
 import { projectStreamId, projectStreamPrefix } from "./Domain/Session.js"
 import { ProjectCreated, ProjectDeleted, type StoredEvent } from "./Domain/SessionEvent.js"
-import { ProjectPaths } from "./Projects/paths.js"
+import { projectIdProblem, ProjectPaths } from "./Projects/paths.js"
 import { SessionStore } from "./SessionStore.js"
 
 export interface Project {
@@ -25,13 +26,16 @@ export interface Project {
 export declare namespace Projects {
   export interface Service {
     /**
-     * Registers a project and creates its directory. The id is `id`, else derived from
-     * `name`; ids that could leave the root are refused with `InvalidTurnRequest`.
+     * Registers a project and creates its directory. The id is `id`, else the directory
+     * `path` names (a name, or an absolute path directly under the root), else derived from
+     * `name`. Anything that would leave the root, or nest below a project, is refused with
+     * `InvalidTurnRequest` naming the field.
      */
     readonly create: (input: {
       readonly id?: string | undefined
       readonly name?: string | undefined
       readonly description?: string | undefined
+      readonly path?: string | undefined
     }) => Effect.Effect<Project, InvalidTurnRequest | ProjectExists | StoreError>
     /**
      * The project a turn runs in, registered if it is not yet, with its directory created
@@ -103,8 +107,33 @@ export const makeProjects = Effect.gen(function*() {
       return project
     })
 
+  /** The project id a `path` names: a directory directly under the root, by name or absolute path. */
+  const idOfPath = (path: string) => {
+    const named = NodePath.isAbsolute(path) && NodePath.dirname(NodePath.resolve(path)) === paths.root
+      ? NodePath.basename(path)
+      : path
+    const problem = projectIdProblem(named)
+    return problem === null ? Effect.succeed(named) : Effect.fail(
+      new InvalidTurnRequest({
+        message: `path must name a directory directly under the project root (${
+          problem.replace(/^project_id/, "its name")
+        })`,
+        param: "path",
+        code: "invalid_project_id"
+      })
+    )
+  }
+
   const create = Effect.fn("Projects.create")(function*(input: Parameters<Projects.Service["create"]>[0]) {
-    const projectId = input.id ?? (input.name !== undefined ? slugOf(input.name) : "")
+    const fromPath = input.path === undefined ? undefined : yield* idOfPath(input.path)
+    if (fromPath !== undefined && input.id !== undefined && fromPath !== input.id) {
+      return yield* new InvalidTurnRequest({
+        message: "path must name the project's own directory (its id)",
+        param: "path",
+        code: "invalid_value"
+      })
+    }
+    const projectId = input.id ?? fromPath ?? (input.name !== undefined ? slugOf(input.name) : "")
     if (projectId === "") {
       return yield* new InvalidTurnRequest({ message: "A project needs an id or a name", param: "id", code: null })
     }

@@ -78,22 +78,40 @@ export const readOutput = (options: {
         }
       })
 
+    /** What a turn took from the queue past its `result` line: the next turn's to read. */
+    let leftover: Array<CliEvent | IdleSignal> = []
+    type Taken = readonly [Iterable<CliEvent | IdleSignal>, boolean]
+    const takeQueued = Effect.suspend((): Effect.Effect<Taken, CliExitedEarly> => {
+      if (leftover.length === 0) return queued.takeAll
+      const taken = leftover
+      leftover = []
+      return Effect.succeed([taken, false] as const)
+    })
+
     /**
-     * Everything queued so far, at once: a burst of lines becomes one chunk (and one append
-     * to the log downstream). When this turn's idle signal is among them, the lines before
-     * it are still delivered and the next read fails with `CliTimeout`.
+     * Everything queued so far, at once, through this turn's `result`: a burst of lines
+     * becomes one chunk (and one append to the log downstream). When this turn's idle signal
+     * is among them, the lines before it are still delivered and the next read fails with
+     * `CliTimeout`.
      */
     const reader = (turnNumber: number): Effect.Effect<Chunk.Chunk<CliEvent>, Option.Option<CliError>> => {
       let timedOut = false
       return Effect.suspend(() =>
-        timedOut ? idleTimedOut : queued.takeAll.pipe(
+        timedOut ? idleTimedOut : takeQueued.pipe(
           Effect.mapError(Option.some),
           Effect.flatMap(([taken, done]) => {
+            const items = Array.from(taken)
             const found: Array<CliEvent> = []
-            for (const item of taken) {
-              if (!(item instanceof IdleSignal)) found.push(item)
-              else if (item.turnNumber === turnNumber) {
+            for (let index = 0; index < items.length; index++) {
+              const item = items[index]!
+              if (item instanceof IdleSignal) {
+                if (item.turnNumber !== turnNumber) continue
                 timedOut = true
+                break
+              }
+              found.push(item)
+              if (item.type === "result") {
+                leftover = items.slice(index + 1)
                 break
               }
             }
@@ -131,9 +149,17 @@ export const readOutput = (options: {
         )
       }))
 
-    const skipToResult: CliOutput["skipToResult"] = queued.take.pipe(
-      Effect.flatMap((item) => (!(item instanceof IdleSignal) && item.type === "result" ? Effect.void : skipToResult))
-    )
+    const skipToResult: CliOutput["skipToResult"] = Effect.suspend(() => {
+      const index = leftover.findIndex((item) => !(item instanceof IdleSignal) && item.type === "result")
+      if (index !== -1) {
+        leftover = leftover.slice(index + 1)
+        return Effect.void
+      }
+      leftover = []
+      return queued.take.pipe(
+        Effect.flatMap((item) => (!(item instanceof IdleSignal) && item.type === "result" ? Effect.void : skipToResult))
+      )
+    })
 
     return { turn, skipToResult }
   })

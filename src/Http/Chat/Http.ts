@@ -180,7 +180,7 @@ export const ChatHandlers = HttpApiBuilder.group(GatewayApi, "chat", (handlers) 
               started_at: activity.startedAt === null ? null : seconds(activity.startedAt),
               project_id: summary.projectId,
               warm: activity.warm,
-              model: summary.lastModel ?? summary.model,
+              model: summary.model ?? summary.lastModel,
               created_at: seconds(summary.createdAt),
               updated_at: seconds(summary.updatedAt),
               total_tokens: summary.promptTokens + summary.completionTokens,

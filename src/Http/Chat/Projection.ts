@@ -1,7 +1,8 @@
 /**
  * Pure projections of a turn's logged events into OpenAI responses: one
  * `chat.completion`, or the `chat.completion.chunk` frames of an SSE stream. Both apply
- * the request's `stop` sequences to the text; neither ever produces `tool_calls`.
+ * the request's `stop` sequences to the text (not to a structured answer, which is JSON);
+ * neither ever produces `tool_calls`. Streamed or not, a turn answers the same text.
  */
 import { InternalFailure, type TurnError } from "../../Domain/Errors.js"
 import type { CancelReason, StoredEvent, TurnUsage } from "../../Domain/SessionEvent.js"
@@ -127,6 +128,11 @@ export const completionOf = (
         model = event.model
         break
       case "TextDelta": {
+        // A structured answer is its output as JSON: stop sequences never cut it.
+        if (context.structured) {
+          content += event.text
+          break
+        }
         const [next, released] = scanStop(scanner, event.text, context.stop)
         scanner = next
         content += released
@@ -148,8 +154,7 @@ export const completionOf = (
       case "TurnCancelled":
         return { _tag: "Cancelled", reason: event.reason }
       case "TurnCompleted":
-        content += flushStop(scanner)
-        if (context.structured) content = structuredAnswer(event.structuredOutput, content)
+        content = context.structured ? structuredAnswer(event.structuredOutput, content) : content + flushStop(scanner)
         return {
           id: completionId(turnId),
           object: "chat.completion",

@@ -57,9 +57,8 @@ const contentParts = (
     const param = `messages[${index}].content[${partIndex}]`
     if (part.type === "text" && "text" in part) {
       parts.push({ _tag: "text", text: part.text })
-    } else if (part.type === "refusal" && message.role === "assistant") {
-      const refusal = (part as { readonly refusal?: unknown }).refusal
-      if (typeof refusal === "string") parts.push({ _tag: "text", text: refusal })
+    } else if (part.type === "refusal" && "refusal" in part && message.role === "assistant") {
+      parts.push({ _tag: "text", text: part.refusal })
     } else if (part.type === "image_url" && "image_url" in part) {
       if (message.role !== "user") {
         return Either.left(invalidRequest("Images are only supported in user messages.", param, "invalid_value"))

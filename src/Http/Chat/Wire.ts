@@ -16,10 +16,12 @@ const ImageContentPart = Schema.Struct({
     detail: Schema.optional(Schema.Literal("auto", "low", "high"))
   })
 })
+const RefusalContentPart = Schema.Struct({ type: Schema.Literal("refusal"), refusal: Schema.String })
 const OtherContentPart = Schema.Struct({ type: Schema.String }).annotations({
-  description: "input_audio, file, refusal and other part types are not supported and answer 400"
+  description:
+    "input_audio, file and other part types are not supported and answer 400 (a refusal only in assistant messages)"
 })
-export const ContentPart = Schema.Union(TextContentPart, ImageContentPart, OtherContentPart)
+export const ContentPart = Schema.Union(TextContentPart, ImageContentPart, RefusalContentPart, OtherContentPart)
 export type ContentPart = typeof ContentPart.Type
 
 const MessageContent = Schema.NullOr(Schema.Union(Schema.String, Schema.Array(ContentPart)))

@@ -108,9 +108,11 @@ export const fromDomain = (
       return invalidRequest(error.message, error.param, error.code)
     case "ModelRejected":
       return invalidRequest(
-        `The model ${error.models.map((m) => `'${m}'`).join(", then ")} ${
-          error.models.length > 1 ? "were" : "was"
-        } rejected by the upstream API.`,
+        error.models.length === 0
+          ? "The model was rejected by the upstream API."
+          : `The model ${error.models.map((m) => `'${m}'`).join(", then ")} ${
+            error.models.length > 1 ? "were" : "was"
+          } rejected by the upstream API.`,
         "model",
         "model_not_supported"
       )
@@ -167,10 +169,26 @@ export const fromDomain = (
         code: "cli_turn_error"
       })
     case "UpstreamFailure":
-      return fromUpstream(error.status, error.retryAfterSeconds)
+      return fromUpstream(error.status ?? statusOfKind(error.kind), error.retryAfterSeconds)
     case "InternalFailure":
     case "StoreError":
       return internalError()
+  }
+}
+
+/** The HTTP status an upstream failure stands for when the CLI named only its kind. */
+const statusOfKind = (kind: string | null): number | null => {
+  switch (kind) {
+    case "rate_limit":
+      return 429
+    case "overloaded":
+      return 529
+    case "authentication_failed":
+      return 401
+    case "invalid_request":
+      return 400
+    default:
+      return null
   }
 }
 
@@ -210,7 +228,10 @@ export const fromCancel = (reason: CancelReason): HttpError => {
     case "timeout":
       return make(504, "server_error", "The turn exceeded its time limit.", { code: "turn_timeout" })
     case "shutdown":
-      return make(503, "server_error", "The server is shutting down.", { code: "server_shutting_down" })
+      return make(503, "server_error", "The server is shutting down.", {
+        code: "server_shutting_down",
+        retryAfterSeconds: 5
+      })
     default:
       return make(409, "invalid_request_error", `The turn was cancelled (${reason}).`, { code: "turn_cancelled" })
   }

@@ -30,7 +30,8 @@ export const CreateProject = Schema.Struct({
   name: Schema.optional(Schema.String),
   description: Schema.optional(Schema.NullOr(Schema.String)),
   path: Schema.optional(Schema.String).annotations({
-    description: "Directory name under PROJECT_ROOT (defaults to the id); nothing outside the root is accepted"
+    description:
+      "The project's directory directly under PROJECT_ROOT, as a name or an absolute path (defaults to the id); nothing outside the root, and no nested directory, is accepted"
   })
 }).annotations({ identifier: "CreateProject" })
 

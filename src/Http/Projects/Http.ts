@@ -5,7 +5,7 @@ import { HttpApiBuilder } from "@effect/platform"
 import { Effect } from "effect"
 import { type Project as ProjectRecord, Projects } from "../../Projects.js"
 import { GatewayApi } from "../Api.js"
-import { fromDomain, invalidRequest } from "../Edge/Errors.js"
+import { fromDomain } from "../Edge/Errors.js"
 import { pageOf, windowOf } from "../Params.js"
 import type { Project } from "./Api.js"
 
@@ -26,18 +26,13 @@ export const ProjectsHandlers = HttpApiBuilder.group(GatewayApi, "projects", (ha
   Effect.gen(function*() {
     const projects = yield* Projects
     return handlers
-      .handle("createProject", ({ payload }) => {
-        if (payload.path !== undefined && payload.id !== undefined && payload.path !== payload.id) {
-          return Effect.fail(
-            invalidRequest("path must name the project's own directory (its id)", "path", "invalid_value")
-          )
-        }
-        return projects.create({
-          id: payload.id ?? payload.path,
+      .handle("createProject", ({ payload }) =>
+        projects.create({
+          id: payload.id,
           name: payload.name,
-          description: payload.description ?? undefined
-        }).pipe(Effect.map(projectOf), Effect.mapError(fromDomain))
-      })
+          description: payload.description ?? undefined,
+          path: payload.path
+        }).pipe(Effect.map(projectOf), Effect.mapError(fromDomain)))
       .handle("listProjects", ({ urlParams }) =>
         projects.list.pipe(
           Effect.map((all) => {

@@ -31,7 +31,7 @@ export const sessionOf = ({ activity, summary }: SessionView): Session => ({
   updated_at: seconds(summary.updatedAt),
   status: summary.closed ? "closed" : activity.running ? "running" : "idle",
   is_active: !summary.closed,
-  model: summary.lastModel ?? summary.model,
+  model: summary.model ?? summary.lastModel,
   system_prompt: summary.systemPrompt,
   turn_count: summary.turns,
   completed_turns: summary.completedTurns,
