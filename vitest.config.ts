@@ -8,7 +8,7 @@ export default defineConfig({
     // The end-to-end suites spawn real CLI processes; two cores do not like many at once.
     maxConcurrency: 4,
     fileParallelism: true,
-    poolOptions: { forks: { maxForks: 2, minForks: 1 } },
+    poolOptions: { forks: { maxForks: 2, minForks: 1, isolate: false } },
     pool: "forks",
     // The JSON report lets CI print a plain "N passed, N failed" closing line.
     reporters: ["default", "json"],

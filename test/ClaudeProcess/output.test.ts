@@ -74,6 +74,19 @@ describe("readOutput", () => {
       if (outcome._tag === "Left") expect(outcome.left).toMatchObject({ _tag: "CliTimeout", idleSeconds: 10 })
     }))
 
+  it.scoped("a steady turn much longer than the idle timeout completes", () =>
+    Effect.gen(function*() {
+      const { output, print } = yield* harness
+      const turn = yield* Effect.fork(collect(output.turn(1, null)))
+      yield* print(init)
+      for (let second = 0; second < 60; second += 5) {
+        yield* advance(5_000)
+        yield* print(delta(`at ${second}`))
+      }
+      yield* print(result)
+      expect(typesOf(yield* Fiber.join(turn))).toHaveLength(14)
+    }))
+
   it.scoped("time between turns does not count towards the next turn's idle timeout", () =>
     Effect.gen(function*() {
       const { output, print } = yield* harness
