@@ -20,7 +20,7 @@ const anonymousPrincipal: Principal = { id: "anonymous", anonymous: true }
 export const CurrentPrincipal: FiberRef.FiberRef<Principal> = FiberRef.unsafeMake(anonymousPrincipal)
 
 /** Who owns what a principal creates: its id, or nobody (null) when auth is off. */
-export const ownerOf = (principal: Principal): string | null => (principal.anonymous ? null : principal.id)
+const ownerOf = (principal: Principal): string | null => (principal.anonymous ? null : principal.id)
 
 /** The owner of what the current caller creates, and of the sessions it may see. */
 export const currentOwner: Effect.Effect<string | null> = Effect.map(FiberRef.get(CurrentPrincipal), ownerOf)

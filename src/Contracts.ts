@@ -10,7 +10,7 @@ import { SessionEvent, StoredEvent } from "./Domain/SessionEvent.js"
 import { GatewayApi } from "./Http/Api.js"
 
 /** The OpenAPI document served at `/openapi.json`. */
-export const openApiDocument = () => OpenApi.fromApi(GatewayApi)
+const openApiDocument = () => OpenApi.fromApi(GatewayApi)
 
 /** File name under `schemas/` → its content. */
 export const contracts = (): Record<string, unknown> => ({

@@ -17,7 +17,7 @@ import { ProjectsHandlers } from "./Projects/Http.js"
 import { SessionsHandlers } from "./Sessions/Http.js"
 import { SystemHandlers } from "./System/Http.js"
 
-export const ApiLive = HttpApiBuilder.api(GatewayApi).pipe(
+const ApiLive = HttpApiBuilder.api(GatewayApi).pipe(
   Layer.provide([ChatHandlers, SessionsHandlers, ProjectsHandlers, ModelsHandlers, SystemHandlers])
 )
 

@@ -157,7 +157,7 @@ export const outputSchemaOf = (request: ChatCompletionRequestType): Either.Eithe
 }
 
 /** Whether the answer is structured output (JSON) rather than text. */
-export const isStructured = (responseFormat: unknown): boolean =>
+const isStructured = (responseFormat: unknown): boolean =>
   typeof responseFormat === "object" && responseFormat !== null && "type" in responseFormat &&
   (responseFormat.type === "json_schema" || responseFormat.type === "json_object")
 

@@ -37,7 +37,7 @@ const routePatterns = (() => {
 })()
 
 /** The methods a path answers to (empty for an unknown path). */
-export const allowedMethods = (path: string): ReadonlyArray<string> => [
+const allowedMethods = (path: string): ReadonlyArray<string> => [
   ...new Set(routePatterns.filter((route) => route.pattern.test(path)).map((route) => route.method))
 ]
 

@@ -11,7 +11,7 @@ import type { Project } from "./Api.js"
 
 const seconds = (millis: number) => Math.floor(millis / 1000)
 
-export const projectOf = (project: ProjectRecord): Project => ({
+const projectOf = (project: ProjectRecord): Project => ({
   id: project.id,
   object: "project",
   name: project.name,

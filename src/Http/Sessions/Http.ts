@@ -22,7 +22,7 @@ import type { EventsParams, Session, SessionStats } from "./Api.js"
 const seconds = (millis: number) => Math.floor(millis / 1000)
 
 /** A session in our shape and the original project's, side by side. */
-export const sessionOf = ({ activity, summary }: SessionView): Session => ({
+const sessionOf = ({ activity, summary }: SessionView): Session => ({
   id: summary.sessionId,
   object: "session",
   project_id: summary.projectId,
@@ -46,7 +46,7 @@ export const sessionOf = ({ activity, summary }: SessionView): Session => ({
   last_event_id: summary.lastSequence
 })
 
-export const statsOf = ({ liveSessions, runningTurns, totals, warmProcesses }: SessionStatistics): SessionStats => {
+const statsOf = ({ liveSessions, runningTurns, totals, warmProcesses }: SessionStatistics): SessionStats => {
   const totalTokens = totals.promptTokens + totals.completionTokens
   const activeSessions = totals.sessions - totals.closedSessions
   return {
