@@ -5,12 +5,13 @@
  * completed, failed with its typed error, or cancelled with the reason.
  *
  * Its parts, one job each: `Admission` (which session, busy claim, global limit),
- * `TurnExecution` (fallback chain, resume retry, translation), `ProcessPool` (warm and
- * spare processes, passivation) and `terminal` (a turn's exit as its last event). This
- * module assembles them and records each turn's start and end. It never formats HTTP
+ * `turnFiber` (a turn's fiber, its start and end recorded), `TurnExecution` (fallback
+ * chain, resume retry, translation), `ProcessPool` (warm and spare processes, passivation)
+ * and `terminal` (a turn's exit as its last event). This module assembles them and owns
+ * the sessions' lifecycle (create, cancel, close, shut down). It never formats HTTP
  * responses.
  */
-import { Cause, Context, Deferred, Duration, Effect, Exit, FiberMap, Layer, Stream } from "effect"
+import { Context, Deferred, Duration, Effect, FiberMap, Layer } from "effect"
 import * as NodeCrypto from "node:crypto"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
@@ -25,31 +26,16 @@ import {
   type ShuttingDown,
   type StoreError
 } from "./Domain/Errors.js"
-import {
-  type CancelReason,
-  isTurnTerminal,
-  SessionClosed,
-  SessionCreated,
-  type SessionEvent,
-  TurnCancelled,
-  TurnStarted
-} from "./Domain/SessionEvent.js"
+import { type CancelReason, SessionClosed, SessionCreated, TurnCancelled } from "./Domain/SessionEvent.js"
 import type { NewSession, SessionActivity, TurnHandle, TurnRequest } from "./Domain/Turn.js"
 import { ModelRegistry } from "./ModelRegistry.js"
 import { Projects } from "./Projects.js"
 import { SessionQueries } from "./SessionQueries.js"
-import {
-  type AdmittedTurn,
-  defaultBusyGrace,
-  defaultEndingWait,
-  makeAdmission,
-  type TurnClaim
-} from "./SessionRunner/Admission.js"
+import { defaultBusyGrace, defaultEndingWait, makeAdmission, type TurnClaim } from "./SessionRunner/Admission.js"
 import { historyOf } from "./SessionRunner/history.js"
 import { makeProcessPool } from "./SessionRunner/ProcessPool.js"
 import { sessionAppender } from "./SessionRunner/sessionLog.js"
-import { terminalEventOf, type TurnExit } from "./SessionRunner/terminal.js"
-import { executeTurn } from "./SessionRunner/TurnExecution.js"
+import { launchTurn, type TurnFibers } from "./SessionRunner/turnFiber.js"
 import { SessionStore } from "./SessionStore.js"
 
 export declare namespace SessionRunner {
@@ -142,101 +128,20 @@ export const makeSessionRunner = Effect.gen(function*() {
     endingWait: defaultEndingWait,
     configDir
   })
-
-  const turnEvents = (sessionId: string, turnId: string, startSequence: number) =>
-    store.tail(sessionId, startSequence - 1).pipe(
-      Stream.filter((entry) => "turnId" in entry.event && entry.event.turnId === turnId),
-      Stream.takeUntil((entry) => isTurnTerminal(entry.event))
-    )
-
-  /**
-   * Starts the turn's fiber, which launches its CLI first; `TurnStarted` is recorded while
-   * the CLI starts up, and whatever the fiber appends waits until that record is in.
-   */
-  const launch = (turn: AdmittedTurn, request: TurnRequest) =>
-    Effect.gen(function*() {
-      const { claim, sessionId } = turn
-      const appendToLog = sessionAppender(store, sessionId, turn.lastSequence)
-      const launched = yield* Deferred.make<void>()
-      const recorded = yield* Deferred.make<void, StoreError>()
-      const append = (events: ReadonlyArray<SessionEvent>) =>
-        Deferred.await(recorded).pipe(
-          Effect.zipRight(appendToLog(events)),
-          Effect.zipRight(Effect.suspend(() => {
-            if (!events.some(isTurnTerminal)) return Effect.void
-            claim.ended = true
-            return Effect.zipRight(
-              Deferred.succeed(claim.ending, undefined),
-              Deferred.succeed(claim.endRecorded, undefined)
-            )
-          }))
-        )
-      const recordEnd = (exit: TurnExit) => {
-        const event = terminalEventOf(claim.turnId, exit, claim.cancelReason)
-        return Effect.zipRight(
-          Exit.isFailure(exit) && Cause.isDie(exit.cause) ? Effect.logError("turn died", exit.cause) : Effect.void,
-          event === null || claim.ended ? Effect.void : Effect.ignoreLogged(append([event]))
-        )
-      }
-      const plan = {
-        turn,
-        outputSchema: request.outputSchema ?? null,
-        systemPromptMode: config.systemPromptMode,
-        permissionMode: config.permissionMode,
-        append,
-        launched
-      }
-      const body = Effect.uninterruptibleMask((restore) =>
-        restore(executeTurn(pool, plan).pipe(Effect.timeoutOption(Duration.seconds(config.turnTimeoutSeconds)))).pipe(
-          Effect.exit,
-          Effect.flatMap(recordEnd),
-          Effect.ensuring(
-            Effect.all([Deferred.succeed(launched, undefined), turn.freeSlot, admission.release(claim)], {
-              discard: true
-            })
-          )
-        )
-      )
-      const started = new TurnStarted({
-        turnId: claim.turnId,
-        messages: turn.added,
-        systemPrompt: turn.systemPrompt,
-        requestedModel: request.model.requested,
-        resolvedModel: turn.model.model,
-        fallbackModels: turn.model.fallbacks,
-        parameters: { ...request.parameters }
-      })
-      const opening = turn.isNew
-        ? [
-          new SessionCreated({ projectId: turn.projectId, cwd: turn.cwd, configDir, owner: request.owner ?? null }),
-          started
-        ]
-        : [started]
-      // Not interruptible: once the fiber runs, its start must be recorded (or the fiber stopped).
-      yield* Effect.uninterruptible(Effect.gen(function*() {
-        yield* FiberMap.run(fibers, sessionId, body)
-        yield* Deferred.await(launched)
-        yield* appendToLog(opening).pipe(
-          Effect.tapErrorCause((cause) =>
-            // Not recorded, so it never started: stop the fiber (and its CLI); it records nothing.
-            Effect.all([Deferred.failCause(recorded, cause), FiberMap.remove(fibers, sessionId), turn.freeSlot])
-          )
-        )
-        yield* Deferred.succeed(recorded, undefined)
-      }))
-      const startSequence = turn.lastSequence + opening.length
-      return {
-        sessionId,
-        projectId: turn.projectId,
-        turnId: claim.turnId,
-        startSequence,
-        events: turnEvents(sessionId, claim.turnId, startSequence)
-      } satisfies TurnHandle
-    })
+  const turnFibers: TurnFibers = {
+    store,
+    pool,
+    fibers,
+    release: admission.release,
+    turnTimeout: Duration.seconds(config.turnTimeoutSeconds),
+    systemPromptMode: config.systemPromptMode,
+    permissionMode: config.permissionMode,
+    configDir
+  }
 
   const startTurn = Effect.fn("SessionRunner.startTurn")(function*(request: TurnRequest) {
     const turn = yield* admission.admit(request)
-    return yield* launch(turn, request).pipe(
+    return yield* launchTurn(turnFibers, turn, request).pipe(
       Effect.onError(() => Effect.zipRight(turn.freeSlot, admission.release(turn.claim)))
     )
   })

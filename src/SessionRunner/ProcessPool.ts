@@ -4,27 +4,25 @@
  * idle passivation after `sessionIdleSeconds`, and at most `maxWarmProcesses` warm
  * sessions (the least recently used is passivated first).
  *
- * Like Effect's `RcMap`, every process lives in a scope of its own that the pool closes,
- * idle timers are fibers sleeping on `Clock`, and closing the pool closes every process.
- * Unlike it: a full pool evicts instead of refusing, an entry fits a turn only when it was
- * started with the same settings, the spare changes hands to a session, and a process is
- * retired gracefully (stdin closed, a moment to exit so its transcript is complete) before
- * it is killed. A session's next process waits for its previous one to be gone.
+ * Like Effect's `RcMap`, every process lives in a scope of its own that the pool closes
+ * (`ProcessPool/lifecycle`), idle timers are fibers sleeping on `Clock`, and closing the
+ * pool closes every process. Unlike it: a full pool evicts instead of refusing, an entry
+ * fits a turn only when it was started with the same settings, the spare changes hands to a
+ * session, and a process is retired gracefully before it is killed. A session's next
+ * process waits for its previous one to be gone.
  */
-import { Clock, Deferred, Duration, Effect, Exit, Fiber, Scope, type Stream } from "effect"
-import type { ClaudeProcess, CliConnection, CliLaunch } from "../ClaudeProcess.js"
+import { Clock, Duration, Effect, Fiber, type Scope, type Stream } from "effect"
+import type { ClaudeProcess, CliLaunch } from "../ClaudeProcess.js"
 import type { CliEvent } from "../Domain/CliEvent.js"
 import type { ContentPart } from "../Domain/Conversation.js"
 import type { CliError, CliNotFound, InternalFailure } from "../Domain/Errors.js"
-import { withDeadline } from "../Internal/deadline.js"
+import { type LiveProcess, makeLifecycle } from "./ProcessPool/lifecycle.js"
 
 /** A session's process, lent to one turn. */
 export interface Lease {
   readonly sessionId: string
   /** The turn's events on the process. */
   readonly events: Stream.Stream<CliEvent, CliError>
-  /** Whether the process already held the session's conversation before this turn. */
-  readonly heldConversation: boolean
 }
 
 export interface ProcessPool {
@@ -72,12 +70,10 @@ export interface ProcessPoolOptions {
 }
 
 /** A live process and what it is good for. */
-interface Entry {
+interface Entry extends LiveProcess {
   /** Its launch settings, as one comparable string. */
   readonly settings: string
   readonly launch: CliLaunch
-  readonly connection: CliConnection
-  readonly scope: Scope.CloseableScope
   /** Whether the process holds its session's conversation (warm, or resumed). */
   holdsConversation: boolean
   /** A turn is using the process: idle timers and evictions leave it alone. */
@@ -88,8 +84,6 @@ interface Entry {
 
 /** How long a cancelled turn's CLI gets to stop before it is killed. */
 const stopWithin = Duration.seconds(1)
-/** How long a retired process gets to exit by itself. */
-const exitGrace = Duration.seconds(3)
 
 /** The spare lives among the warm processes under this key, so timers and shutdown treat it alike. */
 const spareKey = "<spare>"
@@ -110,11 +104,8 @@ export const makeProcessPool = (
 ): Effect.Effect<ProcessPool, never, Scope.Scope> =>
   Effect.gen(function*() {
     const poolScope = yield* Effect.scope
+    const processes = yield* makeLifecycle
     const entries = new Map<string, Entry>()
-    /** Per key, the retirement of its previous process (done when that process is gone). */
-    const retiring = new Map<string, Deferred.Deferred<void>>()
-    /** Every process the pool owns, retiring ones included. */
-    const owned = new Set<Scope.CloseableScope>()
     const leases = new WeakMap<Lease, Entry>()
     let spareStarting = false
     let closed = false
@@ -126,40 +117,17 @@ export const makeProcessPool = (
      */
     const forkInPool = <A, E>(effect: Effect.Effect<A, E>) => Effect.forkIn(Effect.interruptible(effect), poolScope)
 
-    const closeScope = (scope: Scope.CloseableScope) =>
+    /** Takes the entry out of the pool and retires its process (see `Lifecycle.retire`). */
+    const retire = (key: string, entry: Entry, retirement?: { readonly now?: boolean }) =>
       Effect.suspend(() => {
-        owned.delete(scope)
-        return Scope.close(scope, Exit.void)
-      })
-
-    /** Closes stdin and gives the process a moment to exit by itself (so its transcript is complete). */
-    const letExit = (entry: Entry) =>
-      entry.connection.endInput.pipe(Effect.zipRight(withDeadline(entry.connection.awaitExit, exitGrace)))
-
-    /**
-     * Takes the entry out of the pool and stops its process in the background: stdin closed
-     * and a moment to exit unless `now`, then its scope closed. The key's next process waits.
-     */
-    const retire = (key: string, entry: Entry, options?: { readonly now?: boolean }) =>
-      Effect.gen(function*() {
         if (entries.get(key) === entry) entries.delete(key)
-        if (entry.idleTimer !== null) yield* Fiber.interruptFork(entry.idleTimer)
+        const timer = entry.idleTimer
         entry.idleTimer = null
-        const previous = retiring.get(key)
-        const gone = yield* Deferred.make<void>()
-        retiring.set(key, gone)
-        const stop = Effect.gen(function*() {
-          if (previous !== undefined) yield* Deferred.await(previous)
-          if (options?.now !== true) yield* letExit(entry)
-          yield* closeScope(entry.scope)
-        })
-        const done = Effect.suspend(() => {
-          if (retiring.get(key) === gone) retiring.delete(key)
-          return Deferred.succeed(gone, undefined)
-        })
-        // The fiber starts uninterruptible (as this is), so `done` runs even if it is interrupted at once.
-        yield* Effect.forkIn(Effect.interruptible(stop).pipe(Effect.ensuring(done)), poolScope)
-      }).pipe(Effect.uninterruptible)
+        return Effect.zipRight(
+          timer !== null ? Fiber.interruptFork(timer) : Effect.void,
+          processes.retire(key, entry, retirement)
+        )
+      })
 
     /** Retires the process under `key` unless a turn uses it or it was replaced meanwhile. */
     const retireIdle = (key: string, entry: Entry) =>
@@ -185,26 +153,8 @@ export const makeProcessPool = (
         return timer !== null ? Fiber.interruptFork(timer) : Effect.void
       })
 
-    const awaitRetired = (key: string) =>
-      Effect.suspend(() => {
-        const previous = retiring.get(key)
-        return previous === undefined ? Effect.void : Deferred.await(previous)
-      })
-
-    /** A new process in a scope of its own, closed again when starting fails. */
-    const spawn = <A>(start: Effect.Effect<A, CliNotFound, Scope.Scope>) =>
-      Effect.gen(function*() {
-        const scope = yield* Scope.make()
-        owned.add(scope)
-        const started = yield* start.pipe(
-          Scope.extend(scope),
-          Effect.onError(() => Effect.zipRight(Effect.sync(() => owned.delete(scope)), Scope.close(scope, Exit.void)))
-        )
-        return { scope, started }
-      })
-
-    const lease = (sessionId: string, entry: Entry, events: Stream.Stream<CliEvent, CliError>, held: boolean) => {
-      const result: Lease = { sessionId, events, heldConversation: held }
+    const lease = (sessionId: string, entry: Entry, events: Stream.Stream<CliEvent, CliError>) => {
+      const result: Lease = { sessionId, events }
       leases.set(result, entry)
       return result
     }
@@ -214,17 +164,17 @@ export const makeProcessPool = (
       Effect.uninterruptibleMask((restore) =>
         Effect.gen(function*() {
           const settings = settingsOf(launch)
-          const onKept = (key: string, entry: Entry) =>
+          const onKept = (entry: Entry) =>
             contentFor(entry.holdsConversation).pipe(
-              Effect.tapError(() => retire(key, entry)),
-              Effect.map((content) => lease(sessionId, entry, entry.connection.turn(content), entry.holdsConversation))
+              Effect.tapError(() => retire(sessionId, entry)),
+              Effect.map((content) => lease(sessionId, entry, entry.connection.turn(content)))
             )
           const current = entries.get(sessionId)
           if (current !== undefined) {
             if (current.settings === settings) {
               // Claimed before the next yield point, so an idle timer firing now leaves it alone.
               yield* claimEntry(current)
-              if (yield* current.connection.isRunning) return yield* onKept(sessionId, current)
+              if (yield* current.connection.isRunning) return yield* onKept(current)
             }
             yield* retire(sessionId, current)
           }
@@ -235,14 +185,14 @@ export const makeProcessPool = (
             yield* claimEntry(spare)
             if (yield* spare.connection.isRunning) {
               entries.set(sessionId, spare)
-              return yield* onKept(sessionId, spare)
+              return yield* onKept(spare)
             }
-            yield* closeScope(spare.scope)
+            yield* processes.close(spare.scope)
           }
-          yield* restore(awaitRetired(sessionId))
+          yield* restore(processes.awaitRetired(sessionId))
           const holdsConversation = launch.resume !== null
           const content = yield* contentFor(holdsConversation)
-          const { scope, started: [connection, events] } = yield* spawn(claude.startTurn(launch, content))
+          const { scope, started: [connection, events] } = yield* processes.spawn(claude.startTurn(launch, content))
           const entry: Entry = {
             settings,
             launch,
@@ -254,7 +204,7 @@ export const makeProcessPool = (
             idleTimer: null
           }
           entries.set(sessionId, entry)
-          return lease(sessionId, entry, events, false)
+          return lease(sessionId, entry, events)
         })
       )
 
@@ -270,8 +220,8 @@ export const makeProcessPool = (
         return Effect.gen(function*() {
           const previous = entries.get(spareKey)
           if (previous !== undefined) yield* retire(spareKey, previous)
-          const { scope, started: connection } = yield* spawn(claude.start(launch))
-          if (closed) return yield* closeScope(scope)
+          const { scope, started: connection } = yield* processes.spawn(claude.start(launch))
+          if (closed) return yield* processes.close(scope)
           const entry: Entry = {
             settings,
             launch,
@@ -300,11 +250,9 @@ export const makeProcessPool = (
       return Effect.forEach(evicted, ([key, entry]) => retireIdle(key, entry), { discard: true })
     })
 
-    const entryOf = (leased: Lease) => leases.get(leased)
-
     const keep: ProcessPool["keep"] = (leased) =>
       Effect.gen(function*() {
-        const entry = entryOf(leased)
+        const entry = leases.get(leased)
         if (entry === undefined) return
         entry.lastUsed = yield* Clock.currentTimeMillis
         entry.inUse = false
@@ -317,18 +265,18 @@ export const makeProcessPool = (
 
     const discard: ProcessPool["discard"] = (leased) =>
       Effect.suspend(() => {
-        const entry = entryOf(leased)
+        const entry = leases.get(leased)
         return entry === undefined ? Effect.void : retire(leased.sessionId, entry, { now: true })
       })
 
     const abandon: ProcessPool["abandon"] = (leased) =>
       Effect.gen(function*() {
-        const entry = entryOf(leased)
+        const entry = leases.get(leased)
         if (entry === undefined) return
         const stopped = yield* entry.connection.cancelTurn(stopWithin)
         if (stopped) return yield* retire(leased.sessionId, entry)
         if (entries.get(leased.sessionId) === entry) entries.delete(leased.sessionId)
-        yield* closeScope(entry.scope)
+        yield* processes.close(entry.scope)
       })
 
     const release: ProcessPool["release"] = (sessionId) =>
@@ -343,13 +291,11 @@ export const makeProcessPool = (
       const live = [...entries.values()]
       entries.clear()
       yield* Effect.forEach(live, (entry) =>
-        Effect.gen(function*() {
-          if (entry.idleTimer !== null) yield* Fiber.interrupt(entry.idleTimer)
-          yield* letExit(entry)
-          yield* closeScope(entry.scope)
-        }), { concurrency: "unbounded", discard: true })
-      yield* Effect.forEach([...retiring.values()], (gone) => Deferred.await(gone), { discard: true })
-      yield* Effect.forEach([...owned], closeScope, { concurrency: "unbounded", discard: true })
+        Effect.zipRight(
+          entry.idleTimer !== null ? Fiber.interrupt(entry.idleTimer) : Effect.void,
+          processes.stop(entry)
+        ), { concurrency: "unbounded", discard: true })
+      yield* processes.closeAll
     }).pipe(Effect.uninterruptible)
     yield* Effect.addFinalizer(() => shutdown)
 

@@ -6,6 +6,7 @@
  */
 import { InternalFailure, type TurnError } from "../../Domain/Errors.js"
 import type { CancelReason, StoredEvent, TurnUsage } from "../../Domain/SessionEvent.js"
+import { flushStop, initialStopScanner, scanStop, type StopScanner } from "./StopSequences.js"
 import type { ChatCompletion, ChatCompletionChunk, ClaudeCodeToolUse, FinishReason, Usage } from "./Wire.js"
 
 /** What a projection needs besides the events. */
@@ -24,47 +25,6 @@ export interface ProjectionContext {
 /** A structured turn's answer: its output as JSON, or (when the CLI returned none) its text. */
 const structuredAnswer = (output: unknown, text: string): string =>
   output !== null && output !== undefined ? JSON.stringify(output) : text
-
-// ---------------------------------------------------------------------------
-// Stop sequences
-
-export interface StopScanner {
-  /** Text that might be the start of a stop sequence, not yet released. */
-  readonly held: string
-  readonly stopped: boolean
-}
-
-export const initialStopScanner: StopScanner = { held: "", stopped: false }
-
-/** Feeds text; returns what may be released now. After a stop sequence, nothing more is released. */
-export const scanStop = (
-  scanner: StopScanner,
-  text: string,
-  stops: ReadonlyArray<string>
-): [StopScanner, string] => {
-  if (scanner.stopped) return [scanner, ""]
-  const buffer = scanner.held + text
-  if (stops.length === 0) return [initialStopScanner, buffer]
-  let cut = -1
-  for (const stop of stops) {
-    const index = stop.length > 0 ? buffer.indexOf(stop) : -1
-    if (index !== -1 && (cut === -1 || index < cut)) cut = index
-  }
-  if (cut !== -1) return [{ held: "", stopped: true }, buffer.slice(0, cut)]
-  let hold = 0
-  for (const stop of stops) {
-    for (let length = Math.min(stop.length - 1, buffer.length); length > hold; length--) {
-      if (buffer.endsWith(stop.slice(0, length))) {
-        hold = length
-        break
-      }
-    }
-  }
-  return [{ held: buffer.slice(buffer.length - hold), stopped: false }, buffer.slice(0, buffer.length - hold)]
-}
-
-/** Releases held text at the end of the answer. */
-export const flushStop = (scanner: StopScanner): string => (scanner.stopped ? "" : scanner.held)
 
 // ---------------------------------------------------------------------------
 // Shared pieces

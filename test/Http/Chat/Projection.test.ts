@@ -25,16 +25,13 @@ import {
   chunksOf,
   completionOf,
   finishReasonOf,
-  flushStop,
   initialChunkState,
-  initialStopScanner,
   type ProjectionContext,
-  scanStop,
   settlesStatus,
-  type StopScanner,
   type StreamFrame,
   usageOf
 } from "../../../src/Http/Chat/Projection.js"
+import { flushStop, initialStopScanner, scanStop, type StopScanner } from "../../../src/Http/Chat/StopSequences.js"
 import type { ChatCompletion, ChatCompletionChunk } from "../../../src/Http/Chat/Wire.js"
 
 // ---------------------------------------------------------------------------

@@ -1,0 +1,126 @@
+/**
+ * A turn's fiber, from its launch to its last record. The fiber starts its CLI first, and
+ * `TurnStarted` is recorded while the CLI starts up; whatever the fiber appends waits until
+ * that record is in, so the log's order is exact. However the turn ends (completed, failed,
+ * timed out, cancelled, shut down), its end is recorded (`terminal`), then its claim on the
+ * session and its global slot are given back.
+ */
+import { Cause, Deferred, type Duration, Effect, Exit, FiberMap, Stream } from "effect"
+import type { PermissionMode } from "../AppConfig.js"
+import type { StoreError } from "../Domain/Errors.js"
+import { isTurnTerminal, SessionCreated, type SessionEvent, TurnStarted } from "../Domain/SessionEvent.js"
+import type { TurnHandle, TurnRequest } from "../Domain/Turn.js"
+import type { SessionStore } from "../SessionStore.js"
+import type { AdmittedTurn, TurnClaim } from "./Admission.js"
+import type { ProcessPool } from "./ProcessPool.js"
+import { sessionAppender } from "./sessionLog.js"
+import { terminalEventOf, type TurnExit } from "./terminal.js"
+import { executeTurn } from "./TurnExecution.js"
+
+/** What turn fibers run with. */
+export interface TurnFibers {
+  readonly store: SessionStore.Service
+  readonly pool: ProcessPool
+  /** The running turns, one per session. */
+  readonly fibers: FiberMap.FiberMap<string>
+  /** Gives a session's claim back. */
+  readonly release: (claim: TurnClaim) => Effect.Effect<void>
+  readonly turnTimeout: Duration.DurationInput
+  readonly systemPromptMode: "append" | "replace"
+  readonly permissionMode: PermissionMode
+  /** The CLI's config directory, recorded with a new session. */
+  readonly configDir: string
+}
+
+/** The turn's events from `TurnStarted` through its end, replayed from the log and then followed live. */
+const turnEvents = (store: SessionStore.Service, sessionId: string, turnId: string, startSequence: number) =>
+  store.tail(sessionId, startSequence - 1).pipe(
+    Stream.filter((entry) => "turnId" in entry.event && entry.event.turnId === turnId),
+    Stream.takeUntil((entry) => isTurnTerminal(entry.event))
+  )
+
+/**
+ * Starts an admitted turn's fiber and records its start (and its session's, when new);
+ * returns once `TurnStarted` is in the log. Fails with `StoreError` when it cannot be
+ * recorded: the fiber is then stopped and records nothing.
+ */
+export const launchTurn = (
+  context: TurnFibers,
+  turn: AdmittedTurn,
+  request: TurnRequest
+): Effect.Effect<TurnHandle, StoreError> =>
+  Effect.gen(function*() {
+    const { claim, sessionId } = turn
+    const appendToLog = sessionAppender(context.store, sessionId, turn.lastSequence)
+    const launched = yield* Deferred.make<void>()
+    const recorded = yield* Deferred.make<void, StoreError>()
+    const append = (events: ReadonlyArray<SessionEvent>) =>
+      Deferred.await(recorded).pipe(
+        Effect.zipRight(appendToLog(events)),
+        Effect.zipRight(Effect.suspend(() => {
+          if (!events.some(isTurnTerminal)) return Effect.void
+          claim.ended = true
+          return Effect.zipRight(
+            Deferred.succeed(claim.ending, undefined),
+            Deferred.succeed(claim.endRecorded, undefined)
+          )
+        }))
+      )
+    const recordEnd = (exit: TurnExit) => {
+      const event = terminalEventOf(claim.turnId, exit, claim.cancelReason)
+      return Effect.zipRight(
+        Exit.isFailure(exit) && Cause.isDie(exit.cause) ? Effect.logError("turn died", exit.cause) : Effect.void,
+        event === null || claim.ended ? Effect.void : Effect.ignoreLogged(append([event]))
+      )
+    }
+    const plan = {
+      turn,
+      outputSchema: request.outputSchema ?? null,
+      systemPromptMode: context.systemPromptMode,
+      permissionMode: context.permissionMode,
+      append,
+      launched
+    }
+    const body = Effect.uninterruptibleMask((restore) =>
+      restore(executeTurn(context.pool, plan).pipe(Effect.timeoutOption(context.turnTimeout))).pipe(
+        Effect.exit,
+        Effect.flatMap(recordEnd),
+        Effect.ensuring(
+          Effect.all([Deferred.succeed(launched, undefined), turn.freeSlot, context.release(claim)], { discard: true })
+        )
+      )
+    )
+    const started = new TurnStarted({
+      turnId: claim.turnId,
+      messages: turn.added,
+      systemPrompt: turn.systemPrompt,
+      requestedModel: request.model.requested,
+      resolvedModel: turn.model.model,
+      fallbackModels: turn.model.fallbacks,
+      parameters: { ...request.parameters }
+    })
+    const owner = request.owner ?? null
+    const opening = turn.isNew
+      ? [new SessionCreated({ projectId: turn.projectId, cwd: turn.cwd, configDir: context.configDir, owner }), started]
+      : [started]
+    // Not interruptible: once the fiber runs, its start must be recorded (or the fiber stopped).
+    yield* Effect.uninterruptible(Effect.gen(function*() {
+      yield* FiberMap.run(context.fibers, sessionId, body)
+      yield* Deferred.await(launched)
+      yield* appendToLog(opening).pipe(
+        Effect.tapErrorCause((cause) =>
+          // Not recorded, so it never started: stop the fiber (and its CLI); it records nothing.
+          Effect.all([Deferred.failCause(recorded, cause), FiberMap.remove(context.fibers, sessionId), turn.freeSlot])
+        )
+      )
+      yield* Deferred.succeed(recorded, undefined)
+    }))
+    const startSequence = turn.lastSequence + opening.length
+    return {
+      sessionId,
+      projectId: turn.projectId,
+      turnId: claim.turnId,
+      startSequence,
+      events: turnEvents(context.store, sessionId, claim.turnId, startSequence)
+    } satisfies TurnHandle
+  })
