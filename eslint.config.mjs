@@ -54,5 +54,54 @@ export default tseslint.config(
   {
     files: ["src/**/*"],
     rules: { "no-console": "error" }
+  },
+  // The layers point one way: main → Http → Sessions → SessionRunner → services → Domain.
+  {
+    files: ["src/Domain/**/*"],
+    rules: {
+      "no-restricted-imports": ["error", {
+        patterns: [{ group: ["../*"], message: "Domain depends on nothing else." }]
+      }]
+    }
+  },
+  {
+    files: ["src/*.ts", "src/*/**/*"],
+    ignores: ["src/Http/**/*", "src/main.ts", "src/Contracts.ts", "src/index.ts"],
+    rules: {
+      "no-restricted-imports": ["error", {
+        patterns: [{ group: ["**/Http/*"], message: "Only main and the contracts depend on the HTTP edge." }]
+      }]
+    }
+  },
+  {
+    files: ["src/SessionRunner.ts", "src/SessionRunner/**/*"],
+    rules: {
+      "no-restricted-imports": ["error", {
+        patterns: [{ group: ["**/Http/*", "**/Sessions.js", "**/Layers.js"], message: "The runner sits below these." }]
+      }]
+    }
+  },
+  {
+    files: [
+      "src/AppConfig.ts",
+      "src/Auth.ts",
+      "src/ClaudeProcess.ts",
+      "src/ClaudeProcess/**/*",
+      "src/EventLog.ts",
+      "src/ModelRegistry.ts",
+      "src/Projects.ts",
+      "src/Projects/**/*",
+      "src/SessionQueries.ts",
+      "src/SessionStore.ts",
+      "src/SessionStore/**/*"
+    ],
+    rules: {
+      "no-restricted-imports": ["error", {
+        patterns: [{
+          group: ["**/Http/*", "**/Sessions.js", "**/SessionRunner.js", "**/SessionRunner/*", "**/Layers.js"],
+          message: "Services depend only on other services and the domain."
+        }]
+      }]
+    }
   }
 )
