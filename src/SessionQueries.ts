@@ -117,12 +117,17 @@ export const makeSessionQueries = Effect.gen(function*() {
   const created = (field: string) =>
     sql.literal(`MAX(CASE WHEN type = 'SessionCreated' THEN json_extract(data, '$.${field}') END)`)
 
-  /** A field of the session's latest event of `type`. */
+  /** A field of the page's session's latest event of `type`. */
   const latest = (type: string, field: string) =>
     sql.literal(`(SELECT json_extract(last.data, '$.${field}') FROM session_events last
-      WHERE last.session_id = e.session_id AND last.type = '${type}'
+      WHERE last.session_id = page.session_id AND last.type = '${type}'
       ORDER BY last.sequence DESC LIMIT 1)`)
 
+  /**
+   * Summaries of the sessions matching `where`, one page of them. The totals over each
+   * session's events come from one pass over the log; what needs a session's payloads one by
+   * one (its message count, its latest system prompt and model) is read for the page only.
+   */
   const summaries = (method: string, where: Statement.Fragment, limit: number, offset: number) =>
     sql<SummaryRow>`
       WITH sessions AS (
@@ -135,20 +140,28 @@ export const makeSessionQueries = Effect.gen(function*() {
           ${created("owner")} AS owner,
           ${created("title")} AS title,
           ${created("model")} AS model,
-          COALESCE(${created("systemPrompt")}, ${latest("TurnStarted", "systemPrompt")}) AS system_prompt,
+          ${created("systemPrompt")} AS own_system_prompt,
           MAX(type = 'SessionClosed') AS closed,
-          ${turnAggregates},
-          SUM(CASE WHEN type = 'TurnStarted' AND EXISTS (
-            SELECT 1 FROM session_events done WHERE done.turn_id = e.turn_id AND done.type = 'TurnCompleted'
-          ) THEN json_array_length(data, '$.messages') + 1 ELSE 0 END) AS message_count,
-          ${latest("TurnCompleted", "model")} AS last_model
+          ${turnAggregates}
         FROM session_events e
         WHERE substr(session_id, 1, ${projectStreamPrefix.length}) <> ${projectStreamPrefix}
         GROUP BY session_id
+      ),
+      page AS (
+        SELECT *, COUNT(*) OVER () AS total FROM sessions WHERE ${where}
+        ORDER BY updated_at DESC, session_id
+        LIMIT ${limit} OFFSET ${offset}
       )
-      SELECT *, COUNT(*) OVER () AS total FROM sessions WHERE ${where}
+      SELECT
+        page.*,
+        COALESCE(page.own_system_prompt, ${latest("TurnStarted", "systemPrompt")}) AS system_prompt,
+        ${latest("TurnCompleted", "model")} AS last_model,
+        (SELECT COALESCE(SUM(json_array_length(started.data, '$.messages') + 1), 0) FROM session_events started
+          WHERE started.session_id = page.session_id AND started.type = 'TurnStarted' AND EXISTS (
+            SELECT 1 FROM session_events done WHERE done.turn_id = started.turn_id AND done.type = 'TurnCompleted'
+          )) AS message_count
+      FROM page
       ORDER BY updated_at DESC, session_id
-      LIMIT ${limit} OFFSET ${offset}
     `.pipe(Effect.mapError(storeError(method)))
 
   const listSessions = Effect.fn("SessionQueries.listSessions")(function*(options: {

@@ -20,6 +20,7 @@ import { ClaudeProcess } from "./ClaudeProcess.js"
 import {
   type CapacityExceeded,
   type InvalidTurnRequest,
+  type QueuedTurnCancelled,
   type SessionBusy,
   type SessionIsClosed,
   SessionNotFound,
@@ -44,9 +45,11 @@ export declare namespace SessionRunner {
      * Records `TurnStarted` and starts the turn in its session's fiber, returning at once.
      * Fails with `SessionBusy` when the session already runs a turn (one being cancelled is
      * waited for, up to two seconds), `CapacityExceeded` when the global limit stays full
-     * past the queue timeout, `SessionNotFound` / `SessionIsClosed` for a `sessionId` that
-     * cannot take turns (another owner's session is not found), `InvalidTurnRequest` for a
-     * request no CLI turn can serve, and `ShuttingDown` once shutdown has begun.
+     * past the queue timeout, `QueuedTurnCancelled` when it is cancelled while waiting for
+     * the limit, `SessionNotFound` / `SessionIsClosed` for a `sessionId` that cannot take
+     * turns (another owner's session is not found), `InvalidTurnRequest` for a request no CLI
+     * turn can serve, and `ShuttingDown` once shutdown has begun. Once the turn's fiber runs,
+     * interrupting the caller does not stop it: the turn is cancelled only by `cancel`.
      */
     readonly startTurn: (
       request: TurnRequest
@@ -54,6 +57,7 @@ export declare namespace SessionRunner {
       TurnHandle,
       | SessionBusy
       | CapacityExceeded
+      | QueuedTurnCancelled
       | SessionNotFound
       | SessionIsClosed
       | InvalidTurnRequest
@@ -65,11 +69,12 @@ export declare namespace SessionRunner {
       session: NewSession
     ) => Effect.Effect<{ readonly sessionId: string; readonly projectId: string }, InvalidTurnRequest | StoreError>
     /**
-     * Stops the session's running turn: the CLI is asked to stop (killed if it does not
-     * within a second), `TurnCancelled` with the reason is recorded, and the effect returns
-     * once that is done. False when nothing was running.
+     * Stops the session's running turn (only if it is `turnId`, when given): the CLI is asked
+     * to stop (killed if it does not within a second), `TurnCancelled` with the reason is
+     * recorded, and the effect returns once that is done. A turn still waiting for the global
+     * limit gives up instead. False when nothing was running.
      */
-    readonly cancel: (sessionId: string, reason: CancelReason) => Effect.Effect<boolean>
+    readonly cancel: (sessionId: string, reason: CancelReason, turnId?: string) => Effect.Effect<boolean>
     /**
      * Closes a session: its running turn is cancelled, its process stopped, and it takes no
      * more turns. Its history stays in the log (`SessionClosed`) unless `purge` deletes it.
@@ -109,10 +114,16 @@ export const makeSessionRunner = Effect.gen(function*() {
   const configDir = cliConfigDir(config)
 
   // Turns that were running when the gateway last stopped (even by SIGKILL) are over.
+  // A session may have several: each is recorded after the last event as it is then.
   for (const unfinished of yield* queries.unfinishedTurns) {
-    yield* sessionAppender(store, unfinished.sessionId, unfinished.lastSequence)([
-      new TurnCancelled({ turnId: unfinished.turnId, reason: "interrupted" })
-    ]).pipe(Effect.ignoreLogged)
+    yield* store.lastSequence(unfinished.sessionId).pipe(
+      Effect.flatMap((last) =>
+        sessionAppender(store, unfinished.sessionId, last)([
+          new TurnCancelled({ turnId: unfinished.turnId, reason: "interrupted" })
+        ])
+      ),
+      Effect.ignoreLogged
+    )
   }
 
   const fibers = yield* FiberMap.make<string>()
@@ -139,12 +150,29 @@ export const makeSessionRunner = Effect.gen(function*() {
     configDir
   }
 
-  const startTurn = Effect.fn("SessionRunner.startTurn")(function*(request: TurnRequest) {
-    const turn = yield* admission.admit(request)
-    return yield* launchTurn(turnFibers, turn, request).pipe(
-      Effect.onError(() => Effect.zipRight(turn.freeSlot, admission.release(turn.claim)))
-    )
-  })
+  // Admission waits interruptibly; from then on the claim and the slot reach the turn's
+  // fiber, which gives them back, or are given back here when it never started. A caller
+  // interrupted meanwhile gets no handle: its turn runs on, or is cancelled if it asked.
+  const startTurn = Effect.fn("SessionRunner.startTurn")((request: TurnRequest) =>
+    Effect.suspend(() => {
+      let started: TurnHandle | null = null
+      return Effect.uninterruptibleMask((restore) =>
+        Effect.flatMap(restore(admission.admit(request)), (turn) =>
+          launchTurn(turnFibers, turn, request).pipe(
+            Effect.onError(() => Effect.zipRight(turn.freeSlot, admission.release(turn.claim))),
+            Effect.tap((handle) => {
+              started = handle
+            })
+          ))
+      ).pipe(
+        Effect.onInterrupt(() =>
+          started !== null && request.cancelIfCallerGone === true
+            ? Effect.asVoid(cancel(started.sessionId, "disconnect", started.turnId))
+            : Effect.void
+        )
+      )
+    })
+  )
 
   /** Records why a turn is stopped (the first reason wins); a turn waiting for the session sees it ending. */
   const markCancelled = (claim: TurnClaim, reason: CancelReason) =>
@@ -153,9 +181,9 @@ export const makeSessionRunner = Effect.gen(function*() {
       return Deferred.succeed(claim.ending, undefined)
     })
 
-  const cancel = Effect.fn("SessionRunner.cancel")(function*(sessionId: string, reason: CancelReason) {
+  const cancel = Effect.fn("SessionRunner.cancel")(function*(sessionId: string, reason: CancelReason, turnId?: string) {
     const claim = admission.current(sessionId)
-    if (claim === undefined || claim.ended) return false
+    if (claim === undefined || claim.ended || (turnId !== undefined && claim.turnId !== turnId)) return false
     yield* markCancelled(claim, reason)
     yield* FiberMap.remove(fibers, sessionId)
     yield* Deferred.await(claim.endRecorded)
@@ -223,7 +251,10 @@ export const makeSessionRunner = Effect.gen(function*() {
     runningCount: Effect.sync(() => admission.claims().filter((claim) => !claim.ended).length),
     warmCount: Effect.sync(() => pool.warmSessions().length),
     liveSessions: Effect.sync(() => [
-      ...new Set([...admission.claims().map((claim) => claim.sessionId), ...pool.warmSessions()])
+      ...new Set([
+        ...admission.claims().filter((claim) => !claim.ended).map((claim) => claim.sessionId),
+        ...pool.warmSessions()
+      ])
     ]),
     shutdown
   } satisfies SessionRunner.Service

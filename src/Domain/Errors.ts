@@ -96,6 +96,12 @@ export class CapacityExceeded extends Schema.TaggedError<CapacityExceeded>()("Ca
   retryAfterSeconds: Schema.Number
 }) {}
 
+/** A turn that waited for a free slot was cancelled (or the gateway began shutting down) before it started. */
+export class QueuedTurnCancelled extends Schema.TaggedError<QueuedTurnCancelled>()("QueuedTurnCancelled", {
+  sessionId: Schema.String,
+  reason: Schema.Literal("client", "disconnect", "timeout", "shutdown", "interrupted")
+}) {}
+
 /** The gateway is shutting down and starts no more turns. */
 export class ShuttingDown extends Schema.TaggedError<ShuttingDown>()("ShuttingDown", {}) {}
 

@@ -26,6 +26,12 @@ export interface TurnRequest {
   readonly outputSchema?: string | null | undefined
   /** Other request parameters, recorded verbatim. */
   readonly parameters?: Readonly<Record<string, unknown>>
+  /**
+   * When the caller is interrupted after the turn started but before it received its
+   * handle (a client gone at that moment), cancel the turn (reason `disconnect`) rather
+   * than let it run unobserved.
+   */
+  readonly cancelIfCallerGone?: boolean | undefined
 }
 
 /** A started turn: where its events are and how to follow them. */

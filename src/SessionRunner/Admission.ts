@@ -9,12 +9,13 @@
  * client that drops a stream and at once sends its next turn usually arrives before the
  * gateway has noticed the disconnect.
  */
-import { Clock, Deferred, Duration, Effect, Option } from "effect"
+import { Clock, Deferred, Duration, Effect, Exit, Option } from "effect"
 import * as NodeCrypto from "node:crypto"
 import type { ConversationMessage } from "../Domain/Conversation.js"
 import {
   CapacityExceeded,
   InvalidTurnRequest,
+  QueuedTurnCancelled,
   SessionBusy,
   SessionIsClosed,
   SessionNotFound,
@@ -79,13 +80,21 @@ export interface Admission {
    * a global slot. Fails with `InvalidTurnRequest`, `SessionNotFound` (also for another
    * caller's session), `SessionIsClosed`, `SessionBusy` when a turn runs there (one that
    * starts ending within `busyGrace` is waited for, up to `endingWait`), `CapacityExceeded`
-   * when no slot frees up within the queue timeout, and `ShuttingDown` once `stop` was called.
+   * when no slot frees up within the queue timeout, `QueuedTurnCancelled` when the turn is
+   * cancelled while it waits for one, and `ShuttingDown` once `stop` was called.
    */
   readonly admit: (
     request: TurnRequest
   ) => Effect.Effect<
     AdmittedTurn,
-    InvalidTurnRequest | SessionNotFound | SessionIsClosed | SessionBusy | CapacityExceeded | ShuttingDown | StoreError
+    | InvalidTurnRequest
+    | SessionNotFound
+    | SessionIsClosed
+    | SessionBusy
+    | CapacityExceeded
+    | QueuedTurnCancelled
+    | ShuttingDown
+    | StoreError
   >
   /** Releases a claim (its fiber is gone, or the turn never started). */
   readonly release: (claim: TurnClaim) => Effect.Effect<void>
@@ -165,6 +174,34 @@ export const makeAdmission = (
         return true
       })
 
+    /**
+     * Waits for a global slot, up to the queue timeout, and gives up when the turn is
+     * cancelled meanwhile. A slot taken is handed over (`slot`) or given back, whatever
+     * interrupts the wait.
+     */
+    const awaitSlot = (claim: TurnClaim) =>
+      Effect.suspend(() => {
+        let taken = false
+        const take = Effect.uninterruptibleMask((restore) =>
+          restore(slots.take(1)).pipe(Effect.zipRight(Effect.sync(() => (taken = true))))
+        )
+        return Effect.race(
+          take.pipe(
+            Effect.as("slot" as const),
+            Effect.timeoutTo({
+              duration: options.queueTimeout,
+              onSuccess: (slot) => slot,
+              onTimeout: () => "full" as const
+            })
+          ),
+          Effect.as(Deferred.await(claim.ending), "cancelled" as const)
+        ).pipe(
+          Effect.onExit((exit) =>
+            taken && !(Exit.isSuccess(exit) && exit.value === "slot") ? slots.release(1) : Effect.void
+          )
+        )
+      })
+
     const admit = Effect.fn("Admission.admit")(function*(request: TurnRequest) {
       yield* mustBeValid(promptContent(request.messages))
       if (stopped) return yield* new ShuttingDown()
@@ -206,13 +243,13 @@ export const makeAdmission = (
       }
       claims.set(sessionId, claim)
 
-      const acquired = yield* slots.take(1).pipe(
-        Effect.timeoutOption(options.queueTimeout),
-        Effect.onInterrupt(() => release(claim))
-      )
-      if (Option.isNone(acquired)) {
+      const waited = yield* awaitSlot(claim).pipe(Effect.onInterrupt(() => release(claim)))
+      if (waited !== "slot") {
         yield* release(claim)
-        return yield* new CapacityExceeded({ limit: options.maxConcurrentTurns, retryAfterSeconds })
+        if (waited === "full") {
+          return yield* new CapacityExceeded({ limit: options.maxConcurrentTurns, retryAfterSeconds })
+        }
+        return yield* new QueuedTurnCancelled({ sessionId, reason: claim.cancelReason ?? "interrupted" })
       }
       let slotFreed = false
       const freeSlot = Effect.suspend(() => {

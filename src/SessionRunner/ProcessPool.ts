@@ -15,7 +15,7 @@ import { Clock, Duration, Effect, Fiber, type Scope, type Stream } from "effect"
 import type { ClaudeProcess, CliLaunch } from "../ClaudeProcess.js"
 import type { CliEvent } from "../Domain/CliEvent.js"
 import type { ContentPart } from "../Domain/Conversation.js"
-import type { CliError, CliNotFound, InternalFailure } from "../Domain/Errors.js"
+import { type CliError, type CliNotFound, InternalFailure } from "../Domain/Errors.js"
 import { type LiveProcess, makeLifecycle } from "./ProcessPool/lifecycle.js"
 
 /** A session's process, lent to one turn. */
@@ -159,9 +159,10 @@ export const makeProcessPool = (
       return result
     }
 
-    // Uninterruptible but for the wait on a retiring process: a claimed entry always reaches its lease.
+    // Uninterruptible but for the wait on a retiring process, whatever the caller is: a claimed
+    // entry always reaches its lease.
     const acquire: ProcessPool["acquire"] = (sessionId, launch, contentFor) =>
-      Effect.uninterruptibleMask((restore) =>
+      Effect.uninterruptible(
         Effect.gen(function*() {
           const settings = settingsOf(launch)
           const onKept = (entry: Entry) =>
@@ -170,6 +171,10 @@ export const makeProcessPool = (
               Effect.map((content) => lease(sessionId, entry, entry.connection.turn(content)))
             )
           const current = entries.get(sessionId)
+          if (current?.inUse === true) {
+            // Admission lets one turn at a time run per session: this would be a second one.
+            return yield* new InternalFailure({ message: `the process of session ${sessionId} is in use` })
+          }
           if (current !== undefined) {
             if (current.settings === settings) {
               // Claimed before the next yield point, so an idle timer firing now leaves it alone.
@@ -189,7 +194,7 @@ export const makeProcessPool = (
             }
             yield* processes.close(spare.scope)
           }
-          yield* restore(processes.awaitRetired(sessionId))
+          yield* Effect.interruptible(processes.awaitRetired(sessionId))
           const holdsConversation = launch.resume !== null
           const content = yield* contentFor(holdsConversation)
           const { scope, started: [connection, events] } = yield* processes.spawn(claude.startTurn(launch, content))

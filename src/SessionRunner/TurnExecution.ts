@@ -96,7 +96,9 @@ export const executeTurn = (pool: ProcessPool, plan: TurnPlan): Effect.Effect<vo
     /** One attempt on one process, which is kept, discarded or abandoned according to how the attempt ends. */
     const attempt = (launch: CliLaunch) =>
       Effect.uninterruptibleMask((restore) =>
-        restore(pool.acquire(turn.sessionId, launch, contentFor)).pipe(
+        // Not restored: acquisition is interruptible only while it waits, and a lease it made
+        // always reaches the handlers below.
+        pool.acquire(turn.sessionId, launch, contentFor).pipe(
           Effect.ensuring(Deferred.succeed(plan.launched, undefined)),
           Effect.flatMap((lease) =>
             restore(consume(lease)).pipe(

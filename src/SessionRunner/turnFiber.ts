@@ -54,17 +54,20 @@ export const launchTurn = (
     const appendToLog = sessionAppender(context.store, sessionId, turn.lastSequence)
     const launched = yield* Deferred.make<void>()
     const recorded = yield* Deferred.make<void, StoreError>()
+    /** Records that the turn ended, if `events` end it. */
+    const noteEnd = (events: ReadonlyArray<SessionEvent>) =>
+      Effect.suspend(() => {
+        if (!events.some(isTurnTerminal)) return Effect.void
+        claim.ended = true
+        return Effect.zipRight(
+          Deferred.succeed(claim.ending, undefined),
+          Deferred.succeed(claim.endRecorded, undefined)
+        )
+      })
+    // The append and the note that the turn ended happen together, whatever interrupts them.
     const append = (events: ReadonlyArray<SessionEvent>) =>
       Deferred.await(recorded).pipe(
-        Effect.zipRight(appendToLog(events)),
-        Effect.zipRight(Effect.suspend(() => {
-          if (!events.some(isTurnTerminal)) return Effect.void
-          claim.ended = true
-          return Effect.zipRight(
-            Deferred.succeed(claim.ending, undefined),
-            Deferred.succeed(claim.endRecorded, undefined)
-          )
-        }))
+        Effect.zipRight(Effect.uninterruptible(Effect.zipRight(appendToLog(events), noteEnd(events))))
       )
     const recordEnd = (exit: TurnExit) => {
       const event = terminalEventOf(claim.turnId, exit, claim.cancelReason)
@@ -81,8 +84,15 @@ export const launchTurn = (
       append,
       launched
     }
+    // A cancel that came while the turn was being launched (before its fiber could be
+    // interrupted) stops it before its CLI does anything.
+    const run = Effect.suspend(() =>
+      claim.cancelReason === null
+        ? executeTurn(context.pool, plan).pipe(Effect.timeoutOption(context.turnTimeout))
+        : Effect.zipRight(Deferred.succeed(launched, undefined), Effect.interrupt)
+    )
     const body = Effect.uninterruptibleMask((restore) =>
-      restore(executeTurn(context.pool, plan).pipe(Effect.timeoutOption(context.turnTimeout))).pipe(
+      restore(run).pipe(
         Effect.exit,
         Effect.flatMap(recordEnd),
         Effect.ensuring(

@@ -7,7 +7,7 @@
  */
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Fiber, Layer, Stream, TestClock } from "effect"
+import { Chunk, type Duration, Effect, Fiber, Layer, Stream, TestClock } from "effect"
 import * as NodeFs from "node:fs"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
@@ -15,7 +15,7 @@ import { afterAll } from "vitest"
 import { AppConfig, type AppConfigShape } from "../../src/AppConfig.js"
 import { CliTurnError, ModelRejected } from "../../src/Domain/Errors.js"
 import type { ResolvedModel } from "../../src/Domain/Model.js"
-import type { StoredEvent } from "../../src/Domain/SessionEvent.js"
+import { SessionCreated, type StoredEvent, TurnCancelled, TurnStarted } from "../../src/Domain/SessionEvent.js"
 import type { TurnHandle, TurnRequest } from "../../src/Domain/Turn.js"
 import { EventLog } from "../../src/EventLog.js"
 import { ModelRegistry } from "../../src/ModelRegistry.js"
@@ -29,13 +29,29 @@ afterAll(() => {
   for (const dir of scratchDirs) NodeFs.rmSync(dir, { recursive: true, force: true })
 })
 
-const runnerLayer = (options: { readonly script?: FakeScript; readonly config?: Partial<AppConfigShape> } = {}) => {
+const scratch = () => {
   const dir = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "runner-unit-"))
   scratchDirs.push(dir)
+  return dir
+}
+
+const runnerLayer = (
+  options: {
+    readonly script?: FakeScript
+    readonly startDelay?: Duration.DurationInput
+    readonly config?: Partial<AppConfigShape>
+    /** The directory of the log and the projects (a new one by default). */
+    readonly dir?: string
+  } = {}
+) => {
+  const dir = options.dir ?? scratch()
   return SessionRunner.layer.pipe(
     Layer.provideMerge(Layer.mergeAll(Projects.layer, ModelRegistry.layerFrom({ models: [] }))),
     Layer.provideMerge(
-      Layer.mergeAll(EventLog.layerSqlite(NodePath.join(dir, "log.db")), FakeClaude.layer(options.script))
+      Layer.mergeAll(
+        EventLog.layerSqlite(NodePath.join(dir, "log.db")),
+        FakeClaude.layer(options.script, options.startDelay === undefined ? {} : { startDelay: options.startDelay })
+      )
     ),
     Layer.provideMerge(
       AppConfig.layerWith({
@@ -368,4 +384,119 @@ describe("SessionRunner: cancellation and admission", () => {
       expect(running()).toEqual([])
       expect(yield* Effect.flip(runner.startTurn(request("too late")))).toMatchObject({ _tag: "ShuttingDown" })
     }).pipe(Effect.provide(runnerLayer())))
+})
+
+describe("SessionRunner: the edges of a turn's start", () => {
+  it.scoped("a turn waiting for the global limit gives up when it is cancelled, and frees nothing it did not take", () =>
+    Effect.gen(function*() {
+      const runner = yield* SessionRunner
+      const first = yield* runner.startTurn(request("HANG"))
+      const { sessionId } = yield* runner.createSession({ owner: null, projectId: "default" })
+      const queued = yield* Effect.fork(Effect.flip(runner.startTurn(request("queued", { sessionId }))))
+      yield* advance(1_000)
+      expect(yield* runner.cancel(sessionId, "client")).toBe(true)
+      expect(yield* Fiber.join(queued)).toMatchObject({ _tag: "QueuedTurnCancelled", sessionId, reason: "client" })
+      expect((yield* runner.activity(first.sessionId)).running).toBe(true)
+      // The one slot is still the first turn's; once it ends, the next turn runs at once.
+      yield* runner.cancel(first.sessionId, "client")
+      expect(replyOf(yield* turn("next", { sessionId }))).toBe("Echo: next [turn=1]")
+    }).pipe(Effect.provide(runnerLayer({ config: { maxConcurrentTurns: 1 } }))))
+
+  it.scoped("shutdown stops a turn that waits for the global limit", () =>
+    Effect.gen(function*() {
+      const runner = yield* SessionRunner
+      yield* runner.startTurn(request("HANG"))
+      const queued = yield* Effect.fork(Effect.flip(runner.startTurn(request("queued"))))
+      yield* advance(1_000)
+      yield* runner.shutdown
+      expect(yield* Fiber.join(queued)).toMatchObject({ _tag: "QueuedTurnCancelled", reason: "shutdown" })
+    }).pipe(Effect.provide(runnerLayer({ config: { maxConcurrentTurns: 1 } }))))
+
+  it.scoped("cancel names the turn it means: another turn of the session is left alone", () =>
+    Effect.gen(function*() {
+      const runner = yield* SessionRunner
+      const handle = yield* runner.startTurn(request("HANG"))
+      expect(yield* runner.cancel(handle.sessionId, "disconnect", "turn_someone_else")).toBe(false)
+      expect((yield* runner.activity(handle.sessionId)).running).toBe(true)
+      expect(yield* runner.cancel(handle.sessionId, "disconnect", handle.turnId)).toBe(true)
+    }).pipe(Effect.provide(runnerLayer())))
+
+  it.scoped("a caller interrupted while its turn launches: the turn keeps its claim and runs, or is cancelled if asked", () =>
+    Effect.gen(function*() {
+      const runner = yield* SessionRunner
+      const store = yield* SessionStore
+      const { sessionId } = yield* runner.createSession({ owner: null, projectId: "default" })
+      // The CLI takes a second to start; the caller goes away half-way.
+      const left = yield* Effect.fork(runner.startTurn(request("SLOW unobserved", { sessionId })))
+      yield* advance(500)
+      const interrupting = yield* Effect.fork(Fiber.interrupt(left))
+      yield* advance(500)
+      yield* Fiber.join(interrupting)
+      // Not watched, still running: the session is busy until it ends, and its end is recorded.
+      expect((yield* runner.activity(sessionId)).running).toBe(true)
+      yield* advance(10_000)
+      expect(lastOf(yield* store.read(sessionId))._tag).toBe("TurnCompleted")
+
+      // A new session (so a new process, a second to start) whose request asks to be cancelled.
+      const other = yield* runner.createSession({ owner: null, projectId: "default" })
+      const asked = yield* Effect.fork(
+        runner.startTurn(request("SLOW cancel me", { sessionId: other.sessionId, cancelIfCallerGone: true }))
+      )
+      yield* advance(500)
+      const interruptingAgain = yield* Effect.fork(Fiber.interrupt(asked))
+      yield* advance(500)
+      yield* Fiber.join(interruptingAgain)
+      expect(lastOf(yield* store.read(other.sessionId))).toMatchObject({ _tag: "TurnCancelled", reason: "disconnect" })
+    }).pipe(Effect.provide(runnerLayer({ startDelay: "1 second" }))))
+
+  it.scoped("a cancel that lands while the turn's process is starting stops it, and the process serves no later turn", () =>
+    Effect.gen(function*() {
+      const runner = yield* SessionRunner
+      const store = yield* SessionStore
+      const { processes } = yield* fake
+      const { sessionId } = yield* runner.createSession({ owner: null, projectId: "default" })
+      const starting = yield* Effect.fork(runner.startTurn(request("SLOW never read", { sessionId })))
+      yield* advance(500)
+      const cancelling = yield* Effect.fork(runner.cancel(sessionId, "client"))
+      yield* advance(500)
+      expect(yield* Fiber.join(cancelling)).toBe(true)
+      yield* Fiber.join(starting)
+      expect(lastOf(yield* store.read(sessionId))).toMatchObject({ _tag: "TurnCancelled", reason: "client" })
+      yield* settled(() => processes[0]!.exited)
+      // The next turn gets its own answer, on its own process.
+      const next = yield* Effect.fork(turn("and now", { sessionId }))
+      yield* advance(1_000)
+      expect(replyOf(yield* Fiber.join(next))).toBe("Echo: and now [turn=1]")
+    }).pipe(Effect.provide(runnerLayer({ startDelay: "1 second" }))))
+
+  it.live("at start-up every unfinished turn is recorded as interrupted, several in one session too", () =>
+    Effect.gen(function*() {
+      const dir = scratch()
+      const started = (turnId: string) =>
+        new TurnStarted({
+          turnId,
+          messages: [{ role: "user", content: [{ _tag: "text", text: "hi" }] }],
+          systemPrompt: null,
+          requestedModel: null,
+          resolvedModel: null,
+          fallbackModels: [],
+          parameters: {}
+        })
+      yield* Effect.flatMap(
+        SessionStore,
+        (store) =>
+          store.append("s", 0, [new SessionCreated({ projectId: "default", cwd: dir }), started("t1"), started("t2")])
+      ).pipe(
+        Effect.provide(EventLog.layerSqlite(NodePath.join(dir, "log.db")).pipe(Layer.provide(NodeContext.layer))),
+        Effect.scoped
+      )
+      const log = yield* Effect.flatMap(SessionStore, (store) => store.read("s")).pipe(
+        Effect.provide(runnerLayer({ dir })),
+        Effect.scoped
+      )
+      expect(log.filter(({ event }) => event._tag === "TurnCancelled").map(({ event }) => event)).toEqual([
+        new TurnCancelled({ turnId: "t1", reason: "interrupted" }),
+        new TurnCancelled({ turnId: "t2", reason: "interrupted" })
+      ])
+    }))
 })

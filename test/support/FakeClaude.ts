@@ -115,12 +115,19 @@ export declare namespace FakeClaude {
 
 /** The records of the fake's processes, next to the `ClaudeProcess` it provides. */
 export class FakeClaude extends Context.Tag("test/FakeClaude")<FakeClaude, FakeClaude.Service>() {
-  /** A fake `ClaudeProcess` playing `script` (default `echoScript`), and its records. */
-  static readonly layer = (script: FakeScript = echoScript): Layer.Layer<ClaudeProcess | FakeClaude> =>
+  /**
+   * A fake `ClaudeProcess` playing `script` (default `echoScript`), and its records. A process
+   * takes `startDelay` (on `Clock`) to start.
+   */
+  static readonly layer = (
+    script: FakeScript = echoScript,
+    options: { readonly startDelay?: Duration.DurationInput } = {}
+  ): Layer.Layer<ClaudeProcess | FakeClaude> =>
     Layer.effectContext(Effect.sync(() => {
       const processes: Array<FakeProcess> = []
       const start = (launch: CliLaunch) =>
         Effect.gen(function*() {
+          if (options.startDelay !== undefined) yield* Effect.sleep(options.startDelay)
           const process: FakeProcess = {
             pid: 1000 + processes.length,
             launch,

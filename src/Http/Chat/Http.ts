@@ -55,9 +55,11 @@ export const ChatHandlers = HttpApiBuilder.group(GatewayApi, "chat", (handlers) 
     const config = yield* AppConfig
     const keepAlive = Duration.seconds(config.sseKeepAliveSeconds)
 
-    /** A client gone before its answer ended cancels the turn, unless configured to let it run. */
+    /** A client gone before its answer ended cancels its turn (that one only), unless configured to let it run. */
     const cancelOnDisconnect = (handle: TurnHandle) =>
-      config.cancelOnDisconnect ? Effect.asVoid(runner.cancel(handle.sessionId, "disconnect")) : Effect.void
+      config.cancelOnDisconnect
+        ? Effect.asVoid(runner.cancel(handle.sessionId, "disconnect", handle.turnId))
+        : Effect.void
 
     const jsonAnswer = (handle: TurnHandle, context: ProjectionContext) =>
       Effect.gen(function*() {
@@ -140,19 +142,28 @@ export const ChatHandlers = HttpApiBuilder.group(GatewayApi, "chat", (handlers) 
         const input = yield* fromEither(turnInputOf(chat))
         const outputSchema = yield* fromEither(outputSchemaOf(chat))
         const parameters = parametersOf(chat)
-        const turn = yield* runner.startTurn({
-          owner: yield* currentOwner,
-          sessionId: chat.session_id ?? undefined,
-          projectId: chat.project_id ?? undefined,
-          messages: input.messages,
-          systemPrompt: input.systemPrompt,
-          model: registry.resolve(chat.model),
-          outputSchema,
-          parameters
-        }).pipe(Effect.mapError(fromDomain))
-        const context = projectionContextOf(turn.sessionId, turn.projectId, parameters)
-        return yield* (chat.stream === true ? streamAnswer(request, turn, context) : jsonAnswer(turn, context)).pipe(
-          Effect.onInterrupt(() => cancelOnDisconnect(turn))
+        const owner = yield* currentOwner
+        // The turn is followed from the moment it starts: a client gone at any point after it
+        // cancels it.
+        return yield* Effect.uninterruptibleMask((restore) =>
+          restore(runner.startTurn({
+            owner,
+            sessionId: chat.session_id ?? undefined,
+            projectId: chat.project_id ?? undefined,
+            messages: input.messages,
+            systemPrompt: input.systemPrompt,
+            model: registry.resolve(chat.model),
+            outputSchema,
+            parameters,
+            cancelIfCallerGone: config.cancelOnDisconnect
+          })).pipe(
+            Effect.mapError(fromDomain),
+            Effect.flatMap((turn) => {
+              const context = projectionContextOf(turn.sessionId, turn.projectId, parameters)
+              return restore(chat.stream === true ? streamAnswer(request, turn, context) : jsonAnswer(turn, context))
+                .pipe(Effect.onInterrupt(() => cancelOnDisconnect(turn)))
+            })
+          )
         )
       })
 

@@ -11,6 +11,7 @@ import type {
   ModelNotFound,
   ProjectExists,
   ProjectNotFound,
+  QueuedTurnCancelled,
   RateLimited,
   SessionBusy,
   SessionIsClosed,
@@ -94,6 +95,7 @@ export const fromDomain = (
     | SessionBusy
     | SessionNotFound
     | SessionIsClosed
+    | QueuedTurnCancelled
     | ShuttingDown
     | CapacityExceeded
     | StoreError
@@ -137,6 +139,8 @@ export const fromDomain = (
         code: "session_closed",
         param: "session_id"
       })
+    case "QueuedTurnCancelled":
+      return fromCancel(error.reason)
     case "ShuttingDown":
       return make(503, "server_error", "The server is shutting down.", {
         code: "server_shutting_down",

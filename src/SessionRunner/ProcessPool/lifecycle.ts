@@ -91,7 +91,7 @@ export const makeLifecycle: Effect.Effect<Lifecycle, never, Scope.Scope> = Effec
     })
 
   const closeAll = Effect.zipRight(
-    Effect.forEach([...retiring.values()], (gone) => Deferred.await(gone), { discard: true }),
+    Effect.suspend(() => Effect.forEach([...retiring.values()], (gone) => Deferred.await(gone), { discard: true })),
     Effect.suspend(() => Effect.forEach([...owned], close, { concurrency: "unbounded", discard: true }))
   )
 
