@@ -10,7 +10,16 @@ import { type PlatformError, SystemError, type SystemErrorReason } from "@effect
 import { Context, Deferred, Duration, Effect, Fiber, Layer, Mailbox, Option, Ref, type Scope, Stream } from "effect"
 import * as NodeFs from "node:fs"
 import { AppConfig } from "./AppConfig.js"
-import { cliArgs, cliEnv, type CliLaunch, interruptLine, userMessageLine } from "./ClaudeProcess/invocation.js"
+import { ToolBridge, type ToolOutcome } from "./ClaudeProcess/bridge.js"
+import {
+  cliArgs,
+  cliEnv,
+  type CliLaunch,
+  initializeLine,
+  interruptLine,
+  launchEnv,
+  userMessageLine
+} from "./ClaudeProcess/invocation.js"
 import { readOutput } from "./ClaudeProcess/output.js"
 import type { CliEvent } from "./Domain/CliEvent.js"
 import type { ContentPart } from "./Domain/Conversation.js"
@@ -32,6 +41,17 @@ export interface CliConnection {
    * output still queued behind a full pipe.
    */
   readonly turn: (content: ReadonlyArray<ContentPart>) => Stream.Stream<CliEvent, CliError>
+  /**
+   * Continues a turn suspended on calls of the client's tools: `message` (if any) first, which
+   * the CLI hands the model after the results, then each call's result. Streams the rest of
+   * the turn as `turn` does: through its `result`, or its next suspension.
+   */
+  readonly resume: (
+    results: ReadonlyArray<{ readonly callId: string; readonly outcome: ToolOutcome }>,
+    message: ReadonlyArray<ContentPart> | null
+  ) => Stream.Stream<CliEvent, CliError>
+  /** The calls of the client's tools the CLI waits on now. */
+  readonly heldCalls: Effect.Effect<ReadonlyArray<string>>
   /** Asks the CLI to stop the running turn (the process survives and ends the turn with an error result). */
   readonly interrupt: Effect.Effect<void>
   /**
@@ -101,16 +121,18 @@ export const makeClaudeProcess = (options: ClaudeProcessOptions) =>
       })
 
     /**
-     * Spawns the CLI with its stdin fed from a mailbox; `first`, when given, is queued before
-     * the spawn and written as soon as the executor's stdin pump runs.
+     * Spawns the CLI with its stdin fed from a mailbox. `initialize` (the system prompt, the
+     * schema, the tool server) and `first`, when given, are queued before the spawn and
+     * written as soon as the executor's stdin pump runs.
      */
     const spawn = Effect.fnUntraced(function*(launch: CliLaunch, first: ReadonlyArray<ContentPart> | null) {
       const stdin = yield* Mailbox.make<Uint8Array>()
       const firstWritten = yield* Deferred.make<void>()
+      stdin.unsafeOffer(encoder.encode(initializeLine(launch)))
       if (first !== null) stdin.unsafeOffer(encoder.encode(userMessageLine(first)))
       const command = Command.make(options.binary, ...cliArgs(launch)).pipe(
         Command.workingDirectory(launch.cwd),
-        Command.env(env, { extendEnv: false }),
+        Command.env({ ...env, ...launchEnv(launch) }, { extendEnv: false }),
         // Done at the first write, or when the pump ends without one (the process died at once).
         Command.stdin(
           Mailbox.toStream(stdin).pipe(
@@ -173,13 +195,31 @@ export const makeClaudeProcess = (options: ClaudeProcessOptions) =>
             ? new CliExitedEarly({ exitCode: exit.right, signal: null, stderrTail: tail })
             : new CliExitedEarly({ exitCode: null, signal: signalOf(exit.left.message), stderrTail: tail })
         })
-        const output = yield* readOutput({ stdout: proc.stdout, exited, idleTimeout: options.idleTimeout })
+        const bridge = new ToolBridge(launch.clientTools ?? [])
+        const clientTools = new Set((launch.clientTools ?? []).map((tool) => tool.name))
+        const write = (lines: ReadonlyArray<string>) =>
+          lines.length === 0 ? Effect.void : Effect.asVoid(stdin.offerAll(lines.map((text) => encoder.encode(text))))
+        const output = yield* readOutput({
+          stdout: proc.stdout,
+          exited,
+          idleTimeout: options.idleTimeout,
+          onControl: (frame) => Effect.suspend(() => write(bridge.receive(frame)))
+        })
 
         let turns = 0
+        const nextTurn = () => output.turn(++turns, launch.model, clientTools)
         const turn = (content: ReadonlyArray<ContentPart>): Stream.Stream<CliEvent, CliError> =>
-          Stream.unwrap(
-            Effect.map(stdin.offer(encoder.encode(userMessageLine(content))), () => output.turn(++turns, launch.model))
-          )
+          Stream.unwrap(Effect.map(write([userMessageLine(content)]), nextTurn))
+        const resume: CliConnection["resume"] = (results, message) =>
+          Stream.unwrap(Effect.suspend(() =>
+            Effect.map(
+              write([
+                ...(message === null ? [] : [userMessageLine(message)]),
+                ...results.flatMap(({ callId, outcome }) => bridge.answer(callId, outcome))
+              ]),
+              nextTurn
+            )
+          ))
         let controlRequests = 0
         const interrupt = Effect.suspend(() =>
           stdin.offer(encoder.encode(interruptLine(`gateway-interrupt-${++controlRequests}`)))
@@ -187,6 +227,8 @@ export const makeClaudeProcess = (options: ClaudeProcessOptions) =>
         const connection: CliConnection = {
           pid: proc.pid,
           turn,
+          resume,
+          heldCalls: Effect.sync(() => bridge.heldCalls()),
           interrupt,
           cancelTurn: (within) =>
             withDeadline(Effect.zipRight(interrupt, output.skipToResult), within).pipe(Effect.map(Option.isSome)),
@@ -194,7 +236,7 @@ export const makeClaudeProcess = (options: ClaudeProcessOptions) =>
           isRunning: proc.isRunning.pipe(Effect.orElseSucceed(() => false)),
           awaitExit: Effect.ignore(proc.exitCode)
         }
-        return [connection, first === null ? Stream.empty : output.turn(++turns, launch.model)] as const
+        return [connection, first === null ? Stream.empty : nextTurn()] as const
       }
     )
 

@@ -134,6 +134,7 @@ const failingRun = (launch: CliLaunch, prompt: string) =>
 
 interface EchoedArgs {
   readonly argv: ReadonlyArray<string>
+  readonly initialize: Record<string, unknown> | null
   readonly cwd: string
   readonly env: Readonly<Record<string, string | null>>
 }
@@ -420,12 +421,14 @@ describe("ClaudeProcess (fake CLI)", () => {
 
       expect(withModel.argv.join(" ")).toContain(base)
       expect(flagValue(withModel.argv, "--model")).toBe("claude-sonnet-x")
-      expect(flagValue(withModel.argv, "--append-system-prompt")).toBe("Be terse.")
+      // The system prompt reaches the CLI in the initialize request on stdin, never in argv.
+      expect(withModel.initialize).toEqual({ subtype: "initialize", appendSystemPrompt: "Be terse." })
+      expect(withModel.argv).not.toContain("Be terse.")
       expect(withModel.argv).not.toContain("--system-prompt")
       expect(flagValue(withModel.argv, "--permission-mode")).toBe("acceptEdits")
       expect(withModel.env.CLAUDECODE).toBeNull()
 
-      expect(flagValue(replaced.argv, "--system-prompt")).toBe("You are a pirate.")
+      expect(replaced.initialize).toEqual({ subtype: "initialize", systemPrompt: "You are a pirate." })
       expect(replaced.argv).not.toContain("--append-system-prompt")
     }))
 

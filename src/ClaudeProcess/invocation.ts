@@ -1,9 +1,11 @@
 /**
- * How the gateway invokes the CLI: argv, environment and stdin lines. Pure, so the exact
- * invocation is unit-tested without spawning anything.
+ * How the gateway invokes the CLI: argv, environment and stdin lines. Anything large (the
+ * system prompt, a JSON schema) goes in the `initialize` control request on stdin, never on
+ * the command line. Pure, so the exact invocation is unit-tested without spawning anything.
  */
 import type { PermissionMode } from "../AppConfig.js"
 import type { ContentPart } from "../Domain/Conversation.js"
+import type { ClientTool } from "../Domain/Tools.js"
 
 /** Everything one CLI process is started with. Changing any of it needs a new process. */
 export interface CliLaunch {
@@ -17,9 +19,18 @@ export interface CliLaunch {
   readonly permissionMode: PermissionMode
   /** A CLI session id to continue (`--resume`). */
   readonly resume: string | null
-  /** A JSON Schema the answer must follow (`--json-schema`): the CLI then returns structured output. */
+  /** A JSON Schema the answer must follow: the CLI then returns structured output. */
   readonly jsonSchema?: string | null | undefined
+  /** The client's tools, served to the model by the gateway (none: Claude Code's own tools only). */
+  readonly clientTools?: ReadonlyArray<ClientTool> | undefined
+  /** Keep Claude Code's own tools next to the client's (without client tools they are always there). */
+  readonly builtinTools?: boolean | undefined
 }
+
+/** The MCP server, hosted by the gateway, that offers the client's tools to the CLI. */
+export const toolServer = "gateway"
+
+export const hasClientTools = (launch: CliLaunch): boolean => (launch.clientTools?.length ?? 0) > 0
 
 /** The fixed flags: JSON lines in and out, token-level partial messages. */
 export const baseArgs: ReadonlyArray<string> = [
@@ -32,17 +43,71 @@ export const baseArgs: ReadonlyArray<string> = [
   "--include-partial-messages"
 ]
 
+/**
+ * With client tools: only the gateway's server is used (`--strict-mcp-config`), its tools are
+ * allowed, and Claude Code's own tools are off unless kept.
+ */
+const toolArgs = (launch: CliLaunch): ReadonlyArray<string> =>
+  hasClientTools(launch)
+    ? [
+      ...(launch.builtinTools === true ? [] : ["--tools", ""]),
+      "--strict-mcp-config",
+      "--allowedTools",
+      `mcp__${toolServer}`
+    ]
+    : []
+
 export const cliArgs = (launch: CliLaunch): ReadonlyArray<string> => [
   ...baseArgs,
   ...(launch.model !== null ? ["--model", launch.model] : []),
-  ...(launch.systemPrompt !== null && launch.systemPrompt.length > 0
-    ? [launch.systemPromptMode === "replace" ? "--system-prompt" : "--append-system-prompt", launch.systemPrompt]
-    : []),
   "--permission-mode",
   launch.permissionMode,
-  ...(launch.jsonSchema != null ? ["--json-schema", launch.jsonSchema] : []),
+  ...toolArgs(launch),
   ...(launch.resume !== null ? ["--resume", launch.resume] : [])
 ]
+
+/** How long the CLI waits for a held tool call: longer than the gateway ever holds one. */
+const toolCallTimeoutMs = 24 * 60 * 60 * 1000
+
+/**
+ * The environment a launch adds: with client tools, their bare names (no `mcp__gateway__`
+ * prefix, so the model sees the client's own), no tool search (it could defer them), and a
+ * tool-call timeout the gateway's hold time never reaches.
+ */
+export const launchEnv = (launch: CliLaunch): Readonly<Record<string, string>> =>
+  hasClientTools(launch)
+    ? {
+      CLAUDE_AGENT_SDK_MCP_NO_PREFIX: "1",
+      ENABLE_TOOL_SEARCH: "false",
+      MCP_TOOL_TIMEOUT: String(toolCallTimeoutMs)
+    }
+    : {}
+
+/** The request id of the `initialize` control request. */
+export const initializeRequestId = "gateway-initialize"
+
+/**
+ * The first stdin line of every process: the `initialize` control request with the system
+ * prompt (appended to Claude Code's or replacing it), the JSON schema of a structured answer,
+ * and the gateway's MCP server when the client brings tools.
+ */
+export const initializeLine = (launch: CliLaunch): string => {
+  const prompt = launch.systemPrompt !== null && launch.systemPrompt.length > 0 ? launch.systemPrompt : null
+  return JSON.stringify({
+    type: "control_request",
+    request_id: initializeRequestId,
+    request: {
+      subtype: "initialize",
+      ...(prompt === null
+        ? {}
+        : launch.systemPromptMode === "replace"
+        ? { systemPrompt: prompt }
+        : { appendSystemPrompt: prompt }),
+      ...(launch.jsonSchema != null ? { jsonSchema: JSON.parse(launch.jsonSchema) } : {}),
+      ...(hasClientTools(launch) ? { sdkMcpServers: [toolServer] } : {})
+    }
+  }) + "\n"
+}
 
 /**
  * The child's environment: the gateway's own (so `ANTHROPIC_BASE_URL` and friends reach

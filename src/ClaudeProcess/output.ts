@@ -1,14 +1,25 @@
 /**
  * A CLI process's stdout as turns. One fiber reads it for the life of the process, splits
- * it into lines, decodes them and queues them; a turn takes the queued lines through its
- * `result` line. An error result fails the turn with a typed error (after every line before
- * it), a process that ends first fails it with `CliExitedEarly`, and silence longer than
- * the idle timeout (since the turn began or the CLI last printed) fails it with `CliTimeout`.
- * Time is read from `Clock`.
+ * it into lines, decodes them and queues them (control requests the CLI makes of its host go
+ * to `onControl` at once instead); a turn takes the queued lines through its `result` line,
+ * or through the end of a model's answer that called the client's tools (the CLI then waits
+ * for their results: the turn is suspended, and its rest is the next turn's to read). An
+ * error result fails the turn with a typed error (after every line before it), a process
+ * that ends first fails it with `CliExitedEarly`, and silence longer than the idle timeout
+ * (since the turn began or the CLI last printed) fails it with `CliTimeout`. Time is read
+ * from `Clock`.
  */
 import type { PlatformError } from "@effect/platform/Error"
 import { type Cause, Chunk, Duration, Effect, Mailbox, Option, type Scope, Stream } from "effect"
-import { type CliEvent, decodeCliLine, isApiRetry, isInit } from "../Domain/CliEvent.js"
+import {
+  type CliControlCancel,
+  type CliControlRequest,
+  type CliEvent,
+  decodeCliLine,
+  isApiRetry,
+  isControlFrame,
+  isInit
+} from "../Domain/CliEvent.js"
 import { type CliError, type CliExitedEarly, CliTimeout } from "../Domain/Errors.js"
 import { LineSplitter } from "./lines.js"
 import { classifyErrorResult, type FailureClues } from "./outcome.js"
@@ -16,11 +27,47 @@ import { classifyErrorResult, type FailureClues } from "./outcome.js"
 export interface CliOutput {
   /**
    * The events of turn number `turnNumber` (numbered from 1, its message already written),
-   * ending right after its `result` line. `model` is the one the process was started with.
+   * ending right after its `result` line, or after the `message_stop` of an answer that
+   * called one of `clientTools`. `model` is the one the process was started with.
    */
-  readonly turn: (turnNumber: number, model: string | null) => Stream.Stream<CliEvent, CliError>
+  readonly turn: (
+    turnNumber: number,
+    model: string | null,
+    clientTools?: ReadonlySet<string>
+  ) => Stream.Stream<CliEvent, CliError>
   /** Discards lines through the next `result` line: the rest of a turn that was stopped. Fails when output ends first. */
   readonly skipToResult: Effect.Effect<void, CliExitedEarly | Cause.NoSuchElementException>
+}
+
+/**
+ * Whether a line ends a turn that the model suspended for the client's tools: the
+ * `message_stop` of an answer that stopped for `tool_use` having called one of them.
+ */
+export const suspension = (clientTools: ReadonlySet<string>) => {
+  let calledClientTool = false
+  let stoppedForTools = false
+  return (event: CliEvent): boolean => {
+    if (clientTools.size === 0 || event.type !== "stream_event" || event.parent_tool_use_id != null) return false
+    const inner = event.event
+    switch (inner.type) {
+      case "message_start":
+        calledClientTool = false
+        stoppedForTools = false
+        return false
+      case "content_block_start":
+        if ("content_block" in inner && inner.content_block.type === "tool_use" && "name" in inner.content_block) {
+          calledClientTool ||= clientTools.has(inner.content_block.name)
+        }
+        return false
+      case "message_delta":
+        stoppedForTools = "delta" in inner && inner.delta.stop_reason === "tool_use"
+        return false
+      case "message_stop":
+        return calledClientTool && stoppedForTools
+      default:
+        return false
+    }
+  }
 }
 
 /** Joins the queued lines when its turn has waited for output longer than the idle timeout. */
@@ -36,6 +83,8 @@ export const readOutput = (options: {
   readonly stdout: Stream.Stream<Uint8Array, PlatformError>
   readonly exited: Effect.Effect<CliExitedEarly>
   readonly idleTimeout: Duration.DurationInput
+  /** Handles a control request (or its withdrawal) the CLI wrote. */
+  readonly onControl: (frame: CliControlRequest | CliControlCancel) => Effect.Effect<void>
 }): Effect.Effect<CliOutput, never, Scope.Scope> =>
   Effect.gen(function*() {
     const clock = yield* Effect.clock
@@ -45,8 +94,21 @@ export const readOutput = (options: {
     const lines = new LineSplitter()
     let lastOutputAt = clock.unsafeCurrentTimeMillis()
 
-    const offerLines = (found: ReadonlyArray<string>) =>
-      found.length === 0 ? Effect.void : queued.offerAll(found.map(decodeCliLine))
+    const offerLines = (found: ReadonlyArray<string>) => {
+      if (found.length === 0) return Effect.void
+      const events: Array<CliEvent> = []
+      const controls: Array<CliControlRequest | CliControlCancel> = []
+      for (const text of found) {
+        const event = decodeCliLine(text)
+        // Answers to the gateway's own control requests (initialize, interrupt) are not turn lines.
+        if (isControlFrame(event)) controls.push(event)
+        else if (event.type !== "control_response") events.push(event)
+      }
+      return Effect.zipRight(
+        Effect.forEach(controls, options.onControl, { discard: true }),
+        events.length === 0 ? Effect.void : queued.offerAll(events)
+      )
+    }
     yield* options.stdout.pipe(
       Stream.runForEachChunk((chunk) =>
         Effect.suspend(() => {
@@ -123,15 +185,20 @@ export const readOutput = (options: {
       )
     }
 
-    const turn = (turnNumber: number, startModel: string | null): Stream.Stream<CliEvent, CliError> =>
+    const turn = (
+      turnNumber: number,
+      startModel: string | null,
+      clientTools: ReadonlySet<string> = new Set()
+    ): Stream.Stream<CliEvent, CliError> =>
       Stream.unwrapScoped(Effect.gen(function*() {
         let clues: FailureClues = { syntheticError: null, lastRetry: null }
         let model = startModel
         // An error result ends the turn with a typed failure, after every line before it.
         let failure: CliError | null = null
+        const suspended = suspension(clientTools)
         yield* Effect.forkScoped(Effect.interruptible(idleWatch(turnNumber)))
         return Stream.repeatEffectChunkOption(reader(turnNumber)).pipe(
-          Stream.takeUntil((event) => event.type === "result"),
+          Stream.takeUntil((event) => event.type === "result" || suspended(event)),
           Stream.mapChunks((found) =>
             Chunk.filter(found, (event) => {
               if (isInit(event)) model = startModel ?? event.model

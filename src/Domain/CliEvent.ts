@@ -218,6 +218,25 @@ export const CliControlResponse = Schema.Struct({
 })
 export type CliControlResponse = typeof CliControlResponse.Type
 
+/** A request the CLI makes of its host (`mcp_message` for the gateway's tool server, …); it must be answered. */
+export const CliControlRequest = Schema.Struct({
+  type: Schema.Literal("control_request"),
+  request_id: Schema.String,
+  request: Schema.Struct({
+    subtype: Schema.String,
+    server_name: Schema.optional(Schema.String),
+    message: Schema.optional(Schema.Unknown)
+  })
+})
+export type CliControlRequest = typeof CliControlRequest.Type
+
+/** The CLI withdraws a control request it made. */
+export const CliControlCancel = Schema.Struct({
+  type: Schema.Literal("control_cancel_request"),
+  request_id: Schema.String
+})
+export type CliControlCancel = typeof CliControlCancel.Type
+
 /** A line we do not model (or could not decode); kept whole for diagnostics. */
 export interface CliUnknown {
   readonly type: "unknown"
@@ -234,7 +253,9 @@ const KnownCliEvent = Schema.Union(
   CliAssistant,
   CliUser,
   CliResult,
-  CliControlResponse
+  CliControlResponse,
+  CliControlRequest,
+  CliControlCancel
 )
 
 export type CliEvent = typeof KnownCliEvent.Type | CliUnknown
@@ -263,3 +284,5 @@ export const isApiRetry = (event: CliEvent): event is CliApiRetry =>
   event.type === "system" && event.subtype === "api_retry"
 export const isModelFallback = (event: CliEvent): event is CliModelFallback =>
   event.type === "system" && event.subtype === "model_fallback"
+export const isControlFrame = (event: CliEvent): event is CliControlRequest | CliControlCancel =>
+  event.type === "control_request" || event.type === "control_cancel_request"

@@ -3,6 +3,7 @@
  * OpenAI wire format that usually carries it.
  */
 import { Schema } from "effect"
+import { ToolCall } from "./Tools.js"
 
 export const TextPart = Schema.TaggedStruct("text", { text: Schema.String })
 export type TextPart = typeof TextPart.Type
@@ -17,9 +18,16 @@ export type ImagePart = typeof ImagePart.Type
 export const ContentPart = Schema.Union(TextPart, ImagePart)
 export type ContentPart = typeof ContentPart.Type
 
+/**
+ * One message of a conversation. An assistant message may carry calls of the client's tools;
+ * a `tool` message is the client's result of one call (`toolCallId`), failed when `isError`.
+ */
 export const ConversationMessage = Schema.Struct({
-  role: Schema.Literal("user", "assistant"),
-  content: Schema.Array(ContentPart)
+  role: Schema.Literal("user", "assistant", "tool"),
+  content: Schema.Array(ContentPart),
+  toolCalls: Schema.optional(Schema.Array(ToolCall)),
+  toolCallId: Schema.optional(Schema.String),
+  isError: Schema.optional(Schema.Boolean)
 })
 export type ConversationMessage = typeof ConversationMessage.Type
 

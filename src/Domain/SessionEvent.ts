@@ -5,6 +5,7 @@
 import { Schema } from "effect"
 import { ConversationMessage } from "./Conversation.js"
 import { TurnError } from "./Errors.js"
+import { ToolCall } from "./Tools.js"
 
 const TurnId = Schema.String
 
@@ -121,7 +122,32 @@ export class TurnCompleted extends Schema.TaggedClass<TurnCompleted>()("TurnComp
   /** The structured output of a turn asked for JSON (`--json-schema`), else null. */
   structuredOutput: Schema.optionalWith(Schema.Unknown, { default: () => null }),
   /** Digest of the whole conversation after this turn (how stateless clients find their session). */
-  conversationDigest: Schema.optionalWith(Schema.NullOr(Schema.String), { default: () => null })
+  conversationDigest: Schema.optionalWith(Schema.NullOr(Schema.String), { default: () => null }),
+  /**
+   * The client's tools the model called: the turn ended for the client to run them, and the
+   * CLI waits for their results (`stopReason` is `tool_use`).
+   */
+  toolCalls: Schema.optionalWith(Schema.Array(ToolCall), { default: () => [] })
+}) {}
+
+/** The model began a call of a client tool (`index` counts the turn's calls from 0). */
+export class ToolCallStarted extends Schema.TaggedClass<ToolCallStarted>()("ToolCallStarted", {
+  turnId: TurnId,
+  index: Schema.Number,
+  callId: Schema.String,
+  name: Schema.String
+}) {}
+
+/** A piece of a client tool call's arguments (JSON text), as the model produces it. */
+export class ToolCallDelta extends Schema.TaggedClass<ToolCallDelta>()("ToolCallDelta", {
+  turnId: TurnId,
+  index: Schema.Number,
+  arguments: Schema.String
+}) {}
+
+/** Calls of the client's tools waited for their results past the hold time, and were given up. */
+export class ToolCallsExpired extends Schema.TaggedClass<ToolCallsExpired>()("ToolCallsExpired", {
+  callIds: Schema.Array(Schema.String)
 }) {}
 
 /** The turn ended with an error. */
@@ -168,7 +194,10 @@ export const SessionEvent = Schema.Union(
   ModelFallback,
   TurnCompleted,
   TurnFailed,
-  TurnCancelled
+  TurnCancelled,
+  ToolCallStarted,
+  ToolCallDelta,
+  ToolCallsExpired
 )
 export type SessionEvent = typeof SessionEvent.Type
 

@@ -7,7 +7,9 @@ import {
   cliArgs,
   cliEnv,
   type CliLaunch,
+  initializeLine,
   interruptLine,
+  launchEnv,
   userMessageLine
 } from "../../src/ClaudeProcess/invocation.js"
 
@@ -20,6 +22,13 @@ const launch = (overrides: Partial<CliLaunch> = {}): CliLaunch => ({
   resume: null,
   ...overrides
 })
+
+/** The request of a launch's `initialize` line. */
+const initialized = (target: CliLaunch): Record<string, any> => {
+  const line = JSON.parse(initializeLine(target))
+  expect(line).toMatchObject({ type: "control_request", request_id: "gateway-initialize" })
+  return line.request
+}
 
 /** The value following `flag`, or undefined when the flag is absent. */
 const flagValue = (args: ReadonlyArray<string>, flag: string): string | undefined => {
@@ -58,32 +67,57 @@ describe("cliArgs", () => {
     expect(args.filter((arg) => arg === "--model")).toHaveLength(1)
   })
 
-  it("appends the system prompt in append mode", () => {
-    const args = cliArgs(launch({ systemPrompt: "Be terse.", systemPromptMode: "append" }))
-    expect(flagValue(args, "--append-system-prompt")).toBe("Be terse.")
-    expect(args).not.toContain("--system-prompt")
+  it("appends the system prompt in append mode, in initialize (never on the command line)", () => {
+    const withPrompt = launch({ systemPrompt: "Be terse.", systemPromptMode: "append" })
+    expect(initialized(withPrompt)).toEqual({ subtype: "initialize", appendSystemPrompt: "Be terse." })
+    expect(cliArgs(withPrompt)).not.toContain("Be terse.")
   })
 
-  it("replaces the system prompt in replace mode", () => {
-    const args = cliArgs(launch({ systemPrompt: "You are a pirate.", systemPromptMode: "replace" }))
-    expect(flagValue(args, "--system-prompt")).toBe("You are a pirate.")
-    expect(args).not.toContain("--append-system-prompt")
+  it("replaces the system prompt in replace mode, in initialize", () => {
+    const withPrompt = launch({ systemPrompt: "You are a pirate.", systemPromptMode: "replace" })
+    expect(initialized(withPrompt)).toEqual({ subtype: "initialize", systemPrompt: "You are a pirate." })
+    expect(cliArgs(withPrompt)).not.toContain("You are a pirate.")
   })
 
-  it("passes no system prompt flag when the prompt is null or empty", () => {
+  it("passes no system prompt when the prompt is null or empty", () => {
     for (const systemPrompt of [null, ""]) {
       for (const systemPromptMode of ["append", "replace"] as const) {
-        const args = cliArgs(launch({ systemPrompt, systemPromptMode }))
-        expect(args).not.toContain("--system-prompt")
-        expect(args).not.toContain("--append-system-prompt")
+        const plain = launch({ systemPrompt, systemPromptMode })
+        expect(initialized(plain)).toEqual({ subtype: "initialize" })
+        expect(cliArgs(plain)).not.toContain("--system-prompt")
+        expect(cliArgs(plain)).not.toContain("--append-system-prompt")
       }
     }
   })
 
-  it("keeps a system prompt that looks like a flag as one argument", () => {
-    const args = cliArgs(launch({ systemPrompt: "--dangerously-skip-permissions", systemPromptMode: "append" }))
-    expect(flagValue(args, "--append-system-prompt")).toBe("--dangerously-skip-permissions")
-    expect(args.filter((arg) => arg === "--dangerously-skip-permissions")).toHaveLength(1)
+  it("keeps a system prompt that looks like a flag out of argv, and a 1 MiB one whole", () => {
+    const flagLike = launch({ systemPrompt: "--dangerously-skip-permissions", systemPromptMode: "append" })
+    expect(cliArgs(flagLike)).not.toContain("--dangerously-skip-permissions")
+    const huge = "x".repeat(1024 * 1024)
+    expect(initialized(launch({ systemPrompt: huge, systemPromptMode: "append" })).appendSystemPrompt).toBe(huge)
+  })
+
+  it("sends a structured answer's JSON schema in initialize, as an object", () => {
+    const schema = { type: "object", properties: { answer: { type: "string" } } }
+    const structured = launch({ jsonSchema: JSON.stringify(schema) })
+    expect(initialized(structured).jsonSchema).toEqual(schema)
+    expect(cliArgs(structured)).not.toContain("--json-schema")
+  })
+
+  it("with client tools: the gateway's tool server, strict MCP config, its tools allowed, Claude Code's own off", () => {
+    const tool = { name: "get_weather", description: null, parameters: { type: "object" } }
+    const withTools = launch({ clientTools: [tool] })
+    expect(initialized(withTools).sdkMcpServers).toEqual(["gateway"])
+    const args = cliArgs(withTools)
+    expect(flagValue(args, "--tools")).toBe("")
+    expect(args).toContain("--strict-mcp-config")
+    expect(flagValue(args, "--allowedTools")).toBe("mcp__gateway")
+    expect(launchEnv(withTools)).toMatchObject({ CLAUDE_AGENT_SDK_MCP_NO_PREFIX: "1", ENABLE_TOOL_SEARCH: "false" })
+    // Kept on request; and without client tools nothing of this is there.
+    expect(cliArgs(launch({ clientTools: [tool], builtinTools: true }))).not.toContain("--tools")
+    expect(cliArgs(launch())).not.toContain("--strict-mcp-config")
+    expect(launchEnv(launch())).toEqual({})
+    expect(initialized(launch()).sdkMcpServers).toBeUndefined()
   })
 
   it("always passes the permission mode", () => {

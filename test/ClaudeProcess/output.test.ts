@@ -27,7 +27,8 @@ const harness = Effect.gen(function*() {
   const output = yield* readOutput({
     stdout: Mailbox.toStream(stdout),
     exited: Effect.succeed(exitedEarly),
-    idleTimeout: "10 seconds"
+    idleTimeout: "10 seconds",
+    onControl: () => Effect.void
   })
   return {
     output,

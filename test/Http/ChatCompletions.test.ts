@@ -513,12 +513,13 @@ describe("message content", () => {
     const completion = await client.chat.completions.create(params as OpenAI.ChatCompletionCreateParamsNonStreaming)
     return JSON.parse(completion.choices[0]!.message.content!) as {
       readonly argv: ReadonlyArray<string>
+      readonly initialize: Record<string, unknown> | null
       readonly cwd: string
       readonly env: Record<string, string | null>
     }
   }
 
-  it("merges system and developer messages into --append-system-prompt", async () => {
+  it("merges system and developer messages into the appended system prompt (sent in initialize, not argv)", async () => {
     const echoed = await echoedArgs({
       messages: [
         { role: "system", content: "alpha" },
@@ -526,9 +527,8 @@ describe("message content", () => {
         { role: "user", content: "FAKE_ECHO_ARGS" }
       ]
     })
-    const index = echoed.argv.indexOf("--append-system-prompt")
-    expect(index).toBeGreaterThanOrEqual(0)
-    expect(echoed.argv[index + 1]).toBe("alpha\n\nbeta")
+    expect(echoed.initialize).toEqual({ subtype: "initialize", appendSystemPrompt: "alpha\n\nbeta" })
+    expect(echoed.argv).not.toContain("--append-system-prompt")
     expect(echoed.argv).not.toContain("--system-prompt")
     expect(echoed.cwd).toBe(NodePath.join(gateway.projectRoot, "default"))
   })

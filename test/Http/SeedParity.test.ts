@@ -68,6 +68,7 @@ interface Completion {
 
 interface EchoedArgs {
   readonly argv: ReadonlyArray<string>
+  readonly initialize: { readonly appendSystemPrompt?: string; readonly systemPrompt?: string } | null
   readonly cwd: string
 }
 
@@ -248,10 +249,10 @@ describe("seed parity: /v1/sessions", () => {
     expect(session).toMatchObject({ project_id: "seed-sessions", model: null, system_prompt: null })
   })
 
-  it("turns on the session use its model and system prompt (--model, --append-system-prompt); totals grow", async () => {
+  it("turns on the session use its model and system prompt (--model, and the appended prompt in initialize); totals grow", async () => {
     const echoed = await echoedArgs(gateway, { session_id: configured.id })
     expect(flagValue(echoed.argv, "--model")).toBe(HAIKU)
-    expect(flagValue(echoed.argv, "--append-system-prompt")).toBe("You are terse.")
+    expect(echoed.initialize?.appendSystemPrompt).toBe("You are terse.")
     expect(echoed.cwd).toBe(NodePath.join(gateway.projectRoot, "seed-sessions"))
 
     const afterOne = await sessionInfo(gateway, configured.id)
@@ -281,12 +282,12 @@ describe("seed parity: /v1/sessions", () => {
       messages: [{ role: "system", content: "request prompt" }, { role: "user", content: "FAKE_ECHO_ARGS" }]
     })
     expect(flagValue(echoed.argv, "--model")).toBe(SONNET)
-    expect(flagValue(echoed.argv, "--append-system-prompt")).toBe("request prompt")
+    expect(echoed.initialize?.appendSystemPrompt).toBe("request prompt")
 
     // The request's `system_prompt` extension also wins over the session's.
     const other = await createSession(gateway, { project_id: "seed-sessions", system_prompt: "session prompt" })
     const viaField = await echoedArgs(gateway, { session_id: other.id, system_prompt: "field prompt" })
-    expect(flagValue(viaField.argv, "--append-system-prompt")).toBe("field prompt")
+    expect(viaField.initialize?.appendSystemPrompt).toBe("field prompt")
   })
 
   it("GET /v1/sessions?page&per_page&project_id pages with the seed's pagination object", async () => {
@@ -397,13 +398,13 @@ describe("seed parity: chat completions extensions", () => {
 
   it("system_prompt reaches the CLI when the request has no system message; a system message wins", async () => {
     const viaField = await echoedArgs(gateway, { system_prompt: "from the field" })
-    expect(flagValue(viaField.argv, "--append-system-prompt")).toBe("from the field")
+    expect(viaField.initialize?.appendSystemPrompt).toBe("from the field")
 
     const both = await echoedArgs(gateway, {
       system_prompt: "from the field",
       messages: [{ role: "system", content: "from a message" }, { role: "user", content: "FAKE_ECHO_ARGS" }]
     })
-    expect(flagValue(both.argv, "--append-system-prompt")).toBe("from a message")
+    expect(both.initialize?.appendSystemPrompt).toBe("from a message")
   })
 
   it("JSON answers carry session_id/project_id and the X-Session-ID/X-Project-ID headers", async () => {

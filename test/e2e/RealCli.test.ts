@@ -311,6 +311,31 @@ describe("real Claude Code CLI through the gateway", () => {
     expect(completion.choices[0]?.finish_reason).toBe("stop")
   })
 
+  it("takes a 1 MiB system prompt and a 200 KB JSON schema: nothing large goes on the CLI's command line", async () => {
+    fake.reset()
+    const prompt = `LARGE-SYSTEM ${"lorem ipsum ".repeat(90_000)}`
+    const answer = await client.chat.completions.create({
+      model: "claude-sonnet-4-5-20250929",
+      messages: [{ role: "system", content: prompt }, { role: "user", content: "hello" }]
+    })
+    expect(answer.choices[0]?.message.content).toContain("You said: hello")
+    const system = JSON.stringify((messagesCalls()[0]!.body as { system: unknown }).system)
+    expect(system).toContain("LARGE-SYSTEM")
+    expect(system.length).toBeGreaterThan(prompt.length)
+
+    fake.reset()
+    const properties = Object.fromEntries(
+      Array.from({ length: 4000 }, (_, index) => [`field_${index}`, { type: "string", description: "x".repeat(20) }])
+    )
+    const structured = await client.chat.completions.create({
+      model: "claude-sonnet-4-5-20250929",
+      messages: user("fill the form"),
+      response_format: { type: "json_schema", json_schema: { name: "form", schema: { type: "object", properties } } }
+    })
+    expect(JSON.stringify(properties).length).toBeGreaterThan(200_000)
+    expect(Object.keys(JSON.parse(structured.choices[0]!.message.content!))).toHaveLength(4000)
+  })
+
   it("runs Claude Code's own tools in the default permission mode as a non-sandboxed root user", async () => {
     fake.reset()
     const completion = await client.chat.completions.create({

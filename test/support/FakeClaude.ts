@@ -7,6 +7,7 @@
  */
 import { Context, Deferred, type Duration, Effect, Layer, Option, Stream } from "effect"
 import { ClaudeProcess, type CliConnection, type CliLaunch } from "../../src/ClaudeProcess.js"
+import type { ToolOutcome } from "../../src/ClaudeProcess/bridge.js"
 import { type CliEvent, decodeCliLine } from "../../src/Domain/CliEvent.js"
 import { type ContentPart, textOf } from "../../src/Domain/Conversation.js"
 import { type CliError, CliTurnError } from "../../src/Domain/Errors.js"
@@ -21,6 +22,8 @@ export interface FakeTurn {
   readonly then?: "end" | "hang" | CliError
   /** The CLI does not honour an interrupt (it has to be killed). */
   readonly ignoresInterrupt?: boolean
+  /** Calls of the client's tools the turn leaves held (it suspends on them). */
+  readonly holds?: ReadonlyArray<string>
 }
 
 /** One fake process. */
@@ -29,6 +32,8 @@ export interface FakeProcess {
   readonly launch: CliLaunch
   /** The text of every message it was sent, in order. */
   readonly prompts: Array<string>
+  /** The results of held calls it was given, in order. */
+  readonly results: Array<{ readonly callId: string; readonly outcome: ToolOutcome }>
   interrupts: number
   inputEnded: boolean
   /** Still running when its scope was closed. */
@@ -43,6 +48,8 @@ export type FakeScript = (turn: {
   readonly process: FakeProcess
   /** 1 for the process's first turn. */
   readonly turnNumber: number
+  /** For a suspended turn's continuation: the results it was given. */
+  readonly results?: ReadonlyArray<{ readonly callId: string; readonly outcome: ToolOutcome }>
 }) => FakeTurn
 
 const line = (value: unknown): CliEvent => decodeCliLine(JSON.stringify(value))
@@ -132,6 +139,7 @@ export class FakeClaude extends Context.Tag("test/FakeClaude")<FakeClaude, FakeC
             pid: 1000 + processes.length,
             launch,
             prompts: [],
+            results: [],
             interrupts: 0,
             inputEnded: false,
             killed: false,
@@ -150,11 +158,23 @@ export class FakeClaude extends Context.Tag("test/FakeClaude")<FakeClaude, FakeC
             })
           )
           let current: { readonly stop: Deferred.Deferred<void>; readonly ignoresInterrupt: boolean } | null = null
-          const turn = (content: ReadonlyArray<ContentPart>): Stream.Stream<CliEvent, CliError> =>
+          let held: ReadonlyArray<string> = []
+          const play = (
+            content: ReadonlyArray<ContentPart>,
+            results?: ReadonlyArray<{ readonly callId: string; readonly outcome: ToolOutcome }>
+          ): Stream.Stream<CliEvent, CliError> =>
             Stream.unwrap(Effect.gen(function*() {
               const prompt = textOf(content)
               process.prompts.push(prompt)
-              const planned = script({ prompt, launch, process, turnNumber: process.prompts.length })
+              for (const result of results ?? []) process.results.push(result)
+              const planned = script({
+                prompt,
+                launch,
+                process,
+                turnNumber: process.prompts.length,
+                ...(results !== undefined ? { results } : {})
+              })
+              held = planned.holds ?? []
               const stop = yield* Deferred.make<void>()
               current = { stop, ignoresInterrupt: planned.ignoresInterrupt === true }
               const every = planned.every === undefined ? Option.none() : Option.some(planned.every)
@@ -184,9 +204,12 @@ export class FakeClaude extends Context.Tag("test/FakeClaude")<FakeClaude, FakeC
               ? Effect.void
               : Deferred.succeed(current.stop, undefined)
           }).pipe(Effect.asVoid)
+          const turn = (content: ReadonlyArray<ContentPart>) => play(content)
           const connection: CliConnection = {
             pid: process.pid,
             turn,
+            resume: (results, message) => play(message ?? [], results),
+            heldCalls: Effect.sync(() => held),
             interrupt,
             cancelTurn: (within) =>
               Effect.zipRight(

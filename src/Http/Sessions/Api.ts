@@ -92,14 +92,20 @@ export const MessageList = Schema.Struct({
   object: Schema.Literal("list"),
   session_id: Schema.String,
   data: Schema.Array(Schema.Struct({
-    role: Schema.Literal("user", "assistant"),
-    content: Schema.Union(
+    role: Schema.Literal("user", "assistant", "tool"),
+    content: Schema.NullOr(Schema.Union(
       Schema.String,
       Schema.Array(Schema.Union(
         Schema.Struct({ type: Schema.Literal("text"), text: Schema.String }),
         Schema.Struct({ type: Schema.Literal("image_url"), image_url: Schema.Struct({ url: Schema.String }) })
       ))
-    )
+    )),
+    tool_calls: Schema.optional(Schema.Array(Schema.Struct({
+      id: Schema.String,
+      type: Schema.Literal("function"),
+      function: Schema.Struct({ name: Schema.String, arguments: Schema.String })
+    }))),
+    tool_call_id: Schema.optional(Schema.String)
   }))
 }).annotations({ identifier: "MessageList" })
 

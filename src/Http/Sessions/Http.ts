@@ -85,18 +85,30 @@ const eventJson = (stored: StoredEvent) => ({
   data: encodeEvent(stored.event)
 })
 
-/** The conversation in OpenAI's message shape (images as data URLs). */
+/** The conversation in OpenAI's message shape (images as data URLs, tool calls and results as OpenAI's). */
 const openAiMessage = (message: ConversationMessage) => {
   const onlyText = message.content.every((part) => part._tag === "text")
+  const calls = message.toolCalls ?? []
+  const content = onlyText
+    ? message.content.map((part) => (part._tag === "text" ? part.text : "")).join("")
+    : message.content.map((part) =>
+      part._tag === "text"
+        ? { type: "text" as const, text: part.text }
+        : { type: "image_url" as const, image_url: { url: `data:${part.mediaType};base64,${part.data}` } }
+    )
   return {
     role: message.role,
-    content: onlyText
-      ? message.content.map((part) => (part._tag === "text" ? part.text : "")).join("")
-      : message.content.map((part) =>
-        part._tag === "text"
-          ? { type: "text" as const, text: part.text }
-          : { type: "image_url" as const, image_url: { url: `data:${part.mediaType};base64,${part.data}` } }
-      )
+    content: calls.length > 0 && content === "" ? null : content,
+    ...(calls.length > 0
+      ? {
+        tool_calls: calls.map((call) => ({
+          id: call.id,
+          type: "function" as const,
+          function: { name: call.name, arguments: call.arguments }
+        }))
+      }
+      : {}),
+    ...(message.toolCallId !== undefined ? { tool_call_id: message.toolCallId } : {})
   }
 }
 
