@@ -50,6 +50,10 @@ export interface AppConfigShape {
   readonly spareProcess: boolean
   /** A client that disconnects mid-answer cancels the turn (otherwise it runs to completion). */
   readonly cancelOnDisconnect: boolean
+  /** Keep Claude Code's own tools (Bash, Read, …) in turns that bring the client's tools (off by default). */
+  readonly clientToolsKeepBuiltins: boolean
+  /** How long a call of a client's tool is held open on its CLI process, waiting for the client's result. */
+  readonly toolCallTimeoutSeconds: number
   /** Extra environment for CLI children, on top of the gateway's own (embedding, tests). */
   readonly cliEnv: Readonly<Record<string, string>>
 }
@@ -158,6 +162,8 @@ const load = Effect.gen(function*() {
   const maxWarmProcesses = yield* nonNegativeInt("MAX_WARM_PROCESSES", 4)
   const cancelOnDisconnect = yield* bool("CANCEL_ON_DISCONNECT", true)
   const spareProcess = yield* bool("SPARE_PROCESS", true)
+  const clientToolsKeepBuiltins = yield* bool("CLIENT_TOOLS_KEEP_BUILTINS", false)
+  const toolCallTimeoutSeconds = yield* positiveInt("TOOL_CALL_TIMEOUT_SECONDS", 600)
 
   if (requireAuth && Option.getOrElse(apiKeys, () => []).length === 0) {
     return yield* Effect.fail(
@@ -202,6 +208,8 @@ const load = Effect.gen(function*() {
     maxWarmProcesses,
     cancelOnDisconnect,
     spareProcess,
+    clientToolsKeepBuiltins,
+    toolCallTimeoutSeconds,
     cliEnv: {}
   } satisfies AppConfigShape
 })

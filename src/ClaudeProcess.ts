@@ -50,8 +50,6 @@ export interface CliConnection {
     results: ReadonlyArray<{ readonly callId: string; readonly outcome: ToolOutcome }>,
     message: ReadonlyArray<ContentPart> | null
   ) => Stream.Stream<CliEvent, CliError>
-  /** The calls of the client's tools the CLI waits on now. */
-  readonly heldCalls: Effect.Effect<ReadonlyArray<string>>
   /** Asks the CLI to stop the running turn (the process survives and ends the turn with an error result). */
   readonly interrupt: Effect.Effect<void>
   /**
@@ -228,7 +226,6 @@ export const makeClaudeProcess = (options: ClaudeProcessOptions) =>
           pid: proc.pid,
           turn,
           resume,
-          heldCalls: Effect.sync(() => bridge.heldCalls()),
           interrupt,
           cancelTurn: (within) =>
             withDeadline(Effect.zipRight(interrupt, output.skipToResult), within).pipe(Effect.map(Option.isSome)),

@@ -24,8 +24,9 @@ export declare namespace SessionQueries {
     /** Totals over the sessions of an owner. */
     readonly totals: (owner: string | null) => Effect.Effect<SessionTotals, StoreError>
     /**
-     * The owner's open session of a project whose conversation, after its latest turn, has
-     * this digest (and which has not moved on since), most recent first.
+     * The owner's open session of a project whose conversation, after its latest completed
+     * turn, has this digest (later turns that failed or were cancelled left it as it was),
+     * most recent first.
      */
     readonly findByDigest: (
       owner: string | null,
@@ -221,7 +222,7 @@ export const makeSessionQueries = Effect.gen(function*() {
         AND NOT EXISTS (
           SELECT 1 FROM session_events later
           WHERE later.session_id = e.session_id AND later.sequence > e.sequence
-            AND later.type IN ('TurnStarted', 'SessionClosed')
+            AND later.type IN ('TurnCompleted', 'SessionClosed')
         )
         AND EXISTS (
           SELECT 1 FROM session_events created

@@ -27,7 +27,15 @@ import {
   type ShuttingDown,
   type StoreError
 } from "./Domain/Errors.js"
-import { type CancelReason, SessionClosed, SessionCreated, TurnCancelled } from "./Domain/SessionEvent.js"
+import {
+  type CancelReason,
+  type HeldCallsDropReason,
+  SessionClosed,
+  SessionCreated,
+  type StoredEvent,
+  ToolCallsExpired,
+  TurnCancelled
+} from "./Domain/SessionEvent.js"
 import type { NewSession, SessionActivity, TurnHandle, TurnRequest } from "./Domain/Turn.js"
 import { ModelRegistry } from "./ModelRegistry.js"
 import { Projects } from "./Projects.js"
@@ -127,17 +135,56 @@ export const makeSessionRunner = Effect.gen(function*() {
   }
 
   const fibers = yield* FiberMap.make<string>()
-  const pool = yield* makeProcessPool(claude, {
-    sessionIdleSeconds: config.sessionIdleSeconds,
-    maxWarmProcesses: config.maxWarmProcesses,
-    spareProcess: config.spareProcess
-  })
   const admission = yield* makeAdmission({ store, queries, projects, registry }, {
     maxConcurrentTurns: config.maxConcurrentTurns,
     queueTimeout: Duration.seconds(config.queueTimeoutSeconds),
     busyGrace: defaultBusyGrace,
     endingWait: defaultEndingWait,
     configDir
+  })
+
+  /**
+   * Runs `write` with the session claimed, as a turn would hold it, so that no turn appends
+   * meanwhile; a running turn is waited for first (the caller has cancelled it). `write` gets
+   * the session's log as it is.
+   */
+  const writeBetweenTurns = <A, E>(
+    sessionId: string,
+    write: (events: ReadonlyArray<StoredEvent>) => Effect.Effect<A, E>
+  ): Effect.Effect<A, E | StoreError> =>
+    Effect.gen(function*() {
+      for (;;) {
+        const claim = yield* admission.reserve(sessionId)
+        if (claim !== null) {
+          return yield* Effect.ensuring(Effect.flatMap(store.read(sessionId), write), admission.release(claim))
+        }
+        const current = admission.current(sessionId)
+        // Nothing to claim against once admission has stopped: no turn can start any more.
+        if (current === undefined) return yield* Effect.flatMap(store.read(sessionId), write)
+        yield* Deferred.await(current.released)
+      }
+    })
+
+  /**
+   * Records that a session's held tool calls were given up, unless a turn holds the session
+   * (that turn goes on without the process, which is all there is to say).
+   */
+  const recordHeldCallsDropped = (sessionId: string, callIds: ReadonlyArray<string>, reason: HeldCallsDropReason) =>
+    Effect.acquireUseRelease(
+      admission.reserve(sessionId),
+      (claim) =>
+        claim === null ? Effect.void : store.lastSequence(sessionId).pipe(
+          Effect.flatMap((last) => sessionAppender(store, sessionId, last)([new ToolCallsExpired({ callIds, reason })]))
+        ),
+      (claim) => (claim === null ? Effect.void : admission.release(claim))
+    ).pipe(Effect.ignoreLogged)
+
+  const pool = yield* makeProcessPool(claude, {
+    sessionIdleSeconds: config.sessionIdleSeconds,
+    maxWarmProcesses: config.maxWarmProcesses,
+    spareProcess: config.spareProcess,
+    toolCallTimeout: Duration.seconds(config.toolCallTimeoutSeconds),
+    onHeldCallsDropped: recordHeldCallsDropped
   })
   const turnFibers: TurnFibers = {
     store,
@@ -147,6 +194,7 @@ export const makeSessionRunner = Effect.gen(function*() {
     turnTimeout: Duration.seconds(config.turnTimeoutSeconds),
     systemPromptMode: config.systemPromptMode,
     permissionMode: config.permissionMode,
+    keepBuiltinTools: config.clientToolsKeepBuiltins,
     configDir
   }
 
@@ -183,6 +231,11 @@ export const makeSessionRunner = Effect.gen(function*() {
 
   const cancel = Effect.fn("SessionRunner.cancel")(function*(sessionId: string, reason: CancelReason, turnId?: string) {
     const claim = admission.current(sessionId)
+    if (claim === undefined && turnId === undefined && pool.heldCalls(sessionId).length > 0) {
+      // Between turns, waiting for the client's tool results: the held calls are given up.
+      yield* pool.release(sessionId, "cancelled")
+      return true
+    }
     if (claim === undefined || claim.ended || (turnId !== undefined && claim.turnId !== turnId)) return false
     yield* markCancelled(claim, reason)
     yield* FiberMap.remove(fibers, sessionId)
@@ -213,11 +266,12 @@ export const makeSessionRunner = Effect.gen(function*() {
       yield* cancel(sessionId, "client")
       yield* pool.release(sessionId)
       if (options.purge) return yield* store.purge(sessionId)
-      const history = historyOf(yield* store.read(sessionId))
-      if (history.closed) return
-      yield* sessionAppender(store, sessionId, history.lastSequence)([
-        new SessionClosed({ reason: "closed by client" })
-      ])
+      yield* writeBetweenTurns(sessionId, (events) => {
+        const history = historyOf(events)
+        return history.closed ? Effect.void : Effect.asVoid(
+          sessionAppender(store, sessionId, history.lastSequence)([new SessionClosed({ reason: "closed by client" })])
+        )
+      })
     }
   )
 

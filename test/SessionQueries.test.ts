@@ -350,7 +350,7 @@ describe("SessionQueries.totals", () => {
 })
 
 describe("SessionQueries.findByDigest", () => {
-  it.live("finds a session while the digest is that of its latest turn, in the same project only", () =>
+  it.live("finds a session while the digest is that of its latest completed turn, in the same project only", () =>
     Effect.gen(function*() {
       const queries = yield* SessionQueries
       yield* appendAll("s", [created("p1"), started("t1"), completed("t1", { digest: "D1" })])
@@ -359,11 +359,12 @@ describe("SessionQueries.findByDigest", () => {
       expect(yield* queries.findByDigest(null, "p2", "D1")).toEqual(Option.none())
       expect(yield* queries.findByDigest(null, "p1", "unknown")).toEqual(Option.none())
 
-      // A new turn starts: the session has moved on from D1.
-      yield* appendAll("s", [started("t2")])
-      expect(yield* queries.findByDigest(null, "p1", "D1")).toEqual(Option.none())
+      // A turn that fails leaves the conversation as it was: D1 still finds the session.
+      yield* appendAll("s", [started("t2"), failed("t2")])
+      expect(yield* queries.findByDigest(null, "p1", "D1")).toEqual(Option.some("s"))
 
-      yield* appendAll("s", [completed("t2", { digest: "D2" })])
+      // A turn that completes moves the session on from D1.
+      yield* appendAll("s", [started("t3"), completed("t3", { digest: "D2" })])
       expect(yield* queries.findByDigest(null, "p1", "D2")).toEqual(Option.some("s"))
       expect(yield* queries.findByDigest(null, "p1", "D1")).toEqual(Option.none())
 
@@ -383,7 +384,7 @@ describe("SessionQueries.findByDigest", () => {
       expect(yield* queries.findByDigest(null, "p2", "D")).toEqual(Option.some("elsewhere"))
 
       // Once the newer one moves on, the older one is the match.
-      yield* appendAll("newer", [started("n2")])
+      yield* appendAll("newer", [started("n2"), completed("n2", { digest: "D'" })])
       expect(yield* queries.findByDigest(null, "p1", "D")).toEqual(Option.some("older"))
     }).pipe(Effect.provide(freshStore())))
 

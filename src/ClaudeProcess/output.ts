@@ -140,7 +140,7 @@ export const readOutput = (options: {
         }
       })
 
-    /** What a turn took from the queue past its `result` line: the next turn's to read. */
+    /** What a turn took from the queue past its last line: the next turn's to read. */
     let leftover: Array<CliEvent | IdleSignal> = []
     type Taken = readonly [Iterable<CliEvent | IdleSignal>, boolean]
     const takeQueued = Effect.suspend((): Effect.Effect<Taken, CliExitedEarly> => {
@@ -151,15 +151,19 @@ export const readOutput = (options: {
     })
 
     /**
-     * Everything queued so far, at once, through this turn's `result`: a burst of lines
-     * becomes one chunk (and one append to the log downstream). When this turn's idle signal
-     * is among them, the lines before it are still delivered and the next read fails with
-     * `CliTimeout`.
+     * Everything queued so far, at once, through the line that `endsTurn`: a burst of lines
+     * becomes one chunk (and one append to the log downstream), and the read after the last
+     * line ends the turn. When this turn's idle signal is among them, the lines before it are
+     * still delivered and the next read fails with `CliTimeout`.
      */
-    const reader = (turnNumber: number): Effect.Effect<Chunk.Chunk<CliEvent>, Option.Option<CliError>> => {
+    const reader = (
+      turnNumber: number,
+      endsTurn: (event: CliEvent) => boolean
+    ): Effect.Effect<Chunk.Chunk<CliEvent>, Option.Option<CliError>> => {
       let timedOut = false
+      let ended = false
       return Effect.suspend(() =>
-        timedOut ? idleTimedOut : takeQueued.pipe(
+        ended ? Effect.fail(Option.none()) : timedOut ? idleTimedOut : takeQueued.pipe(
           Effect.mapError(Option.some),
           Effect.flatMap(([taken, done]) => {
             const items = Array.from(taken)
@@ -172,8 +176,9 @@ export const readOutput = (options: {
                 break
               }
               found.push(item)
-              if (item.type === "result") {
+              if (endsTurn(item)) {
                 leftover = items.slice(index + 1)
+                ended = true
                 break
               }
             }
@@ -197,8 +202,8 @@ export const readOutput = (options: {
         let failure: CliError | null = null
         const suspended = suspension(clientTools)
         yield* Effect.forkScoped(Effect.interruptible(idleWatch(turnNumber)))
-        return Stream.repeatEffectChunkOption(reader(turnNumber)).pipe(
-          Stream.takeUntil((event) => event.type === "result" || suspended(event)),
+        const endsTurn = (event: CliEvent) => event.type === "result" || suspended(event)
+        return Stream.repeatEffectChunkOption(reader(turnNumber, endsTurn)).pipe(
           Stream.mapChunks((found) =>
             Chunk.filter(found, (event) => {
               if (isInit(event)) model = startModel ?? event.model

@@ -145,9 +145,19 @@ export class ToolCallDelta extends Schema.TaggedClass<ToolCallDelta>()("ToolCall
   arguments: Schema.String
 }) {}
 
-/** Calls of the client's tools waited for their results past the hold time, and were given up. */
+/**
+ * Why calls of the client's tools held open on a CLI process were given up: no result within
+ * the tool-call timeout, the process evicted by the warm limit, released (the session closed
+ * or cancelled), or replaced by one with other settings. The conversation goes on: the next
+ * turn rebuilds it from the log on a new process.
+ */
+export const HeldCallsDropReason = Schema.Literal("timeout", "evicted", "released", "replaced", "cancelled")
+export type HeldCallsDropReason = typeof HeldCallsDropReason.Type
+
+/** Calls of the client's tools, held open for their results, were given up (and their process stopped). */
 export class ToolCallsExpired extends Schema.TaggedClass<ToolCallsExpired>()("ToolCallsExpired", {
-  callIds: Schema.Array(Schema.String)
+  callIds: Schema.Array(Schema.String),
+  reason: HeldCallsDropReason
 }) {}
 
 /** The turn ended with an error. */

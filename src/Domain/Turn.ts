@@ -7,6 +7,7 @@ import type { ConversationMessage } from "./Conversation.js"
 import type { StoreError } from "./Errors.js"
 import type { ResolvedModel } from "./Model.js"
 import type { StoredEvent } from "./SessionEvent.js"
+import type { ClientTools } from "./Tools.js"
 
 /** What a turn is asked to do. */
 export interface TurnRequest {
@@ -24,6 +25,8 @@ export interface TurnRequest {
   readonly model: ResolvedModel
   /** A JSON Schema the answer must follow (structured output), or none. */
   readonly outputSchema?: string | null | undefined
+  /** The client's own tools the model may call this turn (function calling), or none. */
+  readonly clientTools?: ClientTools | null | undefined
   /** Other request parameters, recorded verbatim. */
   readonly parameters?: Readonly<Record<string, unknown>>
   /**

@@ -25,6 +25,7 @@ import {
 import type { ResolvedModel } from "../Domain/Model.js"
 import { isVisibleTo } from "../Domain/Session.js"
 import type { CancelReason } from "../Domain/SessionEvent.js"
+import type { ClientTools } from "../Domain/Tools.js"
 import type { TurnRequest } from "../Domain/Turn.js"
 import type { ModelRegistry } from "../ModelRegistry.js"
 import type { Projects } from "../Projects.js"
@@ -32,7 +33,7 @@ import { projectIdProblem } from "../Projects/paths.js"
 import type { SessionQueries } from "../SessionQueries.js"
 import type { SessionStore } from "../SessionStore.js"
 import { afterLastAssistant, digestOf, historyOf, newMessagesOf, type SessionHistory } from "./history.js"
-import { promptContent } from "./prompt.js"
+import { conversationProblem } from "./prompt.js"
 
 /** A session's running turn, from admission until its fiber is gone. */
 export interface TurnClaim {
@@ -65,8 +66,15 @@ export interface AdmittedTurn {
   readonly held: ReadonlyArray<ConversationMessage>
   /** What this turn adds to it (ends with a user message). */
   readonly added: ReadonlyArray<ConversationMessage>
-  /** The CLI session to resume when no warm process holds the conversation. */
+  /**
+   * The CLI session to resume when no warm process holds the conversation; none after a turn
+   * that ended on calls of the client's tools (a new process is given the conversation whole).
+   */
   readonly resume: string | null
+  /** The CLI session of the session's last completed turn, if any. */
+  readonly cliSessionId: string | null
+  /** The client's tools for this turn, if it brings any. */
+  readonly clientTools: ClientTools | null
   /** The request's model and system prompt, or the session's own when the request brings none. */
   readonly model: ResolvedModel
   readonly systemPrompt: string | null
@@ -96,6 +104,11 @@ export interface Admission {
     | ShuttingDown
     | StoreError
   >
+  /**
+   * Claims an idle session for a write outside any turn (a claim with no turn behind it);
+   * null when a turn holds it. Release it when done.
+   */
+  readonly reserve: (sessionId: string) => Effect.Effect<TurnClaim | null>
   /** Releases a claim (its fiber is gone, or the turn never started). */
   readonly release: (claim: TurnClaim) => Effect.Effect<void>
   /** The session's current claim, if a turn holds it. */
@@ -120,8 +133,10 @@ export interface AdmissionOptions {
 /** Seconds a client is asked to wait when the global limit is full. */
 const retryAfterSeconds = 5
 
-const mustBeValid = (problem: InvalidTurnRequest | ReadonlyArray<unknown>) =>
-  problem instanceof InvalidTurnRequest ? Effect.fail(problem) : Effect.void
+const mustBeValid = (problem: InvalidTurnRequest | null) => (problem === null ? Effect.void : Effect.fail(problem))
+
+/** How many times a turn is admitted again when another writer moved its session's log on meanwhile. */
+const admissionAttempts = 3
 
 export const makeAdmission = (
   services: {
@@ -202,8 +217,37 @@ export const makeAdmission = (
         )
       })
 
-    const admit = Effect.fn("Admission.admit")(function*(request: TurnRequest) {
-      yield* mustBeValid(promptContent(request.messages))
+    const newClaim = (sessionId: string) =>
+      Effect.gen(function*() {
+        return {
+          sessionId,
+          turnId: `turn_${NodeCrypto.randomUUID().replaceAll("-", "")}`,
+          startedAt: yield* Clock.currentTimeMillis,
+          cancelReason: null,
+          ended: false,
+          ending: yield* Deferred.make<void>(),
+          endRecorded: yield* Deferred.make<void>(),
+          released: yield* Deferred.make<void>()
+        } satisfies TurnClaim
+      })
+
+    const reserve = (sessionId: string) =>
+      Effect.gen(function*() {
+        if (stopped || claims.has(sessionId)) return null
+        const claim = yield* newClaim(sessionId)
+        // Checked again: nothing above yields to another fiber, but the claim must never be taken twice.
+        if (claims.has(sessionId)) return null
+        claims.set(sessionId, claim)
+        return claim
+      })
+
+    /**
+     * Admits a turn, unless the session's log moved on between reading it and claiming the
+     * session (a write outside any turn, such as held tool calls being dropped): then
+     * "stale", and the turn is admitted again from the log as it is now.
+     */
+    const admitOnce = Effect.fnUntraced(function*(request: TurnRequest) {
+      yield* mustBeValid(conversationProblem(request.messages))
       if (stopped) return yield* new ShuttingDown()
       const owner = request.owner ?? null
       const requestedProject = request.projectId ?? "default"
@@ -223,25 +267,23 @@ export const makeAdmission = (
 
       const held = history?.conversation ?? []
       const added = history === null ? request.messages : newMessagesOf(held, request.messages)
-      yield* mustBeValid(promptContent(added))
+      yield* mustBeValid(conversationProblem(added))
       const lastCompleted = history?.lastCompleted ?? null
-      const resume = lastCompleted !== null && history?.cwd === cwd && history.configDir === options.configDir
+      const resume = lastCompleted !== null && lastCompleted.toolCalls.length === 0 && history?.cwd === cwd &&
+          history.configDir === options.configDir
         ? lastCompleted.cliSessionId || null
         : null
 
       // Claimed synchronously: a concurrent request sees the session busy at once.
       if (claims.has(sessionId)) return yield* new SessionBusy({ sessionId })
-      const claim: TurnClaim = {
-        sessionId,
-        turnId: `turn_${NodeCrypto.randomUUID().replaceAll("-", "")}`,
-        startedAt: yield* Clock.currentTimeMillis,
-        cancelReason: null,
-        ended: false,
-        ending: yield* Deferred.make<void>(),
-        endRecorded: yield* Deferred.make<void>(),
-        released: yield* Deferred.make<void>()
-      }
+      const claim = yield* newClaim(sessionId)
+      if (claims.has(sessionId)) return yield* new SessionBusy({ sessionId })
       claims.set(sessionId, claim)
+      const lastSequence = history?.lastSequence ?? 0
+      if ((yield* Effect.onError(store.lastSequence(sessionId), () => release(claim))) !== lastSequence) {
+        yield* release(claim)
+        return "stale" as const
+      }
 
       const waited = yield* awaitSlot(claim).pipe(Effect.onInterrupt(() => release(claim)))
       if (waited !== "slot") {
@@ -264,16 +306,28 @@ export const makeAdmission = (
         projectId,
         cwd,
         isNew: existing === null,
-        lastSequence: history?.lastSequence ?? 0,
+        lastSequence,
         held,
         added,
         resume,
+        cliSessionId: lastCompleted?.cliSessionId || null,
+        clientTools: request.clientTools ?? null,
         model: request.model.requested === null && sessionModel !== null
           ? registry.resolve(sessionModel)
           : request.model,
         systemPrompt: request.systemPrompt ?? history?.systemPrompt ?? null,
         freeSlot
       } satisfies AdmittedTurn
+    })
+
+    const admit = Effect.fn("Admission.admit")(function*(request: TurnRequest) {
+      for (let attempt = 1;; attempt++) {
+        const admitted = yield* admitOnce(request)
+        if (admitted !== "stale") return admitted
+        if (attempt === admissionAttempts) {
+          return yield* new SessionBusy({ sessionId: request.sessionId ?? "unknown" })
+        }
+      }
     })
 
     const release = (claim: TurnClaim) =>
@@ -288,6 +342,7 @@ export const makeAdmission = (
 
     return {
       admit,
+      reserve,
       release,
       current: (sessionId) => claims.get(sessionId),
       claims: () => [...claims.values()],

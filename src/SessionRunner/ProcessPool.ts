@@ -10,19 +10,33 @@
  * fits a turn only when it was started with the same settings, the spare changes hands to a
  * session, and a process is retired gracefully before it is killed. A session's next
  * process waits for its previous one to be gone.
+ *
+ * A process whose turn ended on calls of the client's tools holds them open: it waits for
+ * the session's next turn to bring their results (`TurnInput.Results`), up to the tool-call
+ * timeout instead of the idle one. When such a process goes before that turn comes (timed
+ * out, evicted, released), `onHeldCallsDropped` is told, and the process is stopped at once.
  */
 import { Clock, Duration, Effect, Fiber, type Scope, type Stream } from "effect"
 import type { ClaudeProcess, CliLaunch } from "../ClaudeProcess.js"
 import type { CliEvent } from "../Domain/CliEvent.js"
-import type { ContentPart } from "../Domain/Conversation.js"
 import { type CliError, type CliNotFound, InternalFailure } from "../Domain/Errors.js"
+import type { HeldCallsDropReason } from "../Domain/SessionEvent.js"
 import { type LiveProcess, makeLifecycle } from "./ProcessPool/lifecycle.js"
+import type { TurnInput } from "./prompt.js"
 
 /** A session's process, lent to one turn. */
 export interface Lease {
   readonly sessionId: string
   /** The turn's events on the process. */
   readonly events: Stream.Stream<CliEvent, CliError>
+  /** The held calls this turn answered (it continues their turn), else none. */
+  readonly answered: ReadonlyArray<string>
+}
+
+/** What a process is in for a turn: whether it holds the conversation, and the calls it holds open. */
+export interface ProcessState {
+  readonly holdsConversation: boolean
+  readonly heldCalls: ReadonlyArray<string>
 }
 
 export interface ProcessPool {
@@ -31,19 +45,20 @@ export interface ProcessPool {
    * process when it was started with the same settings and still runs, else the spare when
    * `launch` starts a new conversation with the spare's settings, else a new process with
    * the message queued before it exists. An earlier process of the session that is still
-   * being retired is waited for first. `contentFor` gives the message for a process that
-   * holds the conversation already (true) or not.
+   * being retired is waited for first. `inputFor` says what to write to the process, given
+   * what it holds.
    */
   readonly acquire: (
     sessionId: string,
     launch: CliLaunch,
-    contentFor: (holdsConversation: boolean) => Effect.Effect<ReadonlyArray<ContentPart>, InternalFailure>
+    inputFor: (process: ProcessState) => Effect.Effect<TurnInput, InternalFailure>
   ) => Effect.Effect<Lease, CliNotFound | InternalFailure>
   /**
    * The lease's turn completed: the process holds the conversation and stays warm until it
-   * idles out or the warm limit evicts it; a spare with its settings is readied.
+   * idles out or the warm limit evicts it; a spare with its settings is readied. A turn that
+   * ended on calls of the client's tools leaves them `held` on the process.
    */
-  readonly keep: (lease: Lease) => Effect.Effect<void>
+  readonly keep: (lease: Lease, held?: ReadonlyArray<string>) => Effect.Effect<void>
   /** The lease's turn failed: its process is retired at once (in the background). */
   readonly discard: (lease: Lease) => Effect.Effect<void>
   /**
@@ -53,8 +68,10 @@ export interface ProcessPool {
    * the turn has stopped.
    */
   readonly abandon: (lease: Lease) => Effect.Effect<void>
-  /** Retires the session's process, if it has one and no turn uses it. */
-  readonly release: (sessionId: string) => Effect.Effect<void>
+  /** Retires the session's process, if it has one and no turn uses it (its held calls dropped for `reason`). */
+  readonly release: (sessionId: string, reason?: HeldCallsDropReason) => Effect.Effect<void>
+  /** The calls the session's process holds open for the client. */
+  readonly heldCalls: (sessionId: string) => ReadonlyArray<string>
   /** Whether the session has a live process. */
   readonly isWarm: (sessionId: string) => boolean
   /** The sessions that have a live process (the spare is not one). */
@@ -67,6 +84,14 @@ export interface ProcessPoolOptions {
   readonly sessionIdleSeconds: number
   readonly maxWarmProcesses: number
   readonly spareProcess: boolean
+  /** How long a process holds calls of the client's tools open, waiting for their results. */
+  readonly toolCallTimeout: Duration.DurationInput
+  /** Told when a process that held calls goes before a turn answered them. */
+  readonly onHeldCallsDropped: (
+    sessionId: string,
+    callIds: ReadonlyArray<string>,
+    reason: HeldCallsDropReason
+  ) => Effect.Effect<void>
 }
 
 /** A live process and what it is good for. */
@@ -76,6 +101,8 @@ interface Entry extends LiveProcess {
   readonly launch: CliLaunch
   /** Whether the process holds its session's conversation (warm, or resumed). */
   holdsConversation: boolean
+  /** Calls of the client's tools the process holds open for the session's next turn. */
+  heldCalls: ReadonlyArray<string>
   /** A turn is using the process: idle timers and evictions leave it alone. */
   inUse: boolean
   lastUsed: number
@@ -95,7 +122,9 @@ const settingsOf = (launch: CliLaunch) =>
     launch.systemPrompt,
     launch.systemPromptMode,
     launch.permissionMode,
-    launch.jsonSchema ?? null
+    launch.jsonSchema ?? null,
+    launch.clientTools ?? [],
+    launch.builtinTools ?? false
   ])
 
 export const makeProcessPool = (
@@ -117,27 +146,43 @@ export const makeProcessPool = (
      */
     const forkInPool = <A, E>(effect: Effect.Effect<A, E>) => Effect.forkIn(Effect.interruptible(effect), poolScope)
 
-    /** Takes the entry out of the pool and retires its process (see `Lifecycle.retire`). */
-    const retire = (key: string, entry: Entry, retirement?: { readonly now?: boolean }) =>
+    /**
+     * Takes the entry out of the pool and retires its process (see `Lifecycle.retire`). Calls
+     * it held are dropped for `dropped`: the process is stopped at once, as nothing it
+     * would write now is of use.
+     */
+    const retire = (
+      key: string,
+      entry: Entry,
+      retirement?: { readonly now?: boolean; readonly dropped?: HeldCallsDropReason }
+    ) =>
       Effect.suspend(() => {
         if (entries.get(key) === entry) entries.delete(key)
         const timer = entry.idleTimer
         entry.idleTimer = null
-        return Effect.zipRight(
+        const held = entry.heldCalls
+        entry.heldCalls = []
+        return Effect.all([
           timer !== null ? Fiber.interruptFork(timer) : Effect.void,
-          processes.retire(key, entry, retirement)
-        )
+          processes.retire(key, entry, { now: retirement?.now === true || held.length > 0 }),
+          held.length > 0 && retirement?.dropped !== undefined
+            ? forkInPool(options.onHeldCallsDropped(key, held, retirement.dropped))
+            : Effect.void
+        ], { discard: true })
       })
 
     /** Retires the process under `key` unless a turn uses it or it was replaced meanwhile. */
-    const retireIdle = (key: string, entry: Entry) =>
-      Effect.suspend(() => (entries.get(key) !== entry || entry.inUse ? Effect.void : retire(key, entry)))
+    const retireIdle = (key: string, entry: Entry, dropped: HeldCallsDropReason) =>
+      Effect.suspend(() => (entries.get(key) !== entry || entry.inUse ? Effect.void : retire(key, entry, { dropped })))
 
+    /** Retires the process once idle for the idle time, or for the tool-call timeout when it holds calls. */
     const startIdleTimer = (key: string, entry: Entry) =>
-      Effect.sleep(Duration.seconds(options.sessionIdleSeconds)).pipe(
+      Effect.sleep(
+        entry.heldCalls.length > 0 ? options.toolCallTimeout : Duration.seconds(options.sessionIdleSeconds)
+      ).pipe(
         Effect.zipRight(Effect.suspend(() => {
           entry.idleTimer = null
-          return retireIdle(key, entry)
+          return retireIdle(key, entry, "timeout")
         })),
         forkInPool,
         Effect.map((fiber) => {
@@ -153,22 +198,40 @@ export const makeProcessPool = (
         return timer !== null ? Fiber.interruptFork(timer) : Effect.void
       })
 
-    const lease = (sessionId: string, entry: Entry, events: Stream.Stream<CliEvent, CliError>) => {
-      const result: Lease = { sessionId, events }
+    const lease = (
+      sessionId: string,
+      entry: Entry,
+      events: Stream.Stream<CliEvent, CliError>,
+      answered: ReadonlyArray<string> = []
+    ) => {
+      const result: Lease = { sessionId, events, answered }
       leases.set(result, entry)
       return result
     }
 
     // Uninterruptible but for the wait on a retiring process, whatever the caller is: a claimed
     // entry always reaches its lease.
-    const acquire: ProcessPool["acquire"] = (sessionId, launch, contentFor) =>
+    const acquire: ProcessPool["acquire"] = (sessionId, launch, inputFor) =>
       Effect.uninterruptible(
         Effect.gen(function*() {
           const settings = settingsOf(launch)
           const onKept = (entry: Entry) =>
-            contentFor(entry.holdsConversation).pipe(
+            inputFor({ holdsConversation: entry.holdsConversation, heldCalls: entry.heldCalls }).pipe(
               Effect.tapError(() => retire(sessionId, entry)),
-              Effect.map((content) => lease(sessionId, entry, entry.connection.turn(content)))
+              Effect.map((input) => {
+                entry.heldCalls = []
+                if (input._tag === "Message") return lease(sessionId, entry, entry.connection.turn(input.content))
+                const results = input.results.map(({ callId, content, isError }) => ({
+                  callId,
+                  outcome: { content, isError }
+                }))
+                return lease(
+                  sessionId,
+                  entry,
+                  entry.connection.resume(results, input.message),
+                  results.map((result) => result.callId)
+                )
+              })
             )
           const current = entries.get(sessionId)
           if (current?.inUse === true) {
@@ -181,7 +244,7 @@ export const makeProcessPool = (
               yield* claimEntry(current)
               if (yield* current.connection.isRunning) return yield* onKept(current)
             }
-            yield* retire(sessionId, current)
+            yield* retire(sessionId, current, { dropped: "replaced" })
           }
           // A new conversation takes the spare when it was started with exactly these settings.
           const spare = entries.get(spareKey)
@@ -196,14 +259,20 @@ export const makeProcessPool = (
           }
           yield* Effect.interruptible(processes.awaitRetired(sessionId))
           const holdsConversation = launch.resume !== null
-          const content = yield* contentFor(holdsConversation)
-          const { scope, started: [connection, events] } = yield* processes.spawn(claude.startTurn(launch, content))
+          const input = yield* inputFor({ holdsConversation, heldCalls: [] })
+          if (input._tag !== "Message") {
+            return yield* new InternalFailure({ message: "a new process holds no tool calls to answer" })
+          }
+          const { scope, started: [connection, events] } = yield* processes.spawn(
+            claude.startTurn(launch, input.content)
+          )
           const entry: Entry = {
             settings,
             launch,
             connection,
             scope,
             holdsConversation,
+            heldCalls: [],
             inUse: true,
             lastUsed: yield* Clock.currentTimeMillis,
             idleTimer: null
@@ -233,6 +302,7 @@ export const makeProcessPool = (
             connection,
             scope,
             holdsConversation: false,
+            heldCalls: [],
             inUse: false,
             lastUsed: yield* Clock.currentTimeMillis,
             idleTimer: null
@@ -247,22 +317,31 @@ export const makeProcessPool = (
         )
       })
 
-    /** Retires the least recently used idle sessions beyond `maxWarmProcesses`, in the background. */
+    /**
+     * Retires the least recently used idle sessions beyond `maxWarmProcesses`, in the
+     * background; processes that hold calls for a client go last.
+     */
     const evictBeyondLimit = Effect.suspend(() => {
       const sessions = [...entries.entries()].filter(([key]) => key !== spareKey)
-      const idle = sessions.filter(([, entry]) => !entry.inUse).sort(([, a], [, b]) => a.lastUsed - b.lastUsed)
+      const holds = (entry: Entry) => (entry.heldCalls.length > 0 ? 1 : 0)
+      const idle = sessions.filter(([, entry]) => !entry.inUse).sort(([, a], [, b]) =>
+        holds(a) - holds(b) || a.lastUsed - b.lastUsed
+      )
       const evicted = idle.slice(0, Math.max(0, sessions.length - options.maxWarmProcesses))
-      return Effect.forEach(evicted, ([key, entry]) => retireIdle(key, entry), { discard: true })
+      return Effect.forEach(evicted, ([key, entry]) => retireIdle(key, entry, "evicted"), { discard: true })
     })
 
-    const keep: ProcessPool["keep"] = (leased) =>
+    const keep: ProcessPool["keep"] = (leased, held = []) =>
       Effect.gen(function*() {
         const entry = leases.get(leased)
         if (entry === undefined) return
         entry.lastUsed = yield* Clock.currentTimeMillis
         entry.inUse = false
         entry.holdsConversation = true
-        if (options.maxWarmProcesses === 0 || closed) return yield* retire(leased.sessionId, entry)
+        entry.heldCalls = held
+        if (options.maxWarmProcesses === 0 || closed) {
+          return yield* retire(leased.sessionId, entry, { dropped: "evicted" })
+        }
         yield* startIdleTimer(leased.sessionId, entry)
         yield* evictBeyondLimit
         if (options.spareProcess) yield* startSpare({ ...entry.launch, resume: null })
@@ -284,10 +363,10 @@ export const makeProcessPool = (
         yield* processes.close(entry.scope)
       })
 
-    const release: ProcessPool["release"] = (sessionId) =>
+    const release: ProcessPool["release"] = (sessionId, reason = "released") =>
       Effect.suspend(() => {
         const entry = entries.get(sessionId)
-        return entry === undefined ? Effect.void : retireIdle(sessionId, entry)
+        return entry === undefined ? Effect.void : retireIdle(sessionId, entry, reason)
       })
 
     // Inline rather than forked: it also runs as the pool's finalizer, when its scope is closing.
@@ -295,10 +374,11 @@ export const makeProcessPool = (
       closed = true
       const live = [...entries.values()]
       entries.clear()
+      // A process holding calls has nothing to finish: it is closed at once.
       yield* Effect.forEach(live, (entry) =>
         Effect.zipRight(
           entry.idleTimer !== null ? Fiber.interrupt(entry.idleTimer) : Effect.void,
-          processes.stop(entry)
+          entry.heldCalls.length > 0 ? processes.close(entry.scope) : processes.stop(entry)
         ), { concurrency: "unbounded", discard: true })
       yield* processes.closeAll
     }).pipe(Effect.uninterruptible)
@@ -310,6 +390,7 @@ export const makeProcessPool = (
       discard,
       abandon,
       release,
+      heldCalls: (sessionId) => entries.get(sessionId)?.heldCalls ?? [],
       isWarm: (sessionId) => entries.has(sessionId),
       warmSessions: () => [...entries.keys()].filter((key) => key !== spareKey),
       shutdown

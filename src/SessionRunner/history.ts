@@ -58,7 +58,7 @@ export const historyOf = (events: ReadonlyArray<StoredEvent>): SessionHistory =>
       case "TurnCompleted":
         if (pending?.turnId === event.turnId) {
           for (const message of pending.messages) conversation.push(message)
-          conversation.push({ role: "assistant", content: [{ _tag: "text", text: answerOf(event, pending.text) }] })
+          conversation.push(answerMessage(event, pending.text))
           lastCompleted = event
         }
         pending = null
@@ -92,19 +92,55 @@ export const answerOf = (completed: TurnCompleted, text: string): string =>
     ? JSON.stringify(completed.structuredOutput)
     : text
 
+/** The assistant message a completed turn adds to the conversation: its answer, and the client's tools it called. */
+export const answerMessage = (completed: TurnCompleted, text: string): ConversationMessage => {
+  const answer = answerOf(completed, text)
+  return {
+    role: "assistant",
+    content: answer.length > 0 || completed.toolCalls.length === 0 ? [{ _tag: "text", text: answer }] : [],
+    ...(completed.toolCalls.length > 0 ? { toolCalls: completed.toolCalls } : {})
+  }
+}
+
+/** Arguments as canonical JSON (keys sorted), so a client that re-serialises them still matches. */
+const canonicalArguments = (text: string): string => {
+  const sorted = (value: unknown): unknown =>
+    Array.isArray(value)
+      ? value.map(sorted)
+      : typeof value === "object" && value !== null
+      ? Object.fromEntries(
+        Object.keys(value).sort().map((key) => [key, sorted((value as Record<string, unknown>)[key])])
+      )
+      : value
+  try {
+    return JSON.stringify(sorted(JSON.parse(text)))
+  } catch {
+    return text.trim()
+  }
+}
+
 const normalizedPart = (part: ContentPart) =>
   part._tag === "text"
     ? { t: part.text }
     : { i: NodeCrypto.createHash("sha256").update(part.data).digest("hex"), m: part.mediaType }
 
 /**
- * A digest of a conversation: roles, texts and images, with adjacent text parts joined and
- * outer whitespace ignored, so clients that re-serialise content slightly still match.
+ * A digest of a conversation: roles, texts and images, tool calls (names and arguments) and
+ * the calls tool results answer, with adjacent text parts joined, outer whitespace ignored
+ * and arguments in canonical JSON, so clients that re-serialise content slightly still match.
+ * An assistant message that called tools is known by its calls alone (clients often drop the
+ * text that came with them), and call ids are left out (some clients make their own).
  */
 export const digestOf = (messages: ReadonlyArray<ConversationMessage>): string => {
   const normalized = messages.map((message) => {
     const images = message.content.filter((part) => part._tag === "image").map(normalizedPart)
-    return [message.role, textOf(message.content).trim(), images]
+    const text = textOf(message.content).trim()
+    const calls = (message.toolCalls ?? []).map((call) => [call.name, canonicalArguments(call.arguments)])
+    return message.role === "tool"
+      ? [message.role, text, images, message.toolCallId ?? ""]
+      : calls.length > 0
+      ? [message.role, calls]
+      : [message.role, text, images]
   })
   return NodeCrypto.createHash("sha256").update(JSON.stringify(normalized)).digest("hex")
 }

@@ -10,6 +10,8 @@
  *   `message_start`), so a rejected model never looks like a started answer.
  * - Sub-agent traffic (`parent_tool_use_id` set) and the CLI's synthetic error messages
  *   are not part of the answer.
+ * - Calls of the client's tools are followed by `clientCalls`; a run the model suspended on
+ *   them ends without a `result` line, and `suspendedCompletion` completes its turn.
  */
 import type { CliEvent, CliInit, CliResult, CliUsage } from "../Domain/CliEvent.js"
 import { isApiRetry, isInit, isModelFallback } from "../Domain/CliEvent.js"
@@ -25,6 +27,16 @@ import {
   type TurnUsage,
   UpstreamRetry
 } from "../Domain/SessionEvent.js"
+import {
+  type ClientCallsOptions,
+  type ClientCallsState,
+  initialClientCalls,
+  isClientResult,
+  onStreamEvent,
+  onToolUseBlock,
+  type Suspension,
+  suspensionOf
+} from "./clientCalls.js"
 
 export interface TranslatorState {
   readonly turnId: string
@@ -32,14 +44,29 @@ export interface TranslatorState {
   readonly attachedModel: string | null
   /** Text streamed since the last `assistant` text block (for reconciliation). */
   readonly pendingText: string
+  readonly clientCalls: ClientCallsState
+  /** The CLI session a continued turn runs in (its run prints no `init` line). */
+  readonly cliSessionId: string | null
 }
 
-export const initialTranslatorState = (turnId: string): TranslatorState => ({
+export interface TranslatorOptions extends ClientCallsOptions {
+  /** The CLI session of a turn that continues a suspended one. */
+  readonly cliSessionId?: string | null | undefined
+}
+
+export const initialTranslatorState = (turnId: string, options: TranslatorOptions = {}): TranslatorState => ({
   turnId,
   init: null,
   attachedModel: null,
-  pendingText: ""
+  pendingText: "",
+  clientCalls: initialClientCalls(options),
+  cliSessionId: options.cliSessionId ?? null
 })
+
+/** Whether the turn continues a suspended one: the CLI's `result` then covers both. */
+const continues = (state: TranslatorState) => state.clientCalls.answered.size > 0
+
+const cliSessionOf = (state: TranslatorState) => state.init?.session_id ?? state.cliSessionId ?? ""
 
 export const usageOf = (usage: CliUsage | undefined): TurnUsage => ({
   inputTokens: usage?.input_tokens ?? 0,
@@ -74,7 +101,7 @@ const attach = (state: TranslatorState, model: string | undefined): [TranslatorS
       new TurnAttached({
         turnId: state.turnId,
         model: attachedModel,
-        cliSessionId: state.init?.session_id ?? "",
+        cliSessionId: cliSessionOf(state),
         cliVersion: state.init?.claude_code_version ?? null
       })
     ]
@@ -85,12 +112,14 @@ const completed = (state: TranslatorState, result: CliResult): TurnCompleted =>
   new TurnCompleted({
     turnId: state.turnId,
     model: state.attachedModel ?? state.init?.model ?? "unknown",
-    cliSessionId: result.session_id ?? state.init?.session_id ?? "",
+    cliSessionId: result.session_id ?? cliSessionOf(state),
     stopReason: result.stop_reason ?? null,
-    usage: usageOf(result.usage),
-    costUsd: result.total_cost_usd ?? null,
-    durationMs: result.duration_ms ?? null,
-    numTurns: result.num_turns ?? null,
+    // A continued turn's `result` counts the suspended part (and the hold) too: its own messages are summed
+    // instead, and the CLI's cost and timings are left out.
+    usage: continues(state) ? state.clientCalls.usage : usageOf(result.usage),
+    costUsd: continues(state) ? null : result.total_cost_usd ?? null,
+    durationMs: continues(state) ? null : result.duration_ms ?? null,
+    numTurns: continues(state) ? null : result.num_turns ?? null,
     structuredOutput: result.structured_output ?? null
   })
 
@@ -127,6 +156,12 @@ export const translate = (
   switch (event.type) {
     case "stream_event": {
       const inner = event.event
+      const [clientCalls, calls] = onStreamEvent(state.clientCalls, turnId, inner)
+      if (clientCalls !== state.clientCalls) state = { ...state, clientCalls }
+      if (calls.length > 0) {
+        const [attached, before] = attach(state, undefined)
+        return [attached, [...before, ...calls]]
+      }
       if (inner.type === "message_start" && "message" in inner) return attach(state, inner.message.model)
       if (inner.type === "content_block_delta" && "delta" in inner) {
         const delta = inner.delta
@@ -159,8 +194,14 @@ export const translate = (
         } else if (block.type === "tool_use" && "name" in block) {
           const [attached, before] = attach(next, event.message.model)
           for (const attachment of before) out.push(attachment)
-          out.push(new ToolUse({ turnId, toolUseId: block.id, name: block.name, input: block.input }))
-          next = attached
+          const clientCall = onToolUseBlock(attached.clientCalls, turnId, block)
+          if (clientCall === null) {
+            out.push(new ToolUse({ turnId, toolUseId: block.id, name: block.name, input: block.input }))
+            next = attached
+          } else {
+            for (const call of clientCall[1]) out.push(call)
+            next = { ...attached, clientCalls: clientCall[0] }
+          }
         }
       }
       return [next, out]
@@ -168,7 +209,7 @@ export const translate = (
     case "user": {
       if (event.isReplay === true || typeof event.message.content === "string") return [state, []]
       const results = event.message.content.flatMap((block) =>
-        block.type === "tool_result" && "tool_use_id" in block
+        block.type === "tool_result" && "tool_use_id" in block && !isClientResult(state.clientCalls, block.tool_use_id)
           ? [
             new ToolResult({
               turnId,
@@ -188,5 +229,31 @@ export const translate = (
     }
     default:
       return [state, []]
+  }
+}
+
+/**
+ * The end of a run that stopped on calls of the client's tools (no `result` line: the CLI
+ * holds them open): the turn's `TurnCompleted` with the calls, and every call held. Null when
+ * the run did not end that way.
+ */
+export const suspendedCompletion = (
+  state: TranslatorState
+): { readonly completed: TurnCompleted; readonly suspension: Suspension } | null => {
+  const suspension = suspensionOf(state.clientCalls)
+  if (suspension === null) return null
+  return {
+    suspension,
+    completed: new TurnCompleted({
+      turnId: state.turnId,
+      model: state.attachedModel ?? state.init?.model ?? "unknown",
+      cliSessionId: cliSessionOf(state),
+      stopReason: "tool_use",
+      usage: state.clientCalls.usage,
+      costUsd: null,
+      durationMs: null,
+      numTurns: null,
+      toolCalls: suspension.toolCalls
+    })
   }
 }

@@ -28,6 +28,8 @@ export interface TurnFibers {
   readonly turnTimeout: Duration.DurationInput
   readonly systemPromptMode: "append" | "replace"
   readonly permissionMode: PermissionMode
+  /** Keep Claude Code's own tools in turns that bring the client's. */
+  readonly keepBuiltinTools: boolean
   /** The CLI's config directory, recorded with a new session. */
   readonly configDir: string
 }
@@ -81,6 +83,7 @@ export const launchTurn = (
       outputSchema: request.outputSchema ?? null,
       systemPromptMode: context.systemPromptMode,
       permissionMode: context.permissionMode,
+      keepBuiltinTools: context.keepBuiltinTools,
       append,
       launched
     }

@@ -1,6 +1,7 @@
 /**
  * The pure fold of a session's log into its conversation, the conversation digest that
- * stateless clients are recognised by, and what a request adds to a session.
+ * stateless clients are recognised by, and what a request adds to a session; with the
+ * client's tools, the calls an answer made and the results that answer them.
  */
 import { describe, expect, it } from "@effect/vitest"
 import type { ConversationMessage } from "../../src/Domain/Conversation.js"
@@ -12,13 +13,22 @@ import {
   StoredEvent,
   TextDelta,
   ThinkingDelta,
+  ToolCallDelta,
+  ToolCallStarted,
   TurnAttached,
   TurnCancelled,
   TurnCompleted,
   TurnFailed,
   TurnStarted
 } from "../../src/Domain/SessionEvent.js"
-import { afterLastAssistant, digestOf, historyOf, newMessagesOf } from "../../src/SessionRunner/history.js"
+import type { ToolCall } from "../../src/Domain/Tools.js"
+import {
+  afterLastAssistant,
+  answerMessage,
+  digestOf,
+  historyOf,
+  newMessagesOf
+} from "../../src/SessionRunner/history.js"
 
 // ---------------------------------------------------------------------------
 // Builders
@@ -357,5 +367,170 @@ describe("newMessagesOf", () => {
 
   it("adds nothing when the request is the held conversation itself", () => {
     expect(newMessagesOf(held, held)).toEqual([])
+  })
+})
+
+// ---------------------------------------------------------------------------
+// The client's tools
+
+const weatherCall: ToolCall = { id: "toolu_1", name: "get_weather", arguments: "{\"city\":\"Paris\",\"days\":2}" }
+const timeCall: ToolCall = { id: "toolu_2", name: "get_time", arguments: "{}" }
+
+const suspendedAt = (turnId: string, toolCalls: ReadonlyArray<ToolCall>, cliSessionId = `cli-${turnId}`) =>
+  new TurnCompleted({
+    turnId,
+    model: "claude-sonnet-4-5-20250929",
+    cliSessionId,
+    stopReason: "tool_use",
+    usage: { inputTokens: 10, outputTokens: 3, cacheReadInputTokens: 0, cacheCreationInputTokens: 0 },
+    costUsd: null,
+    durationMs: null,
+    numTurns: null,
+    toolCalls
+  })
+
+const calling = (text: string, ...toolCalls: ReadonlyArray<ToolCall>): ConversationMessage => ({
+  role: "assistant",
+  content: text.length > 0 ? [{ _tag: "text", text }] : [],
+  toolCalls
+})
+const toolResult = (toolCallId: string, text: string): ConversationMessage => ({
+  role: "tool",
+  content: [{ _tag: "text", text }],
+  toolCallId
+})
+
+describe("historyOf with the client's tools", () => {
+  it("a turn that ended on calls adds an assistant message with its text and the calls", () => {
+    const history = historyOf(stored([
+      created(),
+      started("t1", [user("weather and time?")]),
+      attached("t1", "cli-1"),
+      new TextDelta({ turnId: "t1", text: "Let me look." }),
+      new ToolCallStarted({ turnId: "t1", index: 0, callId: "toolu_1", name: "get_weather" }),
+      new ToolCallDelta({ turnId: "t1", index: 0, arguments: weatherCall.arguments }),
+      new ToolCallStarted({ turnId: "t1", index: 1, callId: "toolu_2", name: "get_time" }),
+      new ToolCallDelta({ turnId: "t1", index: 1, arguments: "{}" }),
+      suspendedAt("t1", [weatherCall, timeCall], "cli-1")
+    ]))
+    expect(history.conversation).toEqual([
+      user("weather and time?"),
+      { role: "assistant", content: [{ _tag: "text", text: "Let me look." }], toolCalls: [weatherCall, timeCall] }
+    ])
+    expect(history.lastCompleted?.toolCalls).toEqual([weatherCall, timeCall])
+  })
+
+  it("calls without text make an assistant message with no content; the continuation follows with the results", () => {
+    const history = historyOf(stored([
+      created(),
+      started("t1", [user("weather?")]),
+      suspendedAt("t1", [weatherCall]),
+      started("t2", [toolResult("toolu_1", "sunny")]),
+      new TextDelta({ turnId: "t2", text: "Sunny." }),
+      completed("t2", "cli-t1")
+    ]))
+    expect(history.conversation).toEqual([
+      user("weather?"),
+      { role: "assistant", content: [], toolCalls: [weatherCall] },
+      toolResult("toolu_1", "sunny"),
+      assistant("Sunny.")
+    ])
+    expect(history.conversation[3]).not.toHaveProperty("toolCalls")
+    expect(history.lastCompleted?.turnId).toBe("t2")
+  })
+})
+
+describe("answerMessage", () => {
+  it("an answer without calls is its text (empty included), with no toolCalls", () => {
+    expect(answerMessage(completed("t", "c"), "hi")).toEqual(assistant("hi"))
+    const empty = answerMessage(completed("t", "c"), "")
+    expect(empty).toEqual(assistant(""))
+    expect(empty).not.toHaveProperty("toolCalls")
+  })
+
+  it("an answer with calls carries them; its content is empty when it had no text", () => {
+    expect(answerMessage(suspendedAt("t", [weatherCall]), "")).toEqual({
+      role: "assistant",
+      content: [],
+      toolCalls: [weatherCall]
+    })
+    expect(answerMessage(suspendedAt("t", [weatherCall]), "Checking.")).toEqual({
+      role: "assistant",
+      content: [{ _tag: "text", text: "Checking." }],
+      toolCalls: [weatherCall]
+    })
+  })
+})
+
+describe("digestOf with the client's tools", () => {
+  const question = user("weather?")
+  const held = [question, calling("Let me look.", weatherCall, timeCall), toolResult("toolu_1", "sunny")]
+
+  it("an assistant message is known by its calls: re-serialised arguments, missing text and other ids match", () => {
+    const resent = [
+      question,
+      calling(
+        "",
+        { id: "call_abc", name: "get_weather", arguments: "{ \"days\": 2,\n  \"city\": \"Paris\" }" },
+        { id: "call_def", name: "get_time", arguments: " {} " }
+      ),
+      toolResult("toolu_1", " sunny\n")
+    ]
+    expect(digestOf(resent)).toBe(digestOf(held))
+  })
+
+  it("nested objects are compared with their keys sorted, arrays in order", () => {
+    const withArgs = (args: string) => [question, calling("", { ...weatherCall, arguments: args })]
+    expect(digestOf(withArgs("{\"a\":{\"y\":1,\"x\":[{\"b\":1,\"a\":2}]}}"))).toBe(
+      digestOf(withArgs("{\"a\":{\"x\":[{\"a\":2,\"b\":1}],\"y\":1}}"))
+    )
+    expect(digestOf(withArgs("[1,2]"))).not.toBe(digestOf(withArgs("[2,1]")))
+    // Arguments that are not JSON are compared as trimmed text.
+    expect(digestOf(withArgs(" {oops "))).toBe(digestOf(withArgs("{oops")))
+    expect(digestOf(withArgs("{oops"))).not.toBe(digestOf(withArgs("{oops2")))
+  })
+
+  it("differs when a call's arguments or name differ, or a call is missing", () => {
+    const base = digestOf(held)
+    expect(
+      digestOf([
+        question,
+        calling("", { ...weatherCall, arguments: "{\"city\":\"Rome\",\"days\":2}" }, timeCall),
+        held[2]!
+      ])
+    )
+      .not.toBe(base)
+    expect(digestOf([question, calling("", { ...weatherCall, name: "get_forecast" }, timeCall), held[2]!])).not.toBe(
+      base
+    )
+    expect(digestOf([question, calling("", weatherCall), held[2]!])).not.toBe(base)
+    // The same text without the calls is another message.
+    expect(digestOf([question, assistant("Let me look."), held[2]!])).not.toBe(base)
+  })
+
+  it("tool messages differ by the call they answer and by their text", () => {
+    expect(digestOf([toolResult("toolu_1", "sunny")])).not.toBe(digestOf([toolResult("toolu_2", "sunny")]))
+    expect(digestOf([toolResult("toolu_1", "sunny")])).not.toBe(digestOf([toolResult("toolu_1", "rain")]))
+    expect(digestOf([toolResult("toolu_1", "sunny")])).not.toBe(digestOf([user("sunny")]))
+    expect(digestOf([toolResult("toolu_1", "sunny")])).toBe(digestOf([toolResult("toolu_1", "sunny  ")]))
+  })
+
+  it("newMessagesOf finds what follows a held conversation with calls, resent by a client that re-ids them", () => {
+    const history = historyOf(
+      stored([created(), started("t1", [question]), suspendedAt("t1", [weatherCall, timeCall])])
+    )
+    const resent = [
+      question,
+      calling("", { ...weatherCall, id: "call_x", arguments: "{\"days\":2,\"city\":\"Paris\"}" }, {
+        ...timeCall,
+        id: "call_y"
+      }),
+      toolResult("call_x", "sunny"),
+      toolResult("call_y", "noon")
+    ]
+    expect(newMessagesOf(history.conversation, resent)).toEqual([
+      toolResult("call_x", "sunny"),
+      toolResult("call_y", "noon")
+    ])
   })
 })

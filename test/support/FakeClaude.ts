@@ -22,8 +22,6 @@ export interface FakeTurn {
   readonly then?: "end" | "hang" | CliError
   /** The CLI does not honour an interrupt (it has to be killed). */
   readonly ignoresInterrupt?: boolean
-  /** Calls of the client's tools the turn leaves held (it suspends on them). */
-  readonly holds?: ReadonlyArray<string>
 }
 
 /** One fake process. */
@@ -83,6 +81,50 @@ export const cli = {
       num_turns: 1,
       usage: { input_tokens: 10, output_tokens: 5, cache_read_input_tokens: 0, cache_creation_input_tokens: 0 }
     })
+}
+
+/**
+ * An answer that calls the client's tools and stops for them (no `result`: the CLI holds the
+ * calls): init, the upstream's start, `text` if any, each call with its arguments in two
+ * pieces, and the stop for `tool_use`.
+ */
+export const callingTools = (
+  sessionId: string,
+  model: string,
+  text: string,
+  calls: ReadonlyArray<{ readonly id: string; readonly name: string; readonly input: unknown }>
+): ReadonlyArray<CliEvent> => {
+  const event = (inner: unknown) => line({ type: "stream_event", session_id: sessionId, event: inner })
+  const first = text.length > 0 ? 1 : 0
+  return [
+    cli.init(sessionId, model),
+    cli.messageStart(sessionId, model),
+    ...(text.length > 0 ? [cli.textDelta(sessionId, text)] : []),
+    ...calls.flatMap((call, at) => {
+      const json = JSON.stringify(call.input)
+      const half = Math.floor(json.length / 2)
+      return [
+        event({
+          type: "content_block_start",
+          index: first + at,
+          content_block: { type: "tool_use", id: call.id, name: call.name, input: {} }
+        }),
+        event({
+          type: "content_block_delta",
+          index: first + at,
+          delta: { type: "input_json_delta", partial_json: json.slice(0, half) }
+        }),
+        event({
+          type: "content_block_delta",
+          index: first + at,
+          delta: { type: "input_json_delta", partial_json: json.slice(half) }
+        }),
+        event({ type: "content_block_stop", index: first + at })
+      ]
+    }),
+    event({ type: "message_delta", delta: { stop_reason: "tool_use" }, usage: { output_tokens: 12 } }),
+    event({ type: "message_stop" })
+  ]
 }
 
 /** A complete answer: init, the upstream's start, the text in pieces, the result. */
@@ -158,7 +200,6 @@ export class FakeClaude extends Context.Tag("test/FakeClaude")<FakeClaude, FakeC
             })
           )
           let current: { readonly stop: Deferred.Deferred<void>; readonly ignoresInterrupt: boolean } | null = null
-          let held: ReadonlyArray<string> = []
           const play = (
             content: ReadonlyArray<ContentPart>,
             results?: ReadonlyArray<{ readonly callId: string; readonly outcome: ToolOutcome }>
@@ -174,7 +215,6 @@ export class FakeClaude extends Context.Tag("test/FakeClaude")<FakeClaude, FakeC
                 turnNumber: process.prompts.length,
                 ...(results !== undefined ? { results } : {})
               })
-              held = planned.holds ?? []
               const stop = yield* Deferred.make<void>()
               current = { stop, ignoresInterrupt: planned.ignoresInterrupt === true }
               const every = planned.every === undefined ? Option.none() : Option.some(planned.every)
@@ -209,7 +249,6 @@ export class FakeClaude extends Context.Tag("test/FakeClaude")<FakeClaude, FakeC
             pid: process.pid,
             turn,
             resume: (results, message) => play(message ?? [], results),
-            heldCalls: Effect.sync(() => held),
             interrupt,
             cancelTurn: (within) =>
               Effect.zipRight(

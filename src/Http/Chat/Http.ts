@@ -33,6 +33,7 @@ import {
   refuseUnsupported,
   turnInputOf
 } from "./Request.js"
+import { clientToolsOf } from "./Tools.js"
 
 const failureToHttp = (failure: TurnFailure): HttpError =>
   failure._tag === "Failed" ? fromDomain(failure.error) : fromCancel(failure.reason)
@@ -139,6 +140,7 @@ export const ChatHandlers = HttpApiBuilder.group(GatewayApi, "chat", (handlers) 
         const chat = yield* fromEither(decodeChatRequest(body))
         const refused = refuseUnsupported(chat)
         if (refused !== null) return yield* refused
+        const clientTools = yield* fromEither(clientToolsOf(chat))
         const input = yield* fromEither(turnInputOf(chat))
         const outputSchema = yield* fromEither(outputSchemaOf(chat))
         const parameters = parametersOf(chat)
@@ -154,6 +156,7 @@ export const ChatHandlers = HttpApiBuilder.group(GatewayApi, "chat", (handlers) 
             systemPrompt: input.systemPrompt,
             model: registry.resolve(chat.model),
             outputSchema,
+            clientTools,
             parameters,
             cancelIfCallerGone: config.cancelOnDisconnect
           })).pipe(

@@ -1,13 +1,23 @@
 /**
  * Pure projections of a turn's logged events into OpenAI responses: one
  * `chat.completion`, or the `chat.completion.chunk` frames of an SSE stream. Both apply
- * the request's `stop` sequences to the text (not to a structured answer, which is JSON);
- * neither ever produces `tool_calls`. Streamed or not, a turn answers the same text.
+ * the request's `stop` sequences to the text (not to a structured answer, which is JSON,
+ * nor to tool calls). Calls of the client's tools are `tool_calls` (or a legacy
+ * `function_call`); Claude Code's own tool uses never are. Streamed or not, a turn
+ * answers the same text and the same calls.
  */
 import { InternalFailure, type TurnError } from "../../Domain/Errors.js"
 import type { CancelReason, StoredEvent, TurnUsage } from "../../Domain/SessionEvent.js"
+import type { ToolCall } from "../../Domain/Tools.js"
 import { flushStop, initialStopScanner, scanStop, type StopScanner } from "./StopSequences.js"
-import type { ChatCompletion, ChatCompletionChunk, ClaudeCodeToolUse, FinishReason, Usage } from "./Wire.js"
+import type {
+  ChatCompletion,
+  ChatCompletionChunk,
+  ChatToolCall,
+  ClaudeCodeToolUse,
+  FinishReason,
+  Usage
+} from "./Wire.js"
 
 /** What a projection needs besides the events. */
 export interface ProjectionContext {
@@ -20,6 +30,11 @@ export interface ProjectionContext {
    * output, and the text Claude says on the way there is not part of it.
    */
   readonly structured: boolean
+  /**
+   * The request offered legacy `functions`: a call is answered as `function_call` (the
+   * first call only, as that format has room for one), finishing with `function_call`.
+   */
+  readonly legacyFunctions: boolean
 }
 
 /** A structured turn's answer: its output as JSON, or (when the CLI returned none) its text. */
@@ -41,7 +56,10 @@ export const usageOf = (usage: TurnUsage, costUsd: number | null): Usage => {
   }
 }
 
-/** Claude's stop reason in OpenAI's terms; a tool-use stop is never `tool_calls`. */
+/**
+ * Claude's stop reason in OpenAI's terms. A tool-use stop is `stop` here: only a turn that
+ * ended with calls of the client's tools finishes with `tool_calls` (see `toolFinish`).
+ */
 export const finishReasonOf = (stopReason: string | null, stoppedBySequence: boolean): FinishReason => {
   if (stoppedBySequence) return "stop"
   switch (stopReason) {
@@ -61,6 +79,38 @@ export type TurnFailure =
   | { readonly _tag: "Cancelled"; readonly reason: CancelReason }
 
 const completionId = (turnId: string) => `chatcmpl-${turnId.replace(/^turn_/, "")}`
+
+/** The finish reason of a turn that ended for the client to run its tools. */
+const toolFinish = (context: ProjectionContext): FinishReason =>
+  context.legacyFunctions ? "function_call" : "tool_calls"
+
+/** A call's arguments as sent: a call without arguments has the empty object, never an empty string. */
+const argumentsOf = (call: ToolCall): string => (call.arguments.length > 0 ? call.arguments : "{}")
+
+/** The calls a turn ended with, as the request's format has room for them. */
+const answeredCalls = (calls: ReadonlyArray<ToolCall>, context: ProjectionContext): ReadonlyArray<ToolCall> =>
+  context.legacyFunctions ? calls.slice(0, 1) : calls
+
+/**
+ * Releases the text held back for a possible stop sequence when a tool call starts: the
+ * text before the calls is complete, and is sent before them.
+ */
+const releaseBeforeCall = (scanner: StopScanner): [StopScanner, string] => [
+  { held: "", stopped: scanner.stopped },
+  flushStop(scanner)
+]
+
+/** The `tool_calls` of a message, or the legacy `function_call`, for the calls a turn ended with. */
+const callFieldsOf = (calls: ReadonlyArray<ToolCall>, context: ProjectionContext) => {
+  if (calls.length === 0) return {}
+  if (context.legacyFunctions) return { function_call: { name: calls[0]!.name, arguments: argumentsOf(calls[0]!) } }
+  const toolCalls: Array<ChatToolCall> = calls.map((call) => ({
+    id: call.id,
+    type: "function",
+    function: { name: call.name, arguments: argumentsOf(call) }
+  }))
+  return { tool_calls: toolCalls }
+}
 
 // ---------------------------------------------------------------------------
 // Non-streaming
@@ -109,12 +159,20 @@ export const completionOf = (
         if (index !== -1) tools[index] = { ...tools[index]!, output: event.content, is_error: event.isError }
         break
       }
+      case "ToolCallStarted": {
+        if (context.structured) break
+        const [next, released] = releaseBeforeCall(scanner)
+        scanner = next
+        content += released
+        break
+      }
       case "TurnFailed":
         return { _tag: "Failed", error: event.error }
       case "TurnCancelled":
         return { _tag: "Cancelled", reason: event.reason }
-      case "TurnCompleted":
+      case "TurnCompleted": {
         content = context.structured ? structuredAnswer(event.structuredOutput, content) : content + flushStop(scanner)
+        const calls = answeredCalls(event.toolCalls, context)
         return {
           id: completionId(turnId),
           object: "chat.completion",
@@ -124,19 +182,22 @@ export const completionOf = (
             index: 0,
             message: {
               role: "assistant",
-              content,
+              // OpenAI's content is null when the model only called tools.
+              content: calls.length > 0 && content.length === 0 ? null : content,
               refusal: null,
               ...(reasoning.length > 0 ? { reasoning_content: reasoning } : {}),
-              ...(tools.length > 0 ? { claude_code_tool_uses: tools } : {})
+              ...(tools.length > 0 ? { claude_code_tool_uses: tools } : {}),
+              ...callFieldsOf(calls, context)
             },
             logprobs: null,
-            finish_reason: finishReasonOf(event.stopReason, scanner.stopped)
+            finish_reason: calls.length > 0 ? toolFinish(context) : finishReasonOf(event.stopReason, scanner.stopped)
           }],
           usage: usageOf(event.usage, event.costUsd),
           system_fingerprint: null,
           session_id: context.sessionId,
           project_id: context.projectId
         }
+      }
       default:
         break
     }
@@ -161,6 +222,8 @@ export interface ChunkState {
   readonly scanner: StopScanner
   /** Text held back from a structured answer (sent only if no structured output comes). */
   readonly heldText: string
+  /** The arguments sent so far of each started call of the client's tools, by call index. */
+  readonly sentArguments: Readonly<Record<number, string>>
 }
 
 export const initialChunkState: ChunkState = {
@@ -169,10 +232,47 @@ export const initialChunkState: ChunkState = {
   model: "claude-code",
   roleSent: false,
   scanner: initialStopScanner,
-  heldText: ""
+  heldText: "",
+  sentArguments: {}
 }
 
 type Delta = ChatCompletionChunk["choices"][number]["delta"]
+
+/**
+ * The first delta of a call: its index, id, type and name (the openai SDK's stream helper
+ * and the AI SDK need all of them there), with empty arguments.
+ */
+const callStartDelta = (index: number, id: string, name: string, context: ProjectionContext): Delta =>
+  context.legacyFunctions
+    ? { function_call: { name, arguments: "" } }
+    : { tool_calls: [{ index, id, type: "function", function: { name, arguments: "" } }] }
+
+/** A piece of a call's arguments; it always carries `index` and `function` (LangChain drops it otherwise). */
+const callArgumentsDelta = (index: number, fragment: string, context: ProjectionContext): Delta =>
+  context.legacyFunctions
+    ? { function_call: { arguments: fragment } }
+    : { tool_calls: [{ index, function: { arguments: fragment } }] }
+
+/**
+ * What the stream still owes of the calls a turn ended with: calls that were never started,
+ * and arguments the deltas left out (a call without arguments is sent `{}`). Each entry is a
+ * delta, in order.
+ */
+const missingCallDeltas = (
+  state: ChunkState,
+  calls: ReadonlyArray<ToolCall>,
+  context: ProjectionContext
+): ReadonlyArray<Delta> =>
+  calls.flatMap((call, index) => {
+    const full = argumentsOf(call)
+    const sent = state.sentArguments[index]
+    if (sent === undefined) {
+      return [callStartDelta(index, call.id, call.name, context), callArgumentsDelta(index, full, context)]
+    }
+    return full.length > sent.length && full.startsWith(sent)
+      ? [callArgumentsDelta(index, full.slice(sent.length), context)]
+      : []
+  })
 
 /** The frames one logged event adds to the stream. */
 export const chunksOf = (
@@ -226,14 +326,38 @@ export const chunksOf = (
           claude_code_tool_result: { id: event.toolUseId, output: event.content, is_error: event.isError }
         })
       ])
+    case "ToolCallStarted": {
+      // A legacy function call answer has room for the first call only.
+      if (context.legacyFunctions && event.index !== 0) return [state, []]
+      const [scanner, released] = context.structured ? [state.scanner, ""] : releaseBeforeCall(state.scanner)
+      const next = { ...state, scanner, sentArguments: { ...state.sentArguments, [event.index]: "" } }
+      return withRole(next, [
+        ...(released.length > 0 ? [chunk(next, { content: released })] : []),
+        chunk(next, callStartDelta(event.index, event.callId, event.name, context))
+      ])
+    }
+    case "ToolCallDelta": {
+      const sent = state.sentArguments[event.index]
+      if (sent === undefined || event.arguments.length === 0) return [state, []]
+      const next = { ...state, sentArguments: { ...state.sentArguments, [event.index]: sent + event.arguments } }
+      return withRole(next, [chunk(next, callArgumentsDelta(event.index, event.arguments, context))])
+    }
     case "TurnCompleted": {
       const rest = context.structured
         ? structuredAnswer(event.structuredOutput, state.heldText)
         : flushStop(state.scanner)
       const next = { ...state, model: event.model }
+      const calls = answeredCalls(event.toolCalls, context)
       const frames: Array<StreamFrame> = []
       if (rest.length > 0) frames.push(chunk(next, { content: rest }))
-      frames.push(chunk(next, {}, finishReasonOf(event.stopReason, state.scanner.stopped)))
+      for (const delta of missingCallDeltas(state, calls, context)) frames.push(chunk(next, delta))
+      frames.push(
+        chunk(
+          next,
+          {},
+          calls.length > 0 ? toolFinish(context) : finishReasonOf(event.stopReason, state.scanner.stopped)
+        )
+      )
       if (context.includeUsage) {
         frames.push({
           _tag: "Chunk",
@@ -267,6 +391,7 @@ export const settlesStatus = (stored: StoredEvent): boolean => {
     case "TextDelta":
     case "ThinkingDelta":
     case "ToolUse":
+    case "ToolCallStarted":
     case "TurnCompleted":
     case "TurnFailed":
     case "TurnCancelled":

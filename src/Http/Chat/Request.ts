@@ -1,12 +1,15 @@
 /**
  * From an OpenAI chat completions request to a turn: body decoding with OpenAI-shaped
  * errors (naming the offending `param`), the fields we refuse, and the conversion of
- * messages into provider-neutral conversation content.
+ * messages (tool calls and results included) into provider-neutral conversation content.
+ * The client's tools themselves are decoded in `Tools.ts`.
  */
 import { Either, ParseResult, Schema } from "effect"
 import { type ContentPart, type ConversationMessage, textOf } from "../../Domain/Conversation.js"
+import type { ToolCall } from "../../Domain/Tools.js"
 import { type HttpError, invalidRequest, paramOf } from "../Edge/Errors.js"
 import type { ProjectionContext } from "./Projection.js"
+import { usesLegacyFunctions } from "./Tools.js"
 import {
   ChatCompletionRequest,
   type ChatCompletionRequest as ChatCompletionRequestType,
@@ -84,7 +87,38 @@ const contentParts = (
   return Either.right(parts)
 }
 
-/** Converts OpenAI messages; tool traffic from earlier turns becomes readable text. */
+/** An assistant's calls of the client's tools: `tool_calls`, and a legacy `function_call` (its id is its name). */
+const toolCallsOf = (message: ChatMessage): ReadonlyArray<ToolCall> => [
+  ...(message.tool_calls ?? []).map((call) => ({
+    id: call.id,
+    name: call.function.name,
+    arguments: call.function.arguments
+  })),
+  ...(message.function_call ? [{ id: message.function_call.name, ...message.function_call }] : [])
+]
+
+/**
+ * A tool's result: a `tool` message answers the call `tool_call_id`, a legacy `function`
+ * message the call of the function it names. `is_error` (an extension) marks a failed tool.
+ */
+const toolResultOf = (
+  message: ChatMessage,
+  index: number,
+  content: ReadonlyArray<ContentPart>
+): Either.Either<ConversationMessage, HttpError> => {
+  const [toolCallId, field] = message.role === "tool"
+    ? [message.tool_call_id, "tool_call_id"]
+    : [message.name, "name"]
+  if (toolCallId === undefined) {
+    const param = `messages[${index}].${field}`
+    return Either.left(
+      invalidRequest(`Missing required parameter: '${param}'.`, param, "missing_required_parameter")
+    )
+  }
+  return Either.right({ role: "tool", content, toolCallId, ...(message.is_error === true ? { isError: true } : {}) })
+}
+
+/** Converts OpenAI messages: system text becomes the prompt, tool calls and results stay structured. */
 export const turnInputOf = (request: ChatCompletionRequestType): Either.Either<TurnInput, HttpError> => {
   const system: Array<string> = []
   const messages: Array<ConversationMessage> = []
@@ -102,20 +136,20 @@ export const turnInputOf = (request: ChatCompletionRequestType): Either.Either<T
         messages.push({ role: "user", content: parts.right })
         break
       case "assistant": {
-        const calls = (message.tool_calls ?? []).map(
-          (call) => `[called tool ${call.function.name} with ${call.function.arguments}]`
-        )
-        const text = [textOf(parts.right), ...calls].filter((piece) => piece.length > 0).join("\n")
-        messages.push({ role: "assistant", content: text.length > 0 ? [{ _tag: "text", text }] : [] })
+        const text = textOf(parts.right)
+        const toolCalls = toolCallsOf(message)
+        messages.push({
+          role: "assistant",
+          content: text.length > 0 ? [{ _tag: "text", text }] : [],
+          ...(toolCalls.length > 0 ? { toolCalls } : {})
+        })
         break
       }
       case "tool":
       case "function": {
-        const label = message.tool_call_id ?? message.name ?? "tool"
-        messages.push({
-          role: "user",
-          content: [{ _tag: "text", text: `[result of ${label}]: ${textOf(parts.right)}` }]
-        })
+        const result = toolResultOf(message, index, parts.right)
+        if (Either.isLeft(result)) return Either.left(result.left)
+        messages.push(result.right)
         break
       }
     }
@@ -181,7 +215,8 @@ export const projectionContextOf = (
       ? stop.filter((s): s is string => typeof s === "string" && s.length > 0)
       : [],
     includeUsage: streamOptions?.include_usage === true,
-    structured: isStructured(parameters.response_format)
+    structured: isStructured(parameters.response_format),
+    legacyFunctions: usesLegacyFunctions(parameters)
   }
 }
 

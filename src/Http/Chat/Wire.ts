@@ -26,21 +26,62 @@ export type ContentPart = typeof ContentPart.Type
 
 const MessageContent = Schema.NullOr(Schema.Union(Schema.String, Schema.Array(ContentPart)))
 
-const ToolCall = Schema.Struct({
+/** A function call as OpenAI spells it: the function's name and its arguments as JSON text. */
+const FunctionCall = Schema.Struct({ name: Schema.String, arguments: Schema.String })
+
+/** A call of one of the client's tools, in an assistant message of the history. */
+const MessageToolCall = Schema.Struct({
   id: Schema.String,
   type: Schema.optional(Schema.String),
-  function: Schema.Struct({ name: Schema.String, arguments: Schema.String })
+  function: FunctionCall
 })
 
 export const ChatMessage = Schema.Struct({
   role: Schema.Literal("system", "developer", "user", "assistant", "tool", "function"),
   content: Schema.optional(MessageContent),
   name: Schema.optional(Schema.String),
-  tool_calls: Schema.optional(Schema.Array(ToolCall)),
+  tool_calls: Schema.optional(Schema.NullOr(Schema.Array(MessageToolCall))),
+  function_call: Schema.optional(Schema.NullOr(FunctionCall)).annotations({
+    description: "Deprecated: an assistant's call of a legacy function (its result follows as a function message)"
+  }),
   tool_call_id: Schema.optional(Schema.String),
+  is_error: Schema.optional(Schema.NullOr(Schema.Boolean)).annotations({
+    description: "Extension: in a tool message, the tool failed and the content is its error"
+  }),
   refusal: Schema.optional(Schema.NullOr(Schema.String))
 })
 export type ChatMessage = typeof ChatMessage.Type
+
+/** The name of a client's function: what OpenAI allows, and what Claude Code can offer the model. */
+const FunctionName = Schema.String.pipe(
+  Schema.pattern(/^[a-zA-Z0-9_-]{1,64}$/, {
+    message: () => "a function name is 1 to 64 letters, digits, underscores or dashes"
+  })
+)
+
+/** A function the client offers the model (`tools[].function`, or an item of legacy `functions`). */
+export const FunctionDefinition = Schema.Struct({
+  name: FunctionName,
+  description: Schema.optional(Schema.NullOr(Schema.String)),
+  parameters: Schema.optional(Schema.NullOr(
+    Schema.Record({ key: Schema.String, value: Schema.Unknown }).annotations({
+      message: () => "expected a JSON Schema object"
+    })
+  )).annotations({
+    description: "A JSON Schema with type object and no top-level anyOf, oneOf or allOf; absent means no arguments"
+  }),
+  strict: Schema.optional(Schema.NullOr(Schema.Boolean)).annotations({
+    description: "Accepted; Claude Code cannot enforce it"
+  })
+}).annotations({ identifier: "FunctionDefinition" })
+export type FunctionDefinition = typeof FunctionDefinition.Type
+
+/** A tool of the request; only function tools are supported. */
+export const ChatTool = Schema.Struct({
+  type: Schema.String.annotations({ description: "function (other tool types answer 400)" }),
+  function: Schema.optional(FunctionDefinition)
+}).annotations({ identifier: "ChatCompletionTool" })
+export type ChatTool = typeof ChatTool.Type
 
 const Probability = Schema.Number.pipe(Schema.between(0, 2))
 const Penalty = Schema.Number.pipe(Schema.between(-2, 2))
@@ -71,11 +112,22 @@ export const ChatCompletionRequest = Schema.Struct({
   top_logprobs: Schema.optional(Schema.NullOr(Schema.Int.pipe(Schema.between(0, 20)))),
   seed: Schema.optional(Schema.NullOr(Schema.Int)),
   user: Schema.optional(Schema.String),
-  tools: Schema.optional(Schema.NullOr(Schema.Array(Schema.Unknown))),
-  tool_choice: Schema.optional(Schema.NullOr(Schema.Unknown)),
-  parallel_tool_calls: Schema.optional(Schema.NullOr(Schema.Boolean)),
-  functions: Schema.optional(Schema.NullOr(Schema.Array(Schema.Unknown))),
-  function_call: Schema.optional(Schema.NullOr(Schema.Unknown)),
+  tools: Schema.optional(Schema.NullOr(Schema.Array(ChatTool))).annotations({
+    description: "The client's functions the model may call; the client runs them and sends their results back"
+  }),
+  tool_choice: Schema.optional(Schema.NullOr(Schema.Unknown)).annotations({
+    description:
+      "none, auto (default), required, or {type: function, function: {name}}; best effort, as Claude Code cannot force a call"
+  }),
+  parallel_tool_calls: Schema.optional(Schema.NullOr(Schema.Boolean)).annotations({
+    description: "Whether the model may call several tools in one answer (default true); best effort"
+  }),
+  functions: Schema.optional(Schema.NullOr(Schema.Array(FunctionDefinition))).annotations({
+    description: "Deprecated form of tools: calls are answered as function_call, one per answer"
+  }),
+  function_call: Schema.optional(Schema.NullOr(Schema.Unknown)).annotations({
+    description: "Deprecated form of tool_choice: none, auto or {name}"
+  }),
   response_format: Schema.optional(Schema.NullOr(Schema.Struct({
     type: Schema.Literal("text", "json_object", "json_schema"),
     json_schema: Schema.optional(Schema.Struct({
@@ -134,8 +186,25 @@ export const ClaudeCodeToolUse = Schema.Struct({
 }).annotations({ identifier: "ClaudeCodeToolUse" })
 export type ClaudeCodeToolUse = typeof ClaudeCodeToolUse.Type
 
-export const FinishReason = Schema.Literal("stop", "length", "content_filter")
+export const FinishReason = Schema.Literal("stop", "length", "content_filter", "tool_calls", "function_call")
 export type FinishReason = typeof FinishReason.Type
+
+/** A call of one of the client's tools: the client runs it and sends the result in a tool message. */
+export const ChatToolCall = Schema.Struct({
+  id: Schema.String,
+  type: Schema.Literal("function"),
+  function: FunctionCall
+}).annotations({ identifier: "ChatCompletionMessageToolCall" })
+export type ChatToolCall = typeof ChatToolCall.Type
+
+/** A piece of a streamed tool call: the first names it (`id`, `type`, `function.name`), the rest add arguments. */
+export const ChatToolCallDelta = Schema.Struct({
+  index: Schema.Number,
+  id: Schema.optional(Schema.String),
+  type: Schema.optional(Schema.Literal("function")),
+  function: Schema.Struct({ name: Schema.optional(Schema.String), arguments: Schema.optional(Schema.String) })
+}).annotations({ identifier: "ChatCompletionChunkToolCall" })
+export type ChatToolCallDelta = typeof ChatToolCallDelta.Type
 
 export const ChatCompletion = Schema.Struct({
   id: Schema.String,
@@ -146,13 +215,19 @@ export const ChatCompletion = Schema.Struct({
     index: Schema.Number,
     message: Schema.Struct({
       role: Schema.Literal("assistant"),
-      content: Schema.String,
+      content: Schema.NullOr(Schema.String).annotations({
+        description: "The answer's text; null when the model only called tools"
+      }),
       refusal: Schema.Null,
       reasoning_content: Schema.optional(Schema.String).annotations({
         description: "Extension: the model's visible thinking, when there was any"
       }),
       claude_code_tool_uses: Schema.optional(Schema.Array(ClaudeCodeToolUse)).annotations({
         description: "Extension: tools Claude Code ran itself during the turn; informational, never to be executed"
+      }),
+      tool_calls: Schema.optional(Schema.Array(ChatToolCall)),
+      function_call: Schema.optional(FunctionCall).annotations({
+        description: "Deprecated: the call of a request that offered legacy functions"
       })
     }),
     logprobs: Schema.Null,
@@ -186,7 +261,11 @@ export const ChatCompletionChunk = Schema.Struct({
         id: Schema.String,
         output: Schema.String,
         is_error: Schema.Boolean
-      }))
+      })),
+      tool_calls: Schema.optional(Schema.Array(ChatToolCallDelta)),
+      function_call: Schema.optional(
+        Schema.Struct({ name: Schema.optional(Schema.String), arguments: Schema.optional(Schema.String) })
+      ).annotations({ description: "Deprecated: the call of a request that offered legacy functions" })
     }),
     logprobs: Schema.Null,
     finish_reason: Schema.NullOr(FinishReason)

@@ -11,6 +11,8 @@ import {
   StoredEvent,
   TextDelta,
   ThinkingDelta,
+  ToolCallDelta,
+  ToolCallStarted,
   ToolResult,
   ToolUse,
   TurnAttached,
@@ -101,6 +103,7 @@ const context = (overrides: Partial<ProjectionContext> = {}): ProjectionContext 
   stop: [],
   includeUsage: false,
   structured: false,
+  legacyFunctions: false,
   ...overrides
 })
 
@@ -389,7 +392,7 @@ describe("completionOf", () => {
         context({ structured: true })
       )
       expect(completion.choices[0]!.message.content).toBe(JSON.stringify(output))
-      expect(JSON.parse(completion.choices[0]!.message.content)).toEqual(output)
+      expect(JSON.parse(completion.choices[0]!.message.content!)).toEqual(output)
     })
 
     it("answers the text when the CLI returned no structured output", () => {
@@ -675,11 +678,13 @@ describe("settlesStatus", () => {
       ["TextDelta", text("a"), true],
       ["ThinkingDelta", thinking("a"), true],
       ["ToolUse", toolUse("tu", "Bash", {}), true],
+      ["ToolCallStarted", new ToolCallStarted({ turnId: TURN, index: 0, callId: "toolu_1", name: "f" }), true],
       ["TurnCompleted", completed(), true],
       ["TurnFailed", new TurnFailed({ turnId: TURN, error }), true],
       ["TurnCancelled", new TurnCancelled({ turnId: TURN, reason: "client" }), true],
       ["TurnStarted", started(), false],
       ["ToolResult", toolResult("tu", "out"), false],
+      ["ToolCallDelta", new ToolCallDelta({ turnId: TURN, index: 0, arguments: "{}" }), false],
       ["UpstreamRetry", new UpstreamRetry({ turnId: TURN, attempt: 1, status: 429, kind: null, delayMs: null }), false],
       ["ModelFallback", new ModelFallback({ turnId: TURN, fromModel: "a", toModel: "b", reason: "r" }), false]
     ] as const

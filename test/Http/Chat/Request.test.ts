@@ -254,52 +254,6 @@ describe("turnInputOf", () => {
       .toBe("messages[0].content[0].type")
   })
 
-  describe("tool traffic", () => {
-    it("writes an assistant's tool calls as text after its content", () => {
-      expect(
-        input(chat({
-          role: "assistant",
-          content: "Let me check.",
-          tool_calls: [
-            { id: "call_1", type: "function", function: { name: "get_weather", arguments: "{\"city\":\"Paris\"}" } },
-            { id: "call_2", type: "function", function: { name: "get_time", arguments: "{}" } }
-          ]
-        })).messages
-      ).toEqual([
-        assistantText(
-          "Let me check.\n[called tool get_weather with {\"city\":\"Paris\"}]\n[called tool get_time with {}]"
-        )
-      ])
-    })
-
-    it("writes tool calls alone when the assistant said nothing, and keeps an empty assistant empty", () => {
-      expect(
-        input(chat(
-          {
-            role: "assistant",
-            content: null,
-            tool_calls: [{ id: "call_1", function: { name: "lookup", arguments: "{\"q\":1}" } }]
-          },
-          { role: "assistant", content: "" }
-        )).messages
-      ).toEqual([assistantText("[called tool lookup with {\"q\":1}]"), { role: "assistant", content: [] }])
-    })
-
-    it("turns tool and function results into user text labelled by call id, name or 'tool'", () => {
-      expect(
-        input(chat(
-          { role: "tool", tool_call_id: "call_1", content: "18°C" },
-          { role: "function", name: "get_time", content: [{ type: "text", text: "12:00" }] },
-          { role: "tool", content: "anonymous" }
-        )).messages
-      ).toEqual([
-        userText("[result of call_1]: 18°C"),
-        userText("[result of get_time]: 12:00"),
-        userText("[result of tool]: anonymous")
-      ])
-    })
-  })
-
   it("keeps the text of an assistant's refusal part", () => {
     expect(
       input(chat({ role: "assistant", content: [{ type: "refusal", refusal: "I can't help with that." }] })).messages
@@ -368,7 +322,8 @@ describe("projectionContextOf", () => {
       projectId: "p-1",
       stop: [],
       includeUsage: false,
-      structured: false
+      structured: false,
+      legacyFunctions: false
     })
   })
 
@@ -396,6 +351,19 @@ describe("projectionContextOf", () => {
     expect(structured("json_object")).toBe(false)
   })
 
+  it("answers in the legacy function_call format only for functions without tools", () => {
+    const fn = { name: "f", parameters: { type: "object" } }
+    const tool = { type: "function", function: fn }
+    const legacy = (parameters: Record<string, unknown>) => projectionContextOf("s", "p", parameters).legacyFunctions
+    expect(legacy({ functions: [fn] })).toBe(true)
+    expect(legacy({ functions: [fn], tools: [] })).toBe(true)
+    expect(legacy({ functions: [fn], tools: null })).toBe(true)
+    expect(legacy({ functions: [] })).toBe(false)
+    expect(legacy({ tools: [tool] })).toBe(false)
+    expect(legacy({ functions: [fn], tools: [tool] })).toBe(false)
+    expect(legacy({})).toBe(false)
+  })
+
   it("reads the parameters recorded by parametersOf", () => {
     const req = request({
       messages: [{ role: "user", content: "hi" }],
@@ -409,7 +377,8 @@ describe("projectionContextOf", () => {
       projectId: "p",
       stop: ["\n\n"],
       includeUsage: true,
-      structured: true
+      structured: true,
+      legacyFunctions: false
     })
   })
 })

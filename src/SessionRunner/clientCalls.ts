@@ -1,0 +1,195 @@
+/**
+ * The client's tool calls in a CLI run, for `translate`. Pure: a call of one of the client's
+ * tools becomes `ToolCallStarted` at its `content_block_start` and `ToolCallDelta`s as its
+ * arguments stream (`{}` when the model streamed none), never a `ToolUse`. When the model
+ * stops for them, the CLI holds the calls open and the turn is suspended: its usage is
+ * summed from the stream's messages, as no `result` line comes.
+ *
+ * Without parallel calls, only the first call of a turn is shown to the client; the CLI still
+ * holds the others, which are answered as not executed when the turn continues.
+ */
+import type { AnthropicStreamEvent, CliUsage } from "../Domain/CliEvent.js"
+import { type SessionEvent, ToolCallDelta, ToolCallStarted, type TurnUsage } from "../Domain/SessionEvent.js"
+import type { ToolCall } from "../Domain/Tools.js"
+
+/** A call of a client tool, as far as the model produced it. */
+interface PendingCall {
+  readonly callId: string
+  readonly name: string
+  readonly arguments: string
+  /** Its content block in the current message (null when it came whole, from an `assistant` line). */
+  readonly block: number | null
+  /** Whether the client sees it (with parallel calls off, only the first one). */
+  readonly visible: boolean
+}
+
+export interface ClientCallsState {
+  readonly names: ReadonlySet<string>
+  readonly parallel: boolean
+  /** Calls answered when this turn began: the CLI's echo of their results is not news. */
+  readonly answered: ReadonlySet<string>
+  readonly calls: ReadonlyArray<PendingCall>
+  /** The current message's stop reason. */
+  readonly stopReason: string | null
+  /** Usage summed over the run's messages (the CLI's `result` is missing or cumulative). */
+  readonly usage: TurnUsage
+  /** The current message's output tokens counted so far. */
+  readonly messageOutput: number
+}
+
+export interface ClientCallsOptions {
+  /** Names of the client's tools offered this turn. */
+  readonly names?: ReadonlySet<string> | undefined
+  /** Whether the client accepts several calls in one answer (default true). */
+  readonly parallel?: boolean | undefined
+  /** Calls whose results this turn hands to the CLI. */
+  readonly answered?: Iterable<string> | undefined
+}
+
+export const initialClientCalls = (options: ClientCallsOptions = {}): ClientCallsState => ({
+  names: options.names ?? new Set(),
+  parallel: options.parallel ?? true,
+  answered: new Set(options.answered ?? []),
+  calls: [],
+  stopReason: null,
+  usage: { inputTokens: 0, outputTokens: 0, cacheReadInputTokens: 0, cacheCreationInputTokens: 0 },
+  messageOutput: 0
+})
+
+const count = (value: number | null | undefined) => value ?? 0
+
+const addUsage = (usage: TurnUsage, start: CliUsage | undefined): TurnUsage => ({
+  inputTokens: usage.inputTokens + count(start?.input_tokens),
+  outputTokens: usage.outputTokens + count(start?.output_tokens),
+  cacheReadInputTokens: usage.cacheReadInputTokens + count(start?.cache_read_input_tokens),
+  cacheCreationInputTokens: usage.cacheCreationInputTokens + count(start?.cache_creation_input_tokens)
+})
+
+/** Begins a call: recorded, and shown to the client unless parallel calls are off and one was shown. */
+const begin = (
+  state: ClientCallsState,
+  turnId: string,
+  call: Omit<PendingCall, "visible">
+): [ClientCallsState, ReadonlyArray<SessionEvent>] => {
+  const visible = state.parallel || state.calls.length === 0
+  const index = state.calls.length
+  return [
+    { ...state, calls: [...state.calls, { ...call, visible }] },
+    visible ? [new ToolCallStarted({ turnId, index, callId: call.callId, name: call.name })] : []
+  ]
+}
+
+/** Adds a piece of arguments to the call at `index`. */
+const extend = (
+  state: ClientCallsState,
+  turnId: string,
+  index: number,
+  piece: string
+): [ClientCallsState, ReadonlyArray<SessionEvent>] => {
+  const call = state.calls[index]!
+  const calls = state.calls.map((each, at) => (at === index ? { ...each, arguments: each.arguments + piece } : each))
+  return [
+    { ...state, calls },
+    call.visible && piece.length > 0 ? [new ToolCallDelta({ turnId, index, arguments: piece })] : []
+  ]
+}
+
+const callAtBlock = (state: ClientCallsState, block: number) => state.calls.findIndex((call) => call.block === block)
+
+/** What a raw stream event means for the client's calls (and the run's usage). */
+export const onStreamEvent = (
+  state: ClientCallsState,
+  turnId: string,
+  event: AnthropicStreamEvent
+): [ClientCallsState, ReadonlyArray<SessionEvent>] => {
+  switch (event.type) {
+    case "message_start": {
+      const usage = "message" in event ? event.message.usage : undefined
+      // Blocks are numbered per message: earlier calls keep their content but lose their block.
+      const calls = state.calls.map((call) => ({ ...call, block: null }))
+      return [
+        {
+          ...state,
+          calls,
+          stopReason: null,
+          usage: addUsage(state.usage, usage),
+          messageOutput: count(usage?.output_tokens)
+        },
+        []
+      ]
+    }
+    case "message_delta": {
+      if (!("delta" in event)) return [state, []]
+      const output = event.usage?.output_tokens
+      const usage = output == null
+        ? state.usage
+        : { ...state.usage, outputTokens: state.usage.outputTokens + output - state.messageOutput }
+      return [{
+        ...state,
+        stopReason: event.delta.stop_reason ?? null,
+        usage,
+        messageOutput: output ?? state.messageOutput
+      }, []]
+    }
+    case "content_block_start": {
+      if (!("content_block" in event)) return [state, []]
+      const block = event.content_block
+      if (block.type !== "tool_use" || !("name" in block) || !state.names.has(block.name)) return [state, []]
+      return begin(state, turnId, { callId: block.id, name: block.name, arguments: "", block: event.index })
+    }
+    case "content_block_delta": {
+      if (!("delta" in event) || event.delta.type !== "input_json_delta" || !("partial_json" in event.delta)) {
+        return [state, []]
+      }
+      const index = callAtBlock(state, event.index)
+      return index === -1 ? [state, []] : extend(state, turnId, index, event.delta.partial_json)
+    }
+    case "content_block_stop": {
+      if (!("index" in event)) return [state, []]
+      const index = callAtBlock(state, event.index)
+      return index === -1 || state.calls[index]!.arguments.length > 0 ? [state, []] : extend(state, turnId, index, "{}")
+    }
+    default:
+      return [state, []]
+  }
+}
+
+/**
+ * A `tool_use` block of an `assistant` line: null when it is not a call of a client tool (so
+ * it is Claude Code's own). A call the stream did not show (a run without partial messages)
+ * is shown now, whole.
+ */
+export const onToolUseBlock = (
+  state: ClientCallsState,
+  turnId: string,
+  block: { readonly id: string; readonly name: string; readonly input: unknown }
+): [ClientCallsState, ReadonlyArray<SessionEvent>] | null => {
+  if (!state.names.has(block.name)) return null
+  if (state.calls.some((call) => call.callId === block.id)) return [state, []]
+  const [begun, started] = begin(state, turnId, { callId: block.id, name: block.name, arguments: "", block: null })
+  const [done, deltas] = extend(begun, turnId, begun.calls.length - 1, JSON.stringify(block.input ?? {}))
+  return [done, [...started, ...deltas]]
+}
+
+/** Whether a `tool_result` answers a client's call (the client sent it; it is no event of the run). */
+export const isClientResult = (state: ClientCallsState, toolUseId: string): boolean =>
+  state.answered.has(toolUseId) || state.calls.some((call) => call.callId === toolUseId)
+
+/** The calls the model stopped for, when the run ended suspended on them. */
+export interface Suspension {
+  /** What the client is asked to run. */
+  readonly toolCalls: ReadonlyArray<ToolCall>
+  /** Every call the CLI holds open (the shown ones and, without parallel calls, the others). */
+  readonly held: ReadonlyArray<string>
+}
+
+/** The suspension a run that ended without a `result` line ended on, if any. */
+export const suspensionOf = (state: ClientCallsState): Suspension | null =>
+  state.calls.length === 0 || state.stopReason !== "tool_use" ? null : {
+    toolCalls: state.calls.filter((call) => call.visible).map((call) => ({
+      id: call.callId,
+      name: call.name,
+      arguments: call.arguments.length > 0 ? call.arguments : "{}"
+    })),
+    held: state.calls.map((call) => call.callId)
+  }
