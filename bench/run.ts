@@ -15,10 +15,14 @@
  * same turn on a cold process started with `--resume` (interleaved), and the memory that
  * N idle warm sessions hold (their CLI processes' PSS and RSS).
  *
+ * Last, one step of a client's own tool (OpenAI function calling): the client's result continuing
+ * the CLI process that holds the call, against the same step replayed on a new process (bench/toolStep.ts).
+ *
  * BENCH_FIRST_TURNS (default 100) sets the number of first turns per path, BENCH_TURNS
  * (default 30) the number of turns per path in the other comparisons; BENCH_IDLE_SESSIONS
  * (default 4) the number of idle sessions. BENCH_SECTIONS=first runs the first-turn parts only,
- * BENCH_SECTIONS=standin the stand-in comparison only (half a minute: a quick check of the gateway's own overhead).
+ * BENCH_SECTIONS=standin the stand-in comparison only (half a minute: a quick check of the gateway's own overhead),
+ * BENCH_SECTIONS=tools the tool step only.
  */
 import * as NodeChild from "node:child_process"
 import * as NodeFs from "node:fs"
@@ -30,6 +34,7 @@ import { startFakeAnthropic } from "../test/fixtures/FakeAnthropic.js"
 import { cliEnvFor } from "../test/fixtures/FakeAnthropic.js"
 import { fakeCliPath, realCliPath, tempDirectory } from "../test/support/Gateway.js"
 import { freePort } from "../test/support/ports.js"
+import { benchToolStep } from "./toolStep.js"
 
 const turns = Number(process.env.BENCH_TURNS ?? 30)
 /** The first-turn comparison measures a difference of a few milliseconds in runs of half a second: more turns. */
@@ -361,11 +366,15 @@ const benchSessions = async () => {
   }
 }
 
-/** Which parts run: all of them, the first turns only (real CLI, stand-in, spare), or the stand-in comparison only. */
+/**
+ * Which parts run: all of them, the first turns only (real CLI, stand-in, spare), the stand-in
+ * comparison only, or the tool step only.
+ */
 const sections = process.env.BENCH_SECTIONS ?? "all"
+const firstTurnParts = sections !== "standin" && sections !== "tools"
 
 try {
-  if (sections !== "standin") {
+  if (firstTurnParts) {
     // Warm both paths (file caches, the CLI's first-run setup in HOME, the gateway's JIT).
     for (let index = 0; index < 3; index++) {
       await viaBareCli("warm up")
@@ -380,32 +389,34 @@ try {
     )
   }
 
-  // The same comparison with the project's stand-in CLI (test/fixtures/fake-claude.mjs): it starts
-  // in about 0.1 s, with little variance, so what is left of the difference is the gateway's own.
-  const fakeGateway = await startGatewayProcess({ CLAUDE_BINARY_PATH: fakeCliPath })
-  try {
-    const fakeTurn = (prompt: string) => turnOn(fakeGateway, prompt)
-    for (let index = 0; index < 3; index++) {
-      await viaBareCli("warm up", fakeCliPath)
-      await fakeTurn("warm up")
+  if (sections !== "tools") {
+    // The same comparison with the project's stand-in CLI (test/fixtures/fake-claude.mjs): it starts
+    // in about 0.1 s, with little variance, so what is left of the difference is the gateway's own.
+    const fakeGateway = await startGatewayProcess({ CLAUDE_BINARY_PATH: fakeCliPath })
+    try {
+      const fakeTurn = (prompt: string) => turnOn(fakeGateway, prompt)
+      for (let index = 0; index < 3; index++) {
+        await viaBareCli("warm up", fakeCliPath)
+        await fakeTurn("warm up")
+      }
+      const { bareSamples, gatewaySamples } = await interleaved(
+        firstTurns,
+        "stand-in turn",
+        fakeTurn,
+        (prompt) => viaBareCli(prompt, fakeCliPath)
+      )
+      report(
+        "First turn with the stand-in CLI: the gateway's own overhead",
+        ["bare stand-in", "gateway"],
+        bareSamples,
+        gatewaySamples
+      )
+    } finally {
+      await fakeGateway.close()
     }
-    const { bareSamples, gatewaySamples } = await interleaved(
-      firstTurns,
-      "stand-in turn",
-      fakeTurn,
-      (prompt) => viaBareCli(prompt, fakeCliPath)
-    )
-    report(
-      "First turn with the stand-in CLI: the gateway's own overhead",
-      ["bare stand-in", "gateway"],
-      bareSamples,
-      gatewaySamples
-    )
-  } finally {
-    await fakeGateway.close()
   }
 
-  if (sections !== "standin") {
+  if (firstTurnParts) {
     // The same new sessions, with the gateway's spare process (SPARE_PROCESS=true).
     const spareGateway = await startGatewayProcess({ SPARE_PROCESS: "true" })
     try {
@@ -429,6 +440,9 @@ try {
     }
   }
   if (sections === "all") await benchSessions()
+  if (sections === "all" || sections === "tools") {
+    await benchToolStep({ turns, model, agent, startGatewayProcess, median, medianInterval, report })
+  }
 } finally {
   await gateway.close()
   await fake.close()
