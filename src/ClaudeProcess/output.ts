@@ -8,6 +8,11 @@
  * that ends first fails it with `CliExitedEarly`, and silence longer than the idle timeout
  * (since the turn began or the CLI last printed) fails it with `CliTimeout`. Time is read
  * from `Clock`.
+ *
+ * A streamed answer that calls the client's tools is suspended at its `message_stop`. An
+ * answer that came whole (the CLI's non-streaming retry after a broken stream) has no such
+ * line: it is suspended once the CLI has asked the gateway for every client call it made
+ * (their `tools/call` requests are marked in the queue, in order with the lines).
  */
 import type { PlatformError } from "@effect/platform/Error"
 import { type Cause, Chunk, Duration, Effect, Mailbox, Option, type Scope, Stream } from "effect"
@@ -21,6 +26,7 @@ import {
   isInit
 } from "../Domain/CliEvent.js"
 import { type CliError, type CliExitedEarly, CliTimeout } from "../Domain/Errors.js"
+import { CallLedger } from "./dispatch.js"
 import { LineSplitter } from "./lines.js"
 import { classifyErrorResult, type FailureClues } from "./outcome.js"
 
@@ -39,15 +45,32 @@ export interface CliOutput {
   readonly skipToResult: Effect.Effect<void, CliExitedEarly | Cause.NoSuchElementException>
 }
 
+/** The CLI asked the gateway to run the call `toolUseId` (a `tools/call` control request). */
+export class CallDispatched {
+  constructor(readonly toolUseId: string) {}
+}
+
 /**
- * Whether a line ends a turn that the model suspended for the client's tools: the
- * `message_stop` of an answer that stopped for `tool_use` having called one of them.
+ * Whether a line (or dispatch) ends a turn that the model suspended for the client's tools:
+ * the `message_stop` of a streamed answer that stopped for `tool_use` having called one of
+ * them, or, for an answer that came whole, the dispatch of the last of its client calls.
  */
 export const suspension = (clientTools: ReadonlySet<string>) => {
   let calledClientTool = false
   let stoppedForTools = false
-  return (event: CliEvent): boolean => {
-    if (clientTools.size === 0 || event.type !== "stream_event" || event.parent_tool_use_id != null) return false
+  /** Client calls of a whole answer that the CLI has not dispatched yet. */
+  const undispatched = new Set<string>()
+  return (event: CliEvent | CallDispatched): boolean => {
+    if (clientTools.size === 0) return false
+    if (event instanceof CallDispatched) return undispatched.delete(event.toolUseId) && undispatched.size === 0
+    if (event.type === "assistant" && event.parent_tool_use_id == null && event.message.stop_reason === "tool_use") {
+      // Streamed answers print their blocks with no stop reason: this one came whole.
+      for (const block of event.message.content) {
+        if (block.type === "tool_use" && "name" in block && clientTools.has(block.name)) undispatched.add(block.id)
+      }
+      return false
+    }
+    if (event.type !== "stream_event" || event.parent_tool_use_id != null) return false
     const inner = event.event
     switch (inner.type) {
       case "message_start":
@@ -75,6 +98,10 @@ class IdleSignal {
   constructor(readonly turnNumber: number) {}
 }
 
+type Queued = CliEvent | IdleSignal | CallDispatched
+
+const isLine = (item: Queued): item is CliEvent => !(item instanceof IdleSignal) && !(item instanceof CallDispatched)
+
 /**
  * Starts reading `stdout` in a fiber of the current scope. `exited` tells how the process
  * ended; it is asked once stdout has closed.
@@ -90,23 +117,30 @@ export const readOutput = (options: {
     const clock = yield* Effect.clock
     const idleMillis = Duration.toMillis(options.idleTimeout)
     const idleTimedOut = Effect.fail(Option.some<CliError>(new CliTimeout({ idleSeconds: idleMillis / 1000 })))
-    const queued = yield* Mailbox.make<CliEvent | IdleSignal, CliExitedEarly>()
+    const queued = yield* Mailbox.make<Queued, CliExitedEarly>()
     const lines = new LineSplitter()
+    const calls = new CallLedger()
     let lastOutputAt = clock.unsafeCurrentTimeMillis()
 
     const offerLines = (found: ReadonlyArray<string>) => {
       if (found.length === 0) return Effect.void
-      const events: Array<CliEvent> = []
+      const items: Array<Queued> = []
       const controls: Array<CliControlRequest | CliControlCancel> = []
       for (const text of found) {
         const event = decodeCliLine(text)
-        // Answers to the gateway's own control requests (initialize, interrupt) are not turn lines.
-        if (isControlFrame(event)) controls.push(event)
-        else if (event.type !== "control_response") events.push(event)
+        if (isControlFrame(event)) {
+          const { frame, toolUseId } = calls.resolve(event)
+          controls.push(frame)
+          if (toolUseId !== null) items.push(new CallDispatched(toolUseId))
+        } else if (event.type !== "control_response") {
+          calls.observe(event)
+          // Answers to the gateway's own control requests (initialize, interrupt) are not turn lines.
+          items.push(event)
+        }
       }
       return Effect.zipRight(
         Effect.forEach(controls, options.onControl, { discard: true }),
-        events.length === 0 ? Effect.void : queued.offerAll(events)
+        items.length === 0 ? Effect.void : queued.offerAll(items)
       )
     }
     yield* options.stdout.pipe(
@@ -141,8 +175,8 @@ export const readOutput = (options: {
       })
 
     /** What a turn took from the queue past its last line: the next turn's to read. */
-    let leftover: Array<CliEvent | IdleSignal> = []
-    type Taken = readonly [Iterable<CliEvent | IdleSignal>, boolean]
+    let leftover: Array<Queued> = []
+    type Taken = readonly [Iterable<Queued>, boolean]
     const takeQueued = Effect.suspend((): Effect.Effect<Taken, CliExitedEarly> => {
       if (leftover.length === 0) return queued.takeAll
       const taken = leftover
@@ -158,7 +192,7 @@ export const readOutput = (options: {
      */
     const reader = (
       turnNumber: number,
-      endsTurn: (event: CliEvent) => boolean
+      endsTurn: (item: CliEvent | CallDispatched) => boolean
     ): Effect.Effect<Chunk.Chunk<CliEvent>, Option.Option<CliError>> => {
       let timedOut = false
       let ended = false
@@ -175,7 +209,7 @@ export const readOutput = (options: {
                 timedOut = true
                 break
               }
-              found.push(item)
+              if (isLine(item)) found.push(item)
               if (endsTurn(item)) {
                 leftover = items.slice(index + 1)
                 ended = true
@@ -202,7 +236,8 @@ export const readOutput = (options: {
         let failure: CliError | null = null
         const suspended = suspension(clientTools)
         yield* Effect.forkScoped(Effect.interruptible(idleWatch(turnNumber)))
-        const endsTurn = (event: CliEvent) => event.type === "result" || suspended(event)
+        const endsTurn = (item: CliEvent | CallDispatched) =>
+          (isLine(item) && item.type === "result") || suspended(item)
         return Stream.repeatEffectChunkOption(reader(turnNumber, endsTurn)).pipe(
           Stream.mapChunks((found) =>
             Chunk.filter(found, (event) => {
@@ -222,14 +257,14 @@ export const readOutput = (options: {
       }))
 
     const skipToResult: CliOutput["skipToResult"] = Effect.suspend(() => {
-      const index = leftover.findIndex((item) => !(item instanceof IdleSignal) && item.type === "result")
+      const index = leftover.findIndex((item) => isLine(item) && item.type === "result")
       if (index !== -1) {
         leftover = leftover.slice(index + 1)
         return Effect.void
       }
       leftover = []
       return queued.take.pipe(
-        Effect.flatMap((item) => (!(item instanceof IdleSignal) && item.type === "result" ? Effect.void : skipToResult))
+        Effect.flatMap((item) => (isLine(item) && item.type === "result" ? Effect.void : skipToResult))
       )
     })
 

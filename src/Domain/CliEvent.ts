@@ -170,7 +170,9 @@ export const CliAssistant = Schema.Struct({
     id: Schema.String,
     model: Schema.optional(Schema.String),
     content: Schema.Array(CliContentBlock),
-    usage: Schema.optional(CliUsage)
+    usage: Schema.optional(CliUsage),
+    /** Set only when the answer came whole (a non-streaming retry); streamed answers print none. */
+    stop_reason: OptionalString
   }),
   error: Schema.optional(Schema.String)
 })

@@ -6,7 +6,9 @@
  * summed from the stream's messages, as no `result` line comes.
  *
  * Without parallel calls, only the first call of a turn is shown to the client; the CLI still
- * holds the others, which are answered as not executed when the turn continues.
+ * holds the others, which are answered as not executed when the turn continues. An answer
+ * that came whole (the CLI's non-streaming retry after a broken stream) shows its calls from
+ * its `assistant` lines; the calls it suspends on are those of the last answer.
  */
 import type { AnthropicStreamEvent, CliUsage } from "../Domain/CliEvent.js"
 import { type SessionEvent, ToolCallDelta, ToolCallStarted, type TurnUsage } from "../Domain/SessionEvent.js"
@@ -17,6 +19,8 @@ interface PendingCall {
   readonly callId: string
   readonly name: string
   readonly arguments: string
+  /** The model's message it belongs to. */
+  readonly messageId: string
   /** Its content block in the current message (null when it came whole, from an `assistant` line). */
   readonly block: number | null
   /** Whether the client sees it (with parallel calls off, only the first one). */
@@ -29,6 +33,8 @@ export interface ClientCallsState {
   /** Calls answered when this turn began: the CLI's echo of their results is not news. */
   readonly answered: ReadonlySet<string>
   readonly calls: ReadonlyArray<PendingCall>
+  /** The message being streamed. */
+  readonly messageId: string
   /** The current message's stop reason. */
   readonly stopReason: string | null
   /** Usage summed over the run's messages (the CLI's `result` is missing or cumulative). */
@@ -51,6 +57,7 @@ export const initialClientCalls = (options: ClientCallsOptions = {}): ClientCall
   parallel: options.parallel ?? true,
   answered: new Set(options.answered ?? []),
   calls: [],
+  messageId: "",
   stopReason: null,
   usage: { inputTokens: 0, outputTokens: 0, cacheReadInputTokens: 0, cacheCreationInputTokens: 0 },
   messageOutput: 0
@@ -104,16 +111,17 @@ export const onStreamEvent = (
 ): [ClientCallsState, ReadonlyArray<SessionEvent>] => {
   switch (event.type) {
     case "message_start": {
-      const usage = "message" in event ? event.message.usage : undefined
+      const message = "message" in event ? event.message : undefined
       // Blocks are numbered per message: earlier calls keep their content but lose their block.
       const calls = state.calls.map((call) => ({ ...call, block: null }))
       return [
         {
           ...state,
           calls,
+          messageId: message?.id ?? "",
           stopReason: null,
-          usage: addUsage(state.usage, usage),
-          messageOutput: count(usage?.output_tokens)
+          usage: addUsage(state.usage, message?.usage),
+          messageOutput: count(message?.usage?.output_tokens)
         },
         []
       ]
@@ -135,7 +143,13 @@ export const onStreamEvent = (
       if (!("content_block" in event)) return [state, []]
       const block = event.content_block
       if (block.type !== "tool_use" || !("name" in block) || !state.names.has(block.name)) return [state, []]
-      return begin(state, turnId, { callId: block.id, name: block.name, arguments: "", block: event.index })
+      return begin(state, turnId, {
+        callId: block.id,
+        name: block.name,
+        arguments: "",
+        messageId: state.messageId,
+        block: event.index
+      })
     }
     case "content_block_delta": {
       if (!("delta" in event) || event.delta.type !== "input_json_delta" || !("partial_json" in event.delta)) {
@@ -155,18 +169,49 @@ export const onStreamEvent = (
 }
 
 /**
- * A `tool_use` block of an `assistant` line: null when it is not a call of a client tool (so
- * it is Claude Code's own). A call the stream did not show (a run without partial messages)
- * is shown now, whole.
+ * An `assistant` line's message. One that came whole carries its stop reason (streamed ones
+ * print none: their `message_delta` does) and, on its first line, the usage its stream would
+ * have reported.
+ */
+export const onAssistantMessage = (
+  state: ClientCallsState,
+  message: {
+    readonly id: string
+    readonly stop_reason?: string | null | undefined
+    readonly usage?: CliUsage | undefined
+  }
+): ClientCallsState => {
+  if (message.stop_reason == null) return state
+  if (message.id === state.messageId) return { ...state, stopReason: message.stop_reason }
+  return {
+    ...state,
+    messageId: message.id,
+    stopReason: message.stop_reason,
+    usage: addUsage(state.usage, message.usage),
+    messageOutput: count(message.usage?.output_tokens)
+  }
+}
+
+/**
+ * A `tool_use` block of an `assistant` line (of message `messageId`): null when it is not a
+ * call of a client tool (so it is Claude Code's own). A call the stream did not show (an
+ * answer that came whole, or a run without partial messages) is shown now, whole.
  */
 export const onToolUseBlock = (
   state: ClientCallsState,
   turnId: string,
+  messageId: string,
   block: { readonly id: string; readonly name: string; readonly input: unknown }
 ): [ClientCallsState, ReadonlyArray<SessionEvent>] | null => {
   if (!state.names.has(block.name)) return null
   if (state.calls.some((call) => call.callId === block.id)) return [state, []]
-  const [begun, started] = begin(state, turnId, { callId: block.id, name: block.name, arguments: "", block: null })
+  const [begun, started] = begin(state, turnId, {
+    callId: block.id,
+    name: block.name,
+    arguments: "",
+    messageId,
+    block: null
+  })
   const [done, deltas] = extend(begun, turnId, begun.calls.length - 1, JSON.stringify(block.input ?? {}))
   return [done, [...started, ...deltas]]
 }
@@ -183,13 +228,20 @@ export interface Suspension {
   readonly held: ReadonlyArray<string>
 }
 
-/** The suspension a run that ended without a `result` line ended on, if any. */
-export const suspensionOf = (state: ClientCallsState): Suspension | null =>
-  state.calls.length === 0 || state.stopReason !== "tool_use" ? null : {
-    toolCalls: state.calls.filter((call) => call.visible).map((call) => ({
+/**
+ * The suspension a run that ended without a `result` line ended on, if any: the calls of its
+ * last answer (an answer broken off mid-stream and retried whole makes calls of its own).
+ */
+export const suspensionOf = (state: ClientCallsState): Suspension | null => {
+  const last = state.calls[state.calls.length - 1]
+  if (last === undefined || state.stopReason !== "tool_use") return null
+  const calls = state.calls.filter((call) => call.messageId === last.messageId)
+  return {
+    toolCalls: calls.filter((call) => call.visible).map((call) => ({
       id: call.callId,
       name: call.name,
       arguments: call.arguments.length > 0 ? call.arguments : "{}"
     })),
-    held: state.calls.map((call) => call.callId)
+    held: calls.map((call) => call.callId)
   }
+}

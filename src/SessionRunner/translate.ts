@@ -32,6 +32,7 @@ import {
   type ClientCallsState,
   initialClientCalls,
   isClientResult,
+  onAssistantMessage,
   onStreamEvent,
   onToolUseBlock,
   type Suspension,
@@ -180,7 +181,7 @@ export const translate = (
     }
     case "assistant": {
       if (event.error !== undefined || event.message.model === "<synthetic>") return [state, []]
-      let next = state
+      let next: TranslatorState = { ...state, clientCalls: onAssistantMessage(state.clientCalls, event.message) }
       const out: Array<SessionEvent> = []
       for (const block of event.message.content) {
         if (block.type === "text" && "text" in block) {
@@ -194,7 +195,7 @@ export const translate = (
         } else if (block.type === "tool_use" && "name" in block) {
           const [attached, before] = attach(next, event.message.model)
           for (const attachment of before) out.push(attachment)
-          const clientCall = onToolUseBlock(attached.clientCalls, turnId, block)
+          const clientCall = onToolUseBlock(attached.clientCalls, turnId, event.message.id, block)
           if (clientCall === null) {
             out.push(new ToolUse({ turnId, toolUseId: block.id, name: block.name, input: block.input }))
             next = attached

@@ -386,3 +386,30 @@ describe("readOutput with the client's tools", () => {
       expect(typesOf(yield* Fiber.join(second))).toEqual(["user", "stream_event", "result"])
     }))
 })
+
+describe("readOutput with an answer that came whole (the CLI's non-streaming retry)", () => {
+  it.scoped("recorded nonstreaming_retry: the turn ends once its client call is dispatched, and the call gets its id", () =>
+    Effect.gen(function*() {
+      const stdout = yield* Mailbox.make<Uint8Array>()
+      const controls: Array<unknown> = []
+      const output = yield* readOutput({
+        stdout: Mailbox.toStream(stdout),
+        exited: Effect.succeed(exitedEarly),
+        idleTimeout: "10 seconds",
+        onControl: (frame) => Effect.sync(() => controls.push(frame))
+      })
+      const frames = readFileSync(join(FIXTURES, "client-tools", "nonstreaming_retry.frames.jsonl"), "utf8")
+        .split("\n").filter((line) => line.length > 0)
+        .map((line) => (JSON.parse(line) as { frame: unknown }).frame)
+      const turn = yield* Effect.fork(collect(output.turn(1, null, new Set(["get_weather"]))))
+      yield* stdout.offer(encoder.encode(frames.map((frame) => JSON.stringify(frame) + "\n").join("")))
+      const events = yield* Fiber.join(turn)
+      // Everything the CLI printed up to the call, the answer's two whole lines last; no message_stop came.
+      expect(events.slice(-2).map((event) => event.type)).toEqual(["assistant", "assistant"])
+      expect(events.some((event) => event.type === "stream_event" && event.event.type === "message_stop")).toBe(false)
+      const call = controls.find((frame) => JSON.stringify(frame).includes("tools/call")) as {
+        request: { message: { params: { _meta: Record<string, unknown> } } }
+      }
+      expect(call.request.message.params._meta).toEqual({ progressToken: 2, "claudecode/toolUseId": "toolu_fake_0002" })
+    }))
+})

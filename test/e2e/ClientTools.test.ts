@@ -330,6 +330,51 @@ describe("client tools with the real Claude Code CLI", () => {
     expect(late.choices[0]!.message.content).toBe("Tool said: late but fine")
   })
 
+  it("answers a call made in the CLI's non-streaming retry after a broken stream, and continues it", async () => {
+    const question = { role: "user", content: `SCENARIO_STREAM_ERROR SCENARIO_TOOL=get_weather ${unique("retry")}` }
+    const first = await complete({ messages: [question], tools: [weather] })
+    expect(first.choices[0]!.finish_reason).toBe("tool_calls")
+    const call = first.choices[0]!.message.tool_calls![0]!
+    expect(call.function).toEqual({ name: "get_weather", arguments: "{\"city\":\"fake\"}" })
+    const followUp = await complete({
+      session_id: first.session_id,
+      messages: [{ role: "tool", tool_call_id: call.id, content: "windy" }],
+      tools: [weather]
+    })
+    expect(followUp.choices[0]!.message.content).toBe("Tool said: windy")
+    expect(toolResults(lastUpstreamMessage("windy")).map((result) => result.tool_use_id)).toEqual([call.id])
+  })
+
+  it("offers a tool list of hundreds of kilobytes (over stdin, never argv), and Claude Code's own tools when kept", async () => {
+    const root = NodePath.join(suiteRoot, "builtins")
+    const keeping = await startGateway({
+      ...realCliConfig(fake, homeDir),
+      databasePath: NodePath.join(suiteRoot, "builtins.db"),
+      projectRoot: root,
+      spareProcess: false,
+      clientToolsKeepBuiltins: true
+    })
+    extraGateways.push(keeping)
+    const many = Array.from({ length: 150 }, (_, index) => ({
+      type: "function",
+      function: {
+        name: `tool_${index}`,
+        description: `Tool number ${index}. ${"x".repeat(2000)}`,
+        parameters: { type: "object", properties: { value: { type: "string", description: "y".repeat(100) } } }
+      }
+    }))
+    expect(JSON.stringify(many).length).toBeGreaterThan(300_000)
+    const answer = await complete({
+      messages: [{ role: "user", content: `SCENARIO_TOOL=tool_149 ${unique("many")}` }],
+      tools: [...many, weather]
+    }, keeping.url)
+    expect(answer.choices[0]!.message.tool_calls![0]!.function.name).toBe("tool_149")
+    const offered = (upstreamCalls().at(-1)!.body as { tools: ReadonlyArray<{ name: string }> }).tools.map((t) =>
+      t.name
+    )
+    expect(offered).toEqual(expect.arrayContaining(["tool_0", "tool_149", "get_weather", "Bash", "Read"]))
+  })
+
   it("shuts down with a call held: the held process is stopped, none is left", async () => {
     const root = NodePath.join(suiteRoot, "shutdown")
     const stopping = await startGateway({
