@@ -163,7 +163,14 @@ const load = Effect.gen(function*() {
   const cancelOnDisconnect = yield* bool("CANCEL_ON_DISCONNECT", true)
   const spareProcess = yield* bool("SPARE_PROCESS", true)
   const clientToolsKeepBuiltins = yield* bool("CLIENT_TOOLS_KEEP_BUILTINS", false)
-  const toolCallTimeoutSeconds = yield* positiveInt("TOOL_CALL_TIMEOUT_SECONDS", 600)
+  // The CLI itself waits a day for a tool call (invocation.ts): the gateway gives up first.
+  const toolCallTimeoutSeconds = yield* Config.integer("TOOL_CALL_TIMEOUT_SECONDS").pipe(
+    Config.validate({
+      message: "must be a positive integer, at most 86000 (a held call ends before Claude Code's own day-long wait)",
+      validation: (n) => n > 0 && n <= 86_000
+    }),
+    Config.withDefault(600)
+  )
 
   if (requireAuth && Option.getOrElse(apiKeys, () => []).length === 0) {
     return yield* Effect.fail(

@@ -173,8 +173,14 @@ export const makeSessionRunner = Effect.gen(function*() {
     Effect.acquireUseRelease(
       admission.reserve(sessionId),
       (claim) =>
-        claim === null ? Effect.void : store.lastSequence(sessionId).pipe(
-          Effect.flatMap((last) => sessionAppender(store, sessionId, last)([new ToolCallsExpired({ callIds, reason })]))
+        // Without a claim only when admission has stopped (shutdown): no turn can take over then.
+        claim === null && admission.current(sessionId) !== undefined ? Effect.void : store.lastSequence(sessionId).pipe(
+          // A purged session stays gone.
+          Effect.flatMap((last) =>
+            last === 0
+              ? Effect.void
+              : sessionAppender(store, sessionId, last)([new ToolCallsExpired({ callIds, reason })])
+          )
         ),
       (claim) => (claim === null ? Effect.void : admission.release(claim))
     ).pipe(Effect.ignoreLogged)
@@ -265,7 +271,7 @@ export const makeSessionRunner = Effect.gen(function*() {
       if ((yield* store.lastSequence(sessionId)) === 0) return yield* new SessionNotFound({ sessionId })
       yield* cancel(sessionId, "client")
       yield* pool.release(sessionId)
-      if (options.purge) return yield* store.purge(sessionId)
+      if (options.purge) return yield* writeBetweenTurns(sessionId, () => store.purge(sessionId))
       yield* writeBetweenTurns(sessionId, (events) => {
         const history = historyOf(events)
         return history.closed ? Effect.void : Effect.asVoid(

@@ -63,6 +63,8 @@ describe("AppConfig.layer", () => {
       expect(config.databasePath).toBe(NodePath.resolve("data/claude_api.db"))
       expect(NodePath.isAbsolute(config.projectRoot)).toBe(true)
       expect(config.corsOrigins).toEqual(["http://localhost:8000", "http://127.0.0.1:8000"])
+      expect(config.toolCallTimeoutSeconds).toBe(600)
+      expect(config.clientToolsKeepBuiltins).toBe(false)
     }))
 
   it.effect("reads values from the config provider", () =>
@@ -118,6 +120,15 @@ describe("AppConfig.layer", () => {
   it.effect("CLAUDE_PERMISSION_MODE=bogus fails naming it", () =>
     Effect.gen(function*() {
       expect(yield* loadError({ CLAUDE_PERMISSION_MODE: "bogus" })).toContain("CLAUDE_PERMISSION_MODE")
+    }))
+
+  it.effect("TOOL_CALL_TIMEOUT_SECONDS past Claude Code's own day-long wait fails naming it", () =>
+    Effect.gen(function*() {
+      expect(yield* loadError({ TOOL_CALL_TIMEOUT_SECONDS: "86001" })).toContain("TOOL_CALL_TIMEOUT_SECONDS")
+      expect(yield* load({ TOOL_CALL_TIMEOUT_SECONDS: "86000", CLIENT_TOOLS_KEEP_BUILTINS: "true" })).toMatchObject({
+        toolCallTimeoutSeconds: 86000,
+        clientToolsKeepBuiltins: true
+      })
     }))
 
   it.effect("a non-positive MAX_CONCURRENT_TURNS fails naming it", () =>

@@ -147,11 +147,18 @@ export class ToolCallDelta extends Schema.TaggedClass<ToolCallDelta>()("ToolCall
 
 /**
  * Why calls of the client's tools held open on a CLI process were given up: no result within
- * the tool-call timeout, the process evicted by the warm limit, released (the session closed
- * or cancelled), or replaced by one with other settings. The conversation goes on: the next
+ * the tool-call timeout, the process evicted by the warm limit, released (the session closed),
+ * cancelled, replaced by one with other settings, or the gateway shut down. The conversation goes on: the next
  * turn rebuilds it from the log on a new process.
  */
-export const HeldCallsDropReason = Schema.Literal("timeout", "evicted", "released", "replaced", "cancelled")
+export const HeldCallsDropReason = Schema.Literal(
+  "timeout",
+  "evicted",
+  "released",
+  "replaced",
+  "cancelled",
+  "shutdown"
+)
 export type HeldCallsDropReason = typeof HeldCallsDropReason.Type
 
 /** Calls of the client's tools, held open for their results, were given up (and their process stopped). */

@@ -31,6 +31,51 @@ export const ToolCall = Schema.Struct({
 })
 export type ToolCall = typeof ToolCall.Type
 
+/**
+ * Names of Claude Code's own tools (those of the pinned CLI, and of earlier versions). With
+ * Claude Code's tools kept next to the client's, a client tool may not take one of them:
+ * both reach the model under their bare names.
+ */
+export const claudeCodeToolNames: ReadonlySet<string> = new Set([
+  "Agent",
+  "Bash",
+  "BashOutput",
+  "CronCreate",
+  "CronDelete",
+  "CronList",
+  "Edit",
+  "EnterWorktree",
+  "ExitPlanMode",
+  "ExitWorktree",
+  "Glob",
+  "Grep",
+  "KillBash",
+  "KillShell",
+  "LS",
+  "MultiEdit",
+  "NotebookEdit",
+  "NotebookRead",
+  "Read",
+  "ReportFindings",
+  "ScheduleWakeup",
+  "SendMessage",
+  "Skill",
+  "StructuredOutput",
+  "Task",
+  "TaskCreate",
+  "TaskGet",
+  "TaskList",
+  "TaskOutput",
+  "TaskStop",
+  "TaskUpdate",
+  "TodoWrite",
+  "ToolSearch",
+  "WebFetch",
+  "WebSearch",
+  "Workflow",
+  "Write"
+])
+
 /** The client's tools for a turn. */
 export interface ClientTools {
   readonly tools: ReadonlyArray<ClientTool>

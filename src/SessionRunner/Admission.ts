@@ -231,12 +231,16 @@ export const makeAdmission = (
         } satisfies TurnClaim
       })
 
+    // A reserved claim runs no turn: it counts as ending, so that nothing mistakes it for a
+    // running turn and a turn that comes meanwhile waits for it instead of failing.
     const reserve = (sessionId: string) =>
       Effect.gen(function*() {
         if (stopped || claims.has(sessionId)) return null
-        const claim = yield* newClaim(sessionId)
+        const claim: TurnClaim = yield* newClaim(sessionId)
         // Checked again: nothing above yields to another fiber, but the claim must never be taken twice.
         if (claims.has(sessionId)) return null
+        claim.ended = true
+        yield* Deferred.succeed(claim.ending, undefined)
         claims.set(sessionId, claim)
         return claim
       })

@@ -215,10 +215,12 @@ export const makeProcessPool = (
       Effect.uninterruptible(
         Effect.gen(function*() {
           const settings = settingsOf(launch)
+          /** The turn on a kept process, or null when the process cannot take it. */
           const onKept = (entry: Entry) =>
             inputFor({ holdsConversation: entry.holdsConversation, heldCalls: entry.heldCalls }).pipe(
               Effect.tapError(() => retire(sessionId, entry)),
               Effect.map((input) => {
+                if (input._tag === "Unfit") return null
                 entry.heldCalls = []
                 if (input._tag === "Message") return lease(sessionId, entry, entry.connection.turn(input.content))
                 const results = input.results.map(({ callId, content, isError }) => ({
@@ -242,7 +244,10 @@ export const makeProcessPool = (
             if (current.settings === settings) {
               // Claimed before the next yield point, so an idle timer firing now leaves it alone.
               yield* claimEntry(current)
-              if (yield* current.connection.isRunning) return yield* onKept(current)
+              if (yield* current.connection.isRunning) {
+                const kept = yield* onKept(current)
+                if (kept !== null) return kept
+              }
             }
             yield* retire(sessionId, current, { dropped: "replaced" })
           }
@@ -253,7 +258,9 @@ export const makeProcessPool = (
             yield* claimEntry(spare)
             if (yield* spare.connection.isRunning) {
               entries.set(sessionId, spare)
-              return yield* onKept(spare)
+              const kept = yield* onKept(spare)
+              if (kept !== null) return kept
+              entries.delete(sessionId)
             }
             yield* processes.close(spare.scope)
           }
@@ -372,13 +379,18 @@ export const makeProcessPool = (
     // Inline rather than forked: it also runs as the pool's finalizer, when its scope is closing.
     const shutdown = Effect.gen(function*() {
       closed = true
-      const live = [...entries.values()]
+      const live = [...entries.entries()]
       entries.clear()
-      // A process holding calls has nothing to finish: it is closed at once.
-      yield* Effect.forEach(live, (entry) =>
+      // A process holding calls has nothing to finish: it is closed at once, and the calls recorded as given up.
+      yield* Effect.forEach(live, ([key, entry]) =>
         Effect.zipRight(
           entry.idleTimer !== null ? Fiber.interrupt(entry.idleTimer) : Effect.void,
-          entry.heldCalls.length > 0 ? processes.close(entry.scope) : processes.stop(entry)
+          entry.heldCalls.length > 0
+            ? Effect.zipRight(
+              processes.close(entry.scope),
+              options.onHeldCallsDropped(key, entry.heldCalls, "shutdown")
+            )
+            : processes.stop(entry)
         ), { concurrency: "unbounded", discard: true })
       yield* processes.closeAll
     }).pipe(Effect.uninterruptible)

@@ -5,10 +5,12 @@
  * stops for them, the CLI holds the calls open and the turn is suspended: its usage is
  * summed from the stream's messages, as no `result` line comes.
  *
- * Without parallel calls, only the first call of a turn is shown to the client; the CLI still
+ * Without parallel calls, only an answer's first call is shown to the client; the CLI still
  * holds the others, which are answered as not executed when the turn continues. An answer
  * that came whole (the CLI's non-streaming retry after a broken stream) shows its calls from
- * its `assistant` lines; the calls it suspends on are those of the last answer.
+ * its `assistant` lines. Only the last answer's calls count: an answer that calls the client's
+ * tools ends the turn, so calls of an earlier one were cut off with its stream (they were
+ * shown, and keep their indexes: the calls shown later get new ones).
  */
 import type { AnthropicStreamEvent, CliUsage } from "../Domain/CliEvent.js"
 import { type SessionEvent, ToolCallDelta, ToolCallStarted, type TurnUsage } from "../Domain/SessionEvent.js"
@@ -19,12 +21,10 @@ interface PendingCall {
   readonly callId: string
   readonly name: string
   readonly arguments: string
-  /** The model's message it belongs to. */
-  readonly messageId: string
   /** Its content block in the current message (null when it came whole, from an `assistant` line). */
   readonly block: number | null
-  /** Whether the client sees it (with parallel calls off, only the first one). */
-  readonly visible: boolean
+  /** Its index for the client; null when the client does not see it (parallel calls off). */
+  readonly index: number | null
 }
 
 export interface ClientCallsState {
@@ -32,8 +32,11 @@ export interface ClientCallsState {
   readonly parallel: boolean
   /** Calls answered when this turn began: the CLI's echo of their results is not news. */
   readonly answered: ReadonlySet<string>
+  /** The current answer's calls. */
   readonly calls: ReadonlyArray<PendingCall>
-  /** The message being streamed. */
+  /** How many calls the client was shown in the run: the next call's index. */
+  readonly shown: number
+  /** The current answer. */
   readonly messageId: string
   /** The current message's stop reason. */
   readonly stopReason: string | null
@@ -57,6 +60,7 @@ export const initialClientCalls = (options: ClientCallsOptions = {}): ClientCall
   parallel: options.parallel ?? true,
   answered: new Set(options.answered ?? []),
   calls: [],
+  shown: 0,
   messageId: "",
   stopReason: null,
   usage: { inputTokens: 0, outputTokens: 0, cacheReadInputTokens: 0, cacheCreationInputTokens: 0 },
@@ -72,32 +76,32 @@ const addUsage = (usage: TurnUsage, start: CliUsage | undefined): TurnUsage => (
   cacheCreationInputTokens: usage.cacheCreationInputTokens + count(start?.cache_creation_input_tokens)
 })
 
-/** Begins a call: recorded, and shown to the client unless parallel calls are off and one was shown. */
+/** Begins a call: recorded, and shown to the client unless parallel calls are off and the answer has one. */
 const begin = (
   state: ClientCallsState,
   turnId: string,
-  call: Omit<PendingCall, "visible">
+  call: Omit<PendingCall, "index">
 ): [ClientCallsState, ReadonlyArray<SessionEvent>] => {
   const visible = state.parallel || state.calls.length === 0
-  const index = state.calls.length
+  const index = visible ? state.shown : null
   return [
-    { ...state, calls: [...state.calls, { ...call, visible }] },
-    visible ? [new ToolCallStarted({ turnId, index, callId: call.callId, name: call.name })] : []
+    { ...state, calls: [...state.calls, { ...call, index }], shown: state.shown + (visible ? 1 : 0) },
+    index !== null ? [new ToolCallStarted({ turnId, index, callId: call.callId, name: call.name })] : []
   ]
 }
 
-/** Adds a piece of arguments to the call at `index`. */
+/** Adds a piece of arguments to the answer's call at `position`. */
 const extend = (
   state: ClientCallsState,
   turnId: string,
-  index: number,
+  position: number,
   piece: string
 ): [ClientCallsState, ReadonlyArray<SessionEvent>] => {
-  const call = state.calls[index]!
-  const calls = state.calls.map((each, at) => (at === index ? { ...each, arguments: each.arguments + piece } : each))
+  const index = state.calls[position]!.index
+  const calls = state.calls.map((each, at) => (at === position ? { ...each, arguments: each.arguments + piece } : each))
   return [
     { ...state, calls },
-    call.visible && piece.length > 0 ? [new ToolCallDelta({ turnId, index, arguments: piece })] : []
+    index !== null && piece.length > 0 ? [new ToolCallDelta({ turnId, index, arguments: piece })] : []
   ]
 }
 
@@ -112,12 +116,10 @@ export const onStreamEvent = (
   switch (event.type) {
     case "message_start": {
       const message = "message" in event ? event.message : undefined
-      // Blocks are numbered per message: earlier calls keep their content but lose their block.
-      const calls = state.calls.map((call) => ({ ...call, block: null }))
       return [
         {
           ...state,
-          calls,
+          calls: [],
           messageId: message?.id ?? "",
           stopReason: null,
           usage: addUsage(state.usage, message?.usage),
@@ -147,7 +149,6 @@ export const onStreamEvent = (
         callId: block.id,
         name: block.name,
         arguments: "",
-        messageId: state.messageId,
         block: event.index
       })
     }
@@ -171,7 +172,7 @@ export const onStreamEvent = (
 /**
  * An `assistant` line's message. One that came whole carries its stop reason (streamed ones
  * print none: their `message_delta` does) and, on its first line, the usage its stream would
- * have reported.
+ * have reported; it is a new answer, so calls of a broken one are dropped.
  */
 export const onAssistantMessage = (
   state: ClientCallsState,
@@ -185,6 +186,7 @@ export const onAssistantMessage = (
   if (message.id === state.messageId) return { ...state, stopReason: message.stop_reason }
   return {
     ...state,
+    calls: [],
     messageId: message.id,
     stopReason: message.stop_reason,
     usage: addUsage(state.usage, message.usage),
@@ -193,25 +195,18 @@ export const onAssistantMessage = (
 }
 
 /**
- * A `tool_use` block of an `assistant` line (of message `messageId`): null when it is not a
- * call of a client tool (so it is Claude Code's own). A call the stream did not show (an
- * answer that came whole, or a run without partial messages) is shown now, whole.
+ * A `tool_use` block of an `assistant` line: null when it is not a call of a client tool (so
+ * it is Claude Code's own). A call the stream did not show (an answer that came whole, or a
+ * run without partial messages) is shown now, whole.
  */
 export const onToolUseBlock = (
   state: ClientCallsState,
   turnId: string,
-  messageId: string,
   block: { readonly id: string; readonly name: string; readonly input: unknown }
 ): [ClientCallsState, ReadonlyArray<SessionEvent>] | null => {
   if (!state.names.has(block.name)) return null
   if (state.calls.some((call) => call.callId === block.id)) return [state, []]
-  const [begun, started] = begin(state, turnId, {
-    callId: block.id,
-    name: block.name,
-    arguments: "",
-    messageId,
-    block: null
-  })
+  const [begun, started] = begin(state, turnId, { callId: block.id, name: block.name, arguments: "", block: null })
   const [done, deltas] = extend(begun, turnId, begun.calls.length - 1, JSON.stringify(block.input ?? {}))
   return [done, [...started, ...deltas]]
 }
@@ -228,16 +223,12 @@ export interface Suspension {
   readonly held: ReadonlyArray<string>
 }
 
-/**
- * The suspension a run that ended without a `result` line ended on, if any: the calls of its
- * last answer (an answer broken off mid-stream and retried whole makes calls of its own).
- */
+/** The suspension a run that ended without a `result` line ended on (its last answer's calls), if any. */
 export const suspensionOf = (state: ClientCallsState): Suspension | null => {
-  const last = state.calls[state.calls.length - 1]
-  if (last === undefined || state.stopReason !== "tool_use") return null
-  const calls = state.calls.filter((call) => call.messageId === last.messageId)
+  const calls = state.calls
+  if (calls.length === 0 || state.stopReason !== "tool_use") return null
   return {
-    toolCalls: calls.filter((call) => call.visible).map((call) => ({
+    toolCalls: calls.filter((call) => call.index !== null).map((call) => ({
       id: call.callId,
       name: call.name,
       arguments: call.arguments.length > 0 ? call.arguments : "{}"

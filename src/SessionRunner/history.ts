@@ -129,13 +129,14 @@ const normalizedPart = (part: ContentPart) =>
  * the calls tool results answer, with adjacent text parts joined, outer whitespace ignored
  * and arguments in canonical JSON, so clients that re-serialise content slightly still match.
  * An assistant message that called tools is known by its calls alone (clients often drop the
- * text that came with them), and call ids are left out (some clients make their own).
+ * text that came with them), ids included: two conversations that went alike so far are
+ * told apart by the model's call ids, and a held call is only ever answered by its own.
  */
 export const digestOf = (messages: ReadonlyArray<ConversationMessage>): string => {
   const normalized = messages.map((message) => {
     const images = message.content.filter((part) => part._tag === "image").map(normalizedPart)
     const text = textOf(message.content).trim()
-    const calls = (message.toolCalls ?? []).map((call) => [call.name, canonicalArguments(call.arguments)])
+    const calls = (message.toolCalls ?? []).map((call) => [call.id, call.name, canonicalArguments(call.arguments)])
     return message.role === "tool"
       ? [message.role, text, images, message.toolCallId ?? ""]
       : calls.length > 0

@@ -26,6 +26,8 @@ export type TurnInput =
     readonly results: ReadonlyArray<CallResult>
     readonly message: ReadonlyArray<ContentPart> | null
   }
+  /** The process cannot take the turn: the client answers calls it does not hold. */
+  | { readonly _tag: "Unfit" }
 
 /** Told to the model for a held call the client did not answer. */
 export const notExecuted = "Not executed: the client did not run this tool call."
@@ -137,7 +139,8 @@ const answeredCall = (
 /**
  * What a turn writes to a process: the results of the calls it holds, when it holds any,
  * matched by call id (a held call without one is answered `notExecuted`), then whatever
- * the client added after them as a message; else the turn's message, with the whole
+ * the client added after them as a message (or the tool choice's note); `Unfit` when the
+ * client answers a call the process does not hold. Else the turn's message, with the whole
  * conversation as a transcript when the process does not hold it.
  */
 export const turnInputFor = (
@@ -152,13 +155,12 @@ export const turnInputFor = (
   if (process.holdsConversation && process.heldCalls.length > 0) {
     const lastCalls = turn.held[turn.held.length - 1]?.toolCalls ?? []
     const answers = new Map<string, ConversationMessage>()
-    const used = new Set<ConversationMessage>()
     for (const message of turn.added) {
-      const callId = message.role === "tool" ? answeredCall(message, process.heldCalls, lastCalls) : null
-      if (callId !== null && !answers.has(callId)) {
-        answers.set(callId, message)
-        used.add(message)
-      }
+      if (message.role !== "tool") continue
+      const callId = answeredCall(message, process.heldCalls, lastCalls)
+      // A result for a call this process does not hold: only the whole conversation can carry it.
+      if (callId === null) return { _tag: "Unfit" }
+      if (!answers.has(callId)) answers.set(callId, message)
     }
     const results = process.heldCalls.map((callId): CallResult => {
       const answer = answers.get(callId)
@@ -166,8 +168,11 @@ export const turnInputFor = (
         ? { callId, content: [{ _tag: "text", text: notExecuted }], isError: true }
         : { callId, content: answer.content, isError: answer.isError === true }
     })
-    const rest = turn.added.filter((message) => !used.has(message))
-    if (rest.length === 0 || rest[rest.length - 1]!.role !== "user") return { _tag: "Results", results, message: null }
+    const rest = turn.added.filter((message) => message.role !== "tool")
+    if (rest.length === 0 || rest[rest.length - 1]!.role !== "user") {
+      // The tool choice still reaches the model, as a message after the results.
+      return { _tag: "Results", results, message: note === null ? null : [{ _tag: "text", text: note }] }
+    }
     const message = promptContent(rest)
     return message instanceof InvalidTurnRequest
       ? message

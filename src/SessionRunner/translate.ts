@@ -195,7 +195,7 @@ export const translate = (
         } else if (block.type === "tool_use" && "name" in block) {
           const [attached, before] = attach(next, event.message.model)
           for (const attachment of before) out.push(attachment)
-          const clientCall = onToolUseBlock(attached.clientCalls, turnId, event.message.id, block)
+          const clientCall = onToolUseBlock(attached.clientCalls, turnId, block)
           if (clientCall === null) {
             out.push(new ToolUse({ turnId, toolUseId: block.id, name: block.name, input: block.input }))
             next = attached

@@ -388,28 +388,40 @@ describe("readOutput with the client's tools", () => {
 })
 
 describe("readOutput with an answer that came whole (the CLI's non-streaming retry)", () => {
-  it.scoped("recorded nonstreaming_retry: the turn ends once its client call is dispatched, and the call gets its id", () =>
-    Effect.gen(function*() {
-      const stdout = yield* Mailbox.make<Uint8Array>()
-      const controls: Array<unknown> = []
-      const output = yield* readOutput({
-        stdout: Mailbox.toStream(stdout),
-        exited: Effect.succeed(exitedEarly),
-        idleTimeout: "10 seconds",
-        onControl: (frame) => Effect.sync(() => controls.push(frame))
-      })
-      const frames = readFileSync(join(FIXTURES, "client-tools", "nonstreaming_retry.frames.jsonl"), "utf8")
-        .split("\n").filter((line) => line.length > 0)
-        .map((line) => (JSON.parse(line) as { frame: unknown }).frame)
-      const turn = yield* Effect.fork(collect(output.turn(1, null, new Set(["get_weather"]))))
-      yield* stdout.offer(encoder.encode(frames.map((frame) => JSON.stringify(frame) + "\n").join("")))
-      const events = yield* Fiber.join(turn)
-      // Everything the CLI printed up to the call, the answer's two whole lines last; no message_stop came.
-      expect(events.slice(-2).map((event) => event.type)).toEqual(["assistant", "assistant"])
-      expect(events.some((event) => event.type === "stream_event" && event.event.type === "message_stop")).toBe(false)
-      const call = controls.find((frame) => JSON.stringify(frame).includes("tools/call")) as {
-        request: { message: { params: { _meta: Record<string, unknown> } } }
-      }
-      expect(call.request.message.params._meta).toEqual({ progressToken: 2, "claudecode/toolUseId": "toolu_fake_0002" })
-    }))
+  const cases = [
+    ["nonstreaming_retry", ["toolu_fake_0002"]],
+    ["nonstreaming_retry_parallel", ["toolu_fake_0003", "toolu_fake_0004"]]
+  ] as const
+  for (const [name, ids] of cases) {
+    it.scoped(`recorded ${name}: the turn ends once every client call is dispatched, each with its call's id`, () =>
+      Effect.gen(function*() {
+        const stdout = yield* Mailbox.make<Uint8Array>()
+        const dispatched: Array<unknown> = []
+        const output = yield* readOutput({
+          stdout: Mailbox.toStream(stdout),
+          exited: Effect.succeed(exitedEarly),
+          idleTimeout: "10 seconds",
+          onControl: (frame) =>
+            Effect.sync(() => {
+              if (JSON.stringify(frame).includes("tools/call")) dispatched.push(frame)
+            })
+        })
+        const frames = readFileSync(join(FIXTURES, "client-tools", `${name}.frames.jsonl`), "utf8")
+          .split("\n").filter((line) => line.length > 0)
+          .map((line) => (JSON.parse(line) as { frame: unknown }).frame)
+        const turn = yield* Effect.fork(collect(output.turn(1, null, new Set(["get_weather", "get_time"]))))
+        yield* stdout.offer(encoder.encode(frames.map((frame) => JSON.stringify(frame) + "\n").join("")))
+        const events = yield* Fiber.join(turn)
+        // The answer's whole lines (text, then each call) come last; no message_stop came.
+        expect(events.slice(-1 - ids.length).map((event) => event.type)).toEqual(
+          ids.map(() => "assistant").concat("assistant")
+        )
+        expect(events.some((event) => event.type === "stream_event" && event.event.type === "message_stop")).toBe(false)
+        const metas = dispatched.map((frame) =>
+          (frame as { request: { message: { params: { _meta: Record<string, unknown> } } } }).request.message.params
+            ._meta
+        )
+        expect(metas.map((meta) => meta["claudecode/toolUseId"])).toEqual(ids)
+      }))
+  }
 })

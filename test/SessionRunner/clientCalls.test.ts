@@ -737,4 +737,46 @@ describe("client tools, synthesised runs", () => {
     )
     expect(suspendedCompletion(state)).toBeNull()
   })
+
+  it("a stream broken inside a call, then the answer retried whole: only the retried answer's calls count", () => {
+    const whole = (content: ReadonlyArray<unknown>) => ({
+      type: "assistant",
+      message: {
+        id: "msg_retry",
+        model: "claude-opus-4-8",
+        content,
+        stop_reason: "tool_use",
+        usage: { input_tokens: 4 }
+      },
+      session_id: SESSION,
+      parent_tool_use_id: null
+    })
+    const lines = [
+      init,
+      messageStart({ input_tokens: 5, output_tokens: 1 }),
+      blockStart(0, { type: "tool_use", id: "toolu_cut", name: "get_weather", input: {} }),
+      jsonDelta(0, "{\"city\":"),
+      whole([{ type: "tool_use", id: "toolu_w", name: "get_weather", input: { city: "Oslo" } }]),
+      whole([{ type: "tool_use", id: "toolu_t", name: "get_time", input: {} }])
+    ]
+    for (const parallel of [true, false]) {
+      const { events, state } = foldLines(lines, "t", { names: BOTH, parallel })
+      // The cut call was shown and keeps index 0; the retried answer's calls are shown after it.
+      expect(ofTag(events, "ToolCallStarted").map((event) => [event.index, event.callId])).toEqual(
+        parallel ? [[0, "toolu_cut"], [1, "toolu_w"], [2, "toolu_t"]] : [[0, "toolu_cut"], [1, "toolu_w"]]
+      )
+      const { completed, suspension: held } = completionOf(state)
+      expect(held).toEqual({
+        toolCalls: parallel
+          ? [
+            { id: "toolu_w", name: "get_weather", arguments: "{\"city\":\"Oslo\"}" },
+            { id: "toolu_t", name: "get_time", arguments: "{}" }
+          ]
+          : [{ id: "toolu_w", name: "get_weather", arguments: "{\"city\":\"Oslo\"}" }],
+        held: ["toolu_w", "toolu_t"]
+      })
+      // Both attempts were billed: the broken stream's start and the whole answer.
+      expect(completed.usage.inputTokens).toBe(9)
+    }
+  })
 })

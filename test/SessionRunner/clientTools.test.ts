@@ -250,4 +250,36 @@ describe("SessionRunner: a client's tools", () => {
       expect(processes[1]!.prompts[0]).toContain("Tool result (call call_a): sunny")
       expect(dropsIn(yield* logOf(first.handle.sessionId))).toEqual([])
     }).pipe(Effect.provide(runnerLayer())))
+
+  it.scoped("a result for a call the held process does not hold: a new process gets the whole conversation", () =>
+    Effect.gen(function*() {
+      const { processes } = yield* FakeClaude
+      const first = yield* turn([userMessage("CALL mismatch")])
+      yield* turn([toolMessage("call_made_up", "sunny")], { sessionId: first.handle.sessionId })
+      expect(processes.length).toBe(2)
+      expect(processes[0]!.results).toEqual([])
+      expect(processes[1]!.prompts[0]).toContain("Tool result (call call_made_up): sunny")
+    }).pipe(Effect.provide(runnerLayer())))
+
+  it.scoped("closing a session with purge while calls are held leaves nothing of it", () =>
+    Effect.gen(function*() {
+      const runner = yield* SessionRunner
+      const { processes } = yield* FakeClaude
+      const first = yield* turn([userMessage("CALL purge")])
+      yield* runner.closeSession(first.handle.sessionId, { purge: true })
+      yield* settled(() => processes[0]!.exited)
+      yield* recorded
+      expect(yield* logOf(first.handle.sessionId)).toEqual([])
+    }).pipe(Effect.provide(runnerLayer())))
+
+  it.scoped("shutdown stops a process holding calls at once, and records them as given up", () =>
+    Effect.gen(function*() {
+      const runner = yield* SessionRunner
+      const { processes } = yield* FakeClaude
+      const first = yield* turn([userMessage("CALL bye")])
+      yield* runner.shutdown
+      expect(processes[0]!.killed).toBe(true)
+      expect(processes[0]!.inputEnded).toBe(false)
+      expect(dropsIn(yield* logOf(first.handle.sessionId))).toEqual([{ callIds: ["call_a"], reason: "shutdown" }])
+    }).pipe(Effect.provide(runnerLayer())))
 })

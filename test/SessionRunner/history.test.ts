@@ -466,17 +466,19 @@ describe("digestOf with the client's tools", () => {
   const question = user("weather?")
   const held = [question, calling("Let me look.", weatherCall, timeCall), toolResult("toolu_1", "sunny")]
 
-  it("an assistant message is known by its calls: re-serialised arguments, missing text and other ids match", () => {
-    const resent = [
+  it("an assistant message is known by its calls: re-serialised arguments and missing text match, other ids do not", () => {
+    const resent = (firstId: string) => [
       question,
       calling(
         "",
-        { id: "call_abc", name: "get_weather", arguments: "{ \"days\": 2,\n  \"city\": \"Paris\" }" },
-        { id: "call_def", name: "get_time", arguments: " {} " }
+        { id: firstId, name: "get_weather", arguments: "{ \"days\": 2,\n  \"city\": \"Paris\" }" },
+        { id: "toolu_2", name: "get_time", arguments: " {} " }
       ),
       toolResult("toolu_1", " sunny\n")
     ]
-    expect(digestOf(resent)).toBe(digestOf(held))
+    expect(digestOf(resent("toolu_1"))).toBe(digestOf(held))
+    // Two conversations that went alike are told apart by the model's call ids.
+    expect(digestOf(resent("toolu_9"))).not.toBe(digestOf(held))
   })
 
   it("nested objects are compared with their keys sorted, arrays in order", () => {

@@ -310,7 +310,7 @@ describe("turnInputFor", () => {
     })
   })
 
-  it("a legacy result whose tool was called twice is ambiguous, and answers neither call", () => {
+  it("a legacy result whose tool was called twice is ambiguous: the process cannot take it", () => {
     const held = [
       question,
       calling(
@@ -319,17 +319,13 @@ describe("turnInputFor", () => {
         call("toolu_2", "get_weather", "{\"city\":\"Rome\"}")
       )
     ]
-    expect(input([tool("get_weather", "sunny")], { held })).toEqual({
-      _tag: "Results",
-      results: [unanswered("toolu_1"), unanswered("toolu_2")],
-      message: null
-    })
+    expect(input([tool("get_weather", "sunny")], { held })).toEqual({ _tag: "Unfit" })
   })
 
   it("a legacy result names only a call the process holds, from the conversation's last answer", () => {
     // The last answer's get_weather call is not held (the process holds only toolu_2).
     expect(input([tool("get_weather", "sunny")], { process: { holdsConversation: true, heldCalls: ["toolu_2"] } }))
-      .toEqual({ _tag: "Results", results: [unanswered("toolu_2")], message: null })
+      .toEqual({ _tag: "Unfit" })
   })
 
   it("a call answered twice takes the first answer", () => {
@@ -344,11 +340,19 @@ describe("turnInputFor", () => {
     })
   })
 
-  it("a result for a call the process does not hold answers nothing", () => {
-    expect(input([tool("toolu_old", "stale")])).toEqual({
+  it("a result for a call the process does not hold makes it unfit: only the whole conversation can carry it", () => {
+    expect(input([tool("toolu_old", "stale")])).toEqual({ _tag: "Unfit" })
+    expect(input([tool("toolu_1", "sunny"), tool("toolu_old", "stale")])).toEqual({ _tag: "Unfit" })
+  })
+
+  it("results alone carry a tool choice other than auto as a message after them", () => {
+    expect(input([tool("toolu_1", "sunny"), tool("toolu_2", "noon")], { toolChoice: { _tag: "none" } })).toEqual({
       _tag: "Results",
-      results: [unanswered("toolu_1"), unanswered("toolu_2")],
-      message: null
+      results: [
+        { callId: "toolu_1", content: [txt("sunny")], isError: false },
+        { callId: "toolu_2", content: [txt("noon")], isError: false }
+      ],
+      message: [txt("Answer this message without calling any tool.")]
     })
   })
 

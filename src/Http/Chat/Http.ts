@@ -10,6 +10,7 @@ import { Chunk, Duration, Effect, Either, Exit, Option, Scope, Stream } from "ef
 import { AppConfig } from "../../AppConfig.js"
 import { currentOwner } from "../../Auth.js"
 import type { StoredEvent } from "../../Domain/SessionEvent.js"
+import { claudeCodeToolNames } from "../../Domain/Tools.js"
 import type { TurnHandle } from "../../Domain/Turn.js"
 import { ModelRegistry } from "../../ModelRegistry.js"
 import { SessionRunner } from "../../SessionRunner.js"
@@ -140,7 +141,9 @@ export const ChatHandlers = HttpApiBuilder.group(GatewayApi, "chat", (handlers) 
         const chat = yield* fromEither(decodeChatRequest(body))
         const refused = refuseUnsupported(chat)
         if (refused !== null) return yield* refused
-        const clientTools = yield* fromEither(clientToolsOf(chat))
+        const clientTools = yield* fromEither(
+          clientToolsOf(chat, config.clientToolsKeepBuiltins ? { reservedNames: claudeCodeToolNames } : {})
+        )
         const input = yield* fromEither(turnInputOf(chat))
         const outputSchema = yield* fromEither(outputSchemaOf(chat))
         const parameters = parametersOf(chat)

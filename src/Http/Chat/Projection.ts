@@ -224,6 +224,8 @@ export interface ChunkState {
   readonly heldText: string
   /** The arguments sent so far of each started call of the client's tools, by call index. */
   readonly sentArguments: Readonly<Record<number, string>>
+  /** The id of each started call, by call index. */
+  readonly sentCallIds: Readonly<Record<number, string>>
 }
 
 export const initialChunkState: ChunkState = {
@@ -233,7 +235,8 @@ export const initialChunkState: ChunkState = {
   roleSent: false,
   scanner: initialStopScanner,
   heldText: "",
-  sentArguments: {}
+  sentArguments: {},
+  sentCallIds: {}
 }
 
 type Delta = ChatCompletionChunk["choices"][number]["delta"]
@@ -254,25 +257,30 @@ const callArgumentsDelta = (index: number, fragment: string, context: Projection
     : { tool_calls: [{ index, function: { arguments: fragment } }] }
 
 /**
- * What the stream still owes of the calls a turn ended with: calls that were never started,
- * and arguments the deltas left out (a call without arguments is sent `{}`). Each entry is a
- * delta, in order.
+ * What the stream still owes of the calls a turn ended with, matched to the started ones by
+ * id: calls that were never started (given the next free indexes), and arguments the deltas
+ * left out (a call without arguments is sent `{}`). Each entry is a delta, in order.
  */
 const missingCallDeltas = (
   state: ChunkState,
   calls: ReadonlyArray<ToolCall>,
   context: ProjectionContext
-): ReadonlyArray<Delta> =>
-  calls.flatMap((call, index) => {
+): ReadonlyArray<Delta> => {
+  const started = new Map(Object.entries(state.sentCallIds).map(([index, id]) => [id, Number(index)]))
+  let nextIndex = Math.max(-1, ...started.values()) + 1
+  return calls.flatMap((call) => {
     const full = argumentsOf(call)
-    const sent = state.sentArguments[index]
-    if (sent === undefined) {
-      return [callStartDelta(index, call.id, call.name, context), callArgumentsDelta(index, full, context)]
+    const index = started.get(call.id)
+    if (index === undefined) {
+      const fresh = nextIndex++
+      return [callStartDelta(fresh, call.id, call.name, context), callArgumentsDelta(fresh, full, context)]
     }
+    const sent = state.sentArguments[index] ?? ""
     return full.length > sent.length && full.startsWith(sent)
       ? [callArgumentsDelta(index, full.slice(sent.length), context)]
       : []
   })
+}
 
 /** The frames one logged event adds to the stream. */
 export const chunksOf = (
@@ -330,7 +338,12 @@ export const chunksOf = (
       // A legacy function call answer has room for the first call only.
       if (context.legacyFunctions && event.index !== 0) return [state, []]
       const [scanner, released] = context.structured ? [state.scanner, ""] : releaseBeforeCall(state.scanner)
-      const next = { ...state, scanner, sentArguments: { ...state.sentArguments, [event.index]: "" } }
+      const next = {
+        ...state,
+        scanner,
+        sentArguments: { ...state.sentArguments, [event.index]: "" },
+        sentCallIds: { ...state.sentCallIds, [event.index]: event.callId }
+      }
       return withRole(next, [
         ...(released.length > 0 ? [chunk(next, { content: released })] : []),
         chunk(next, callStartDelta(event.index, event.callId, event.name, context))

@@ -130,7 +130,13 @@ const choiceOf = (request: ChatCompletionRequest): Either.Either<[ToolChoice, st
  * `auto` without tools is accepted (clients send defaults); `required` or a named function
  * without tools, or naming a function that is not offered, is a 400 on the choice's param.
  */
-export const clientToolsOf = (request: ChatCompletionRequest): Either.Either<ClientTools | null, HttpError> =>
+export const clientToolsOf = (
+  request: ChatCompletionRequest,
+  options: {
+    /** Names no client tool may take (Claude Code's own, when they are kept next to the client's). */
+    readonly reservedNames?: ReadonlySet<string>
+  } = {}
+): Either.Either<ClientTools | null, HttpError> =>
   Either.gen(function*() {
     if (isNonEmptyArray(request.tools) && isNonEmptyArray(request.functions)) {
       return yield* Either.left(invalidRequest(
@@ -141,6 +147,13 @@ export const clientToolsOf = (request: ChatCompletionRequest): Either.Either<Cli
     }
     const tools: Array<ClientTool> = []
     for (const [definition, param] of yield* definitionsOf(request)) {
+      if (options.reservedNames?.has(definition.name) === true) {
+        return yield* Either.left(invalidRequest(
+          `Invalid value for '${param}.name': '${definition.name}' is one of Claude Code's own tools, which this server keeps next to yours; rename the tool.`,
+          `${param}.name`,
+          "invalid_value"
+        ))
+      }
       if (tools.some((tool) => tool.name === definition.name)) {
         return yield* Either.left(invalidRequest(
           `Invalid value for '${param}.name': the name '${definition.name}' is used by more than one tool.`,

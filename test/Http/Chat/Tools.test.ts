@@ -6,6 +6,7 @@
  */
 import { Either } from "effect"
 import { describe, expect, it } from "vitest"
+import { claudeCodeToolNames } from "../../../src/Domain/Tools.js"
 import type { ClientTools } from "../../../src/Domain/Tools.js"
 import { decodeChatRequest, turnInputOf } from "../../../src/Http/Chat/Request.js"
 import { clientToolsOf } from "../../../src/Http/Chat/Tools.js"
@@ -27,8 +28,14 @@ const fn = (name: string, extra: Record<string, unknown> = {}) => ({
 const tool = (name: string, extra: Record<string, unknown> = {}) => ({ type: "function", function: fn(name, extra) })
 
 /** Decodes a body and its tools, in the order the endpoint does: a 400 from either step, or the tools. */
-const toolsOf = (body: Record<string, unknown>): Either.Either<ClientTools | null, HttpError> =>
-  Either.flatMap(decodeChatRequest({ model: "sonnet", messages: user, ...body }), clientToolsOf)
+const toolsOf = (
+  body: Record<string, unknown>,
+  options: Parameters<typeof clientToolsOf>[1] = {}
+): Either.Either<ClientTools | null, HttpError> =>
+  Either.flatMap(
+    decodeChatRequest({ model: "sonnet", messages: user, ...body }),
+    (request) => clientToolsOf(request, options)
+  )
 
 const accepted = (body: Record<string, unknown>): ClientTools | null => {
   const result = toolsOf(body)
@@ -58,6 +65,13 @@ const messagesError = (...messages: ReadonlyArray<Record<string, unknown>>): Htt
 // ---------------------------------------------------------------------------
 
 describe("clientToolsOf", () => {
+  it("refuses the name of one of Claude Code's own tools only when those are kept", () => {
+    const body = { tools: [tool("get_weather"), tool("Read")] }
+    const result = toolsOf(body, { reservedNames: claudeCodeToolNames })
+    expect(Either.isLeft(result) && result.left.envelope.error.param).toBe("tools[1].function.name")
+    expect(accepted(body)?.tools.map((each) => each.name)).toEqual(["get_weather", "Read"])
+  })
+
   it("has no tools without tools or functions, or with empty lists", () => {
     expect(accepted({})).toBeNull()
     expect(accepted({ tools: null, functions: null })).toBeNull()
