@@ -1,6 +1,7 @@
 /**
- * Server-sent events framing for chat completion streams, with keep-alive comments
- * during silent stretches (a long tool run, a slow first token). Time is read from `Clock`.
+ * Server-sent events: the framing of chat completion streams, and keep-alive frames during
+ * silent stretches (a long tool run, a slow first token): comments by default, or the data
+ * event a surface's clients need. Time is read from `Clock`.
  */
 import { type HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServerRequest } from "@effect/platform-node"
@@ -63,11 +64,12 @@ export const keepAlive = (
  */
 const withKeepAlive = <E, R>(
   frames: Stream.Stream<string, E, R>,
-  interval: Duration.DurationInput
+  interval: Duration.DurationInput,
+  ping: () => string
 ): Stream.Stream<string, E, R> =>
   Stream.unwrapScoped(Effect.gen(function*() {
     const pings = yield* Queue.unbounded<string>()
-    const timer = yield* keepAlive(interval, () => pings.unsafeOffer(keepAliveFrame))
+    const timer = yield* keepAlive(interval, () => pings.unsafeOffer(ping()))
     return Stream.merge(frames.pipe(Stream.tap(() => Effect.sync(timer.sent))), Stream.fromQueue(pings), {
       haltStrategy: "left"
     })
@@ -88,11 +90,12 @@ const encoder = new TextEncoder()
 const nodeBody = (
   frames: Stream.Stream<string>,
   response: NodeHttp.ServerResponse,
-  interval: Duration.DurationInput
+  interval: Duration.DurationInput,
+  ping: () => string
 ): Stream.Stream<Uint8Array> =>
   Stream.unwrapScoped(Effect.gen(function*() {
     const timer = yield* keepAlive(interval, () => {
-      if (!response.writableEnded && !response.destroyed) response.write(keepAliveFrame)
+      if (!response.writableEnded && !response.destroyed) response.write(ping())
     })
     const socket = response.socket
     const pull = yield* Stream.toPull(frames)
@@ -114,17 +117,21 @@ const nodeResponseOf = (request: HttpServerRequest.HttpServerRequest): NodeHttp.
   }
 }
 
-/** An SSE response to `request`: uncached, unbuffered by proxies, sent as written, with keep-alive comments. */
+/**
+ * An SSE response to `request`: uncached, unbuffered by proxies, sent as written, with a
+ * keep-alive frame (`ping`, a comment by default) whenever nothing was sent for `keepAlive`.
+ */
 export const sseResponse = (
   request: HttpServerRequest.HttpServerRequest,
   frames: Stream.Stream<string>,
   keepAlive: Duration.DurationInput,
-  headers: Readonly<Record<string, string>> = {}
+  headers: Readonly<Record<string, string>> = {},
+  ping: () => string = () => keepAliveFrame
 ): HttpServerResponse.HttpServerResponse => {
   const response = nodeResponseOf(request)
   const body = response === null
-    ? Stream.encodeText(withKeepAlive(frames, keepAlive))
-    : nodeBody(frames, response, keepAlive)
+    ? Stream.encodeText(withKeepAlive(frames, keepAlive, ping))
+    : nodeBody(frames, response, keepAlive, ping)
   return HttpServerResponse.stream(body, {
     contentType: "text/event-stream",
     headers: { "cache-control": "no-cache", "x-accel-buffering": "no", ...headers }

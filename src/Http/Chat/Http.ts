@@ -1,15 +1,12 @@
 /**
  * The chat group's handlers. `POST /v1/chat/completions` validates the request, starts a
  * turn in its session's actor, and answers with a projection of the turn's logged events,
- * as one JSON body or as an SSE stream. A streamed answer's status is settled before the
- * first byte: the handler waits until the upstream accepted the model (or the turn ended),
- * so a rejected model is a plain HTTP 400 in both modes.
+ * as one JSON body or as an SSE stream (see `TurnAnswer`).
  */
 import { HttpApiBuilder, type HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { Chunk, Duration, Effect, Either, Exit, Option, Scope, Stream } from "effect"
+import { Duration, Effect, Either } from "effect"
 import { AppConfig } from "../../AppConfig.js"
 import { currentOwner } from "../../Auth.js"
-import type { StoredEvent } from "../../Domain/SessionEvent.js"
 import { claudeCodeToolNames } from "../../Domain/Tools.js"
 import type { TurnHandle } from "../../Domain/Turn.js"
 import { ModelRegistry } from "../../ModelRegistry.js"
@@ -17,15 +14,9 @@ import { SessionRunner } from "../../SessionRunner.js"
 import { Sessions } from "../../Sessions.js"
 import { GatewayApi } from "../Api.js"
 import { fromCancel, fromDomain, type HttpError, internalError, invalidRequest } from "../Edge/Errors.js"
-import { doneFrame, renderFrame, sseResponse } from "../Sse.js"
-import {
-  chunksOf,
-  completionOf,
-  initialChunkState,
-  type ProjectionContext,
-  settlesStatus,
-  type TurnFailure
-} from "./Projection.js"
+import { doneFrame, keepAliveFrame, renderFrame } from "../Sse.js"
+import { answerWithTurn, type StreamRenderer, streamTurn, turnEvents } from "../TurnAnswer.js"
+import { chunksOf, completionOf, initialChunkState, type ProjectionContext, type TurnFailure } from "./Projection.js"
 import {
   decodeChatRequest,
   outputSchemaOf,
@@ -65,69 +56,46 @@ export const ChatHandlers = HttpApiBuilder.group(GatewayApi, "chat", (handlers) 
 
     const jsonAnswer = (handle: TurnHandle, context: ProjectionContext) =>
       Effect.gen(function*() {
-        const events = yield* Stream.runCollect(handle.events).pipe(Effect.mapError(fromDomain))
-        const completion = completionOf(Chunk.toReadonlyArray(events), context)
+        const completion = completionOf(yield* turnEvents(handle), context)
         if ("_tag" in completion) return yield* failureToHttp(completion)
         return HttpServerResponse.unsafeJson(completion, { headers: sessionHeaders(handle) })
       })
 
-    /**
-     * Follows the turn with one reader: events are buffered until one settles the status,
-     * then the same reader feeds the response body (so nothing is read twice).
-     */
+    /** The chunks of a chat completion stream, rendered as the turn's events come. */
+    const chunkRenderer = (context: ProjectionContext): StreamRenderer => {
+      let state = initialChunkState
+      let finished = false
+      return {
+        render: (events) => {
+          let text = ""
+          for (const stored of events) {
+            const [next, frames] = chunksOf(state, stored, context)
+            state = next
+            for (const frame of frames) {
+              if (frame._tag === "Done") finished = true
+              text += renderFrame(frame)
+            }
+          }
+          return text
+        },
+        finished: () => finished,
+        broken: () => `data: ${JSON.stringify(internalError().envelope)}\n\n${doneFrame}`,
+        keepAlive: () => keepAliveFrame
+      }
+    }
+
     const streamAnswer = (
       request: HttpServerRequest.HttpServerRequest,
       handle: TurnHandle,
       context: ProjectionContext
     ) =>
-      Effect.gen(function*() {
-        const scope = yield* Scope.make()
-        const release = Scope.close(scope, Exit.void)
-        return yield* Effect.gen(function*() {
-          const pull = yield* Scope.extend(Stream.toPull(handle.events), scope)
-          const nextChunk = pull.pipe(
-            Effect.catchAll(Option.match({
-              onNone: () => Effect.succeed(Chunk.empty<StoredEvent>()),
-              onSome: (error) => Effect.fail(fromDomain(error))
-            }))
-          )
-          const buffered: Array<StoredEvent> = []
-          let settled: StoredEvent | undefined
-          while (settled === undefined) {
-            const chunk = yield* nextChunk
-            if (Chunk.isEmpty(chunk)) break
-            for (const stored of chunk) buffered.push(stored)
-            settled = buffered.find(settlesStatus)
-          }
-          if (settled?.event._tag === "TurnFailed") return yield* fromDomain(settled.event.error)
-          if (settled?.event._tag === "TurnCancelled") return yield* fromCancel(settled.event.reason)
-
-          let finished = false
-          let state = initialChunkState
-          /** A chunk of logged events as one piece of SSE text (one write to the socket). */
-          const render = (events: Chunk.Chunk<StoredEvent>): Chunk.Chunk<string> => {
-            let text = ""
-            for (const stored of events) {
-              const [next, frames] = chunksOf(state, stored, context)
-              state = next
-              for (const frame of frames) {
-                if (frame._tag === "Done") finished = true
-                text += renderFrame(frame)
-              }
-            }
-            return text.length === 0 ? Chunk.empty() : Chunk.of(text)
-          }
-          const frames = Stream.concat(
-            Stream.fromChunk(Chunk.unsafeFromArray(buffered)),
-            Stream.repeatEffectChunkOption(pull)
-          ).pipe(
-            Stream.mapChunks(render),
-            Stream.catchAll(() => Stream.make(`data: ${JSON.stringify(internalError().envelope)}\n\n`, doneFrame)),
-            Stream.ensuring(Effect.suspend(() => (finished ? Effect.void : cancelOnDisconnect(handle)))),
-            Stream.ensuring(release)
-          )
-          return sseResponse(request, frames, keepAlive, sessionHeaders(handle))
-        }).pipe(Effect.onError(() => release))
+      streamTurn({
+        request,
+        handle,
+        renderer: chunkRenderer(context),
+        keepAliveInterval: keepAlive,
+        headers: sessionHeaders(handle),
+        abandoned: cancelOnDisconnect(handle)
       })
 
     /** The whole endpoint; every failure is an `HttpError`. */
@@ -148,10 +116,8 @@ export const ChatHandlers = HttpApiBuilder.group(GatewayApi, "chat", (handlers) 
         const outputSchema = yield* fromEither(outputSchemaOf(chat))
         const parameters = parametersOf(chat)
         const owner = yield* currentOwner
-        // The turn is followed from the moment it starts: a client gone at any point after it
-        // cancels it.
-        return yield* Effect.uninterruptibleMask((restore) =>
-          restore(runner.startTurn({
+        return yield* answerWithTurn(
+          runner.startTurn({
             owner,
             sessionId: chat.session_id ?? undefined,
             projectId: chat.project_id ?? undefined,
@@ -162,14 +128,12 @@ export const ChatHandlers = HttpApiBuilder.group(GatewayApi, "chat", (handlers) 
             clientTools,
             parameters,
             cancelIfCallerGone: config.cancelOnDisconnect
-          })).pipe(
-            Effect.mapError(fromDomain),
-            Effect.flatMap((turn) => {
-              const context = projectionContextOf(turn.sessionId, turn.projectId, parameters)
-              return restore(chat.stream === true ? streamAnswer(request, turn, context) : jsonAnswer(turn, context))
-                .pipe(Effect.onInterrupt(() => cancelOnDisconnect(turn)))
-            })
-          )
+          }).pipe(Effect.mapError(fromDomain)),
+          (turn) => {
+            const context = projectionContextOf(turn.sessionId, turn.projectId, parameters)
+            return chat.stream === true ? streamAnswer(request, turn, context) : jsonAnswer(turn, context)
+          },
+          cancelOnDisconnect
         )
       })
 

@@ -396,20 +396,3 @@ export const chunksOf = (
       return [state, []]
   }
 }
-
-/** Whether an event settles the HTTP status of a streamed turn (the model answered, or the turn ended). */
-export const settlesStatus = (stored: StoredEvent): boolean => {
-  switch (stored.event._tag) {
-    case "TurnAttached":
-    case "TextDelta":
-    case "ThinkingDelta":
-    case "ToolUse":
-    case "ToolCallStarted":
-    case "TurnCompleted":
-    case "TurnFailed":
-    case "TurnCancelled":
-      return true
-    default:
-      return false
-  }
-}

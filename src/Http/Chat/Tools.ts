@@ -5,8 +5,9 @@
  * drops, a name it cannot offer) is refused here with a 400 that names the exact parameter.
  */
 import { Either } from "effect"
-import type { ClientTool, ClientTools, ToolChoice } from "../../Domain/Tools.js"
+import type { ClientTools, ToolChoice } from "../../Domain/Tools.js"
 import { type HttpError, invalidRequest } from "../Edge/Errors.js"
+import { checkedTools } from "../ToolDefinitions.js"
 import type { ChatCompletionRequest, FunctionDefinition } from "./Wire.js"
 
 const isNonEmptyArray = (value: unknown): boolean => Array.isArray(value) && value.length > 0
@@ -17,36 +18,6 @@ const isNonEmptyArray = (value: unknown): boolean => Array.isArray(value) && val
  */
 export const usesLegacyFunctions = (parameters: Readonly<Record<string, unknown>>): boolean =>
   isNonEmptyArray(parameters.functions) && !isNonEmptyArray(parameters.tools)
-
-/** The input schema of a function that declares no parameters. */
-const noParameters: Record<string, unknown> = { type: "object", properties: {} }
-
-/** Top-level keywords that make the CLI drop a tool without a word. */
-const unsupportedCombinators = ["anyOf", "oneOf", "allOf"] as const
-
-/** One function as the model is offered it; `param` names the function in the request. */
-const clientToolOf = (definition: FunctionDefinition, param: string): Either.Either<ClientTool, HttpError> => {
-  const parameters = definition.parameters ?? noParameters
-  const parametersParam = `${param}.parameters`
-  // Claude Code drops the whole tool list when one schema is not of type object.
-  if (parameters.type !== "object") {
-    return Either.left(invalidRequest(
-      `Invalid value for '${parametersParam}': the schema must have "type": "object" at the top level.`,
-      parametersParam,
-      "invalid_value"
-    ))
-  }
-  const combinator = unsupportedCombinators.find((keyword) => keyword in parameters)
-  if (combinator !== undefined) {
-    return Either.left(invalidRequest(
-      `Invalid value for '${parametersParam}': a top-level '${combinator}' is not supported; ` +
-        "describe the arguments as one object with its properties at the top level.",
-      parametersParam,
-      "invalid_value"
-    ))
-  }
-  return Either.right({ name: definition.name, description: definition.description ?? null, parameters })
-}
 
 /** The functions of `tools`, or of legacy `functions`, each with the request path that names it. */
 const definitionsOf = (
@@ -145,24 +116,16 @@ export const clientToolsOf = (
         "invalid_value"
       ))
     }
-    const tools: Array<ClientTool> = []
-    for (const [definition, param] of yield* definitionsOf(request)) {
-      if (options.reservedNames?.has(definition.name) === true) {
-        return yield* Either.left(invalidRequest(
-          `Invalid value for '${param}.name': '${definition.name}' is one of Claude Code's own tools, which this server keeps next to yours; rename the tool.`,
-          `${param}.name`,
-          "invalid_value"
-        ))
-      }
-      if (tools.some((tool) => tool.name === definition.name)) {
-        return yield* Either.left(invalidRequest(
-          `Invalid value for '${param}.name': the name '${definition.name}' is used by more than one tool.`,
-          `${param}.name`,
-          "invalid_value"
-        ))
-      }
-      tools.push(yield* clientToolOf(definition, param))
-    }
+    const tools = yield* checkedTools(
+      (yield* definitionsOf(request)).map(([definition, param]) => ({
+        name: definition.name,
+        description: definition.description ?? null,
+        schema: definition.parameters ?? undefined,
+        nameParam: `${param}.name`,
+        schemaParam: `${param}.parameters`
+      })),
+      options
+    )
     const [choice, choiceParam] = yield* choiceOf(request)
     if (choice._tag === "required" && tools.length === 0) {
       return yield* Either.left(

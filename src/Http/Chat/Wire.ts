@@ -4,6 +4,7 @@
  * Transport only: nothing here knows about sessions or the CLI.
  */
 import { Schema } from "effect"
+import { toolNamePattern } from "../ToolDefinitions.js"
 
 // ---------------------------------------------------------------------------
 // Request
@@ -54,7 +55,7 @@ export type ChatMessage = typeof ChatMessage.Type
 
 /** The name of a client's function: what OpenAI allows, and what Claude Code can offer the model. */
 const FunctionName = Schema.String.pipe(
-  Schema.pattern(/^[a-zA-Z0-9_-]{1,64}$/, {
+  Schema.pattern(toolNamePattern, {
     message: () => "a function name is 1 to 64 letters, digits, underscores or dashes"
   })
 )

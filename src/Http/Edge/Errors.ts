@@ -46,11 +46,56 @@ export class HttpError extends Schema.TaggedError<HttpError>()("HttpError", {
     return { error: { message: this.message, type: this.type, param: this.param, code: this.code } }
   }
 
-  toResponse(): HttpServerResponse.HttpServerResponse {
-    return HttpServerResponse.unsafeJson(this.envelope, {
+  /** The error in Anthropic's envelope (the Messages API's clients read that one). */
+  get anthropicEnvelope(): AnthropicErrorEnvelope {
+    return { type: "error", error: { type: anthropicTypeOf(this), message: this.message } }
+  }
+
+  /** The response: OpenAI's envelope, or Anthropic's for the Messages API. */
+  toResponse(surface: ApiSurface = "openai"): HttpServerResponse.HttpServerResponse {
+    return HttpServerResponse.unsafeJson(surface === "anthropic" ? this.anthropicEnvelope : this.envelope, {
       status: this.status,
       headers: this.retryAfterSeconds !== null ? { "retry-after": String(this.retryAfterSeconds) } : {}
     })
+  }
+}
+
+/** Which API's conventions a request follows: OpenAI's (chat, responses, the rest) or Anthropic's (messages). */
+export type ApiSurface = "openai" | "anthropic"
+
+/** The surface of a request path: the Messages API's routes answer in Anthropic's shapes. */
+export const surfaceOf = (path: string): ApiSurface => (/^\/v1\/messages(?:\/|$)/.test(path) ? "anthropic" : "openai")
+
+/** Anthropic's error envelope. */
+export const AnthropicErrorEnvelope = Schema.Struct({
+  type: Schema.Literal("error"),
+  error: Schema.Struct({ type: Schema.String, message: Schema.String })
+}).annotations({ identifier: "AnthropicErrorEnvelope" })
+export type AnthropicErrorEnvelope = typeof AnthropicErrorEnvelope.Type
+
+/** Anthropic's error type for a status (and, for 503, whether the upstream is overloaded). */
+const anthropicTypeOf = (error: HttpError): string => {
+  switch (error.status) {
+    case 400:
+    case 405:
+    case 409:
+      return "invalid_request_error"
+    case 401:
+      return "authentication_error"
+    case 403:
+      return "permission_error"
+    case 404:
+      return "not_found_error"
+    case 413:
+      return "request_too_large"
+    case 429:
+      return "rate_limit_error"
+    case 503:
+      return error.code === "upstream_overloaded" ? "overloaded_error" : "api_error"
+    case 504:
+      return "timeout_error"
+    default:
+      return "api_error"
   }
 }
 

@@ -1,15 +1,15 @@
 /**
  * The HTTP edge around every route: authentication and per-key rate limiting (public
  * paths excepted), and the rendering of every failure (our own, the router's, the
- * platform's, defects) as an OpenAI error envelope. Unknown paths are 404, known paths
- * with another method 405.
+ * platform's, defects) as an error envelope: OpenAI's, or Anthropic's on the Messages API's
+ * routes. Unknown paths are 404, known paths with another method 405.
  */
 import { HttpApi, HttpApiBuilder, type HttpApp, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { Cause, Effect, Option, ParseResult } from "effect"
 import { AppConfig } from "../../AppConfig.js"
 import { Auth, CurrentPrincipal } from "../../Auth.js"
 import { GatewayApi } from "../Api.js"
-import { fromDomain, HttpError, internalError, invalidRequest, paramOf } from "./Errors.js"
+import { fromDomain, HttpError, internalError, invalidRequest, paramOf, surfaceOf } from "./Errors.js"
 
 /** Paths anyone may read, with or without a key. */
 const publicPaths = new Set(["/", "/health", "/docs", "/redoc", "/openapi.json"])
@@ -56,35 +56,34 @@ export const originAllowed = (origins: ReadonlyArray<string>) => (origin: string
 const routeNotFound = (request: HttpServerRequest.HttpServerRequest): HttpServerResponse.HttpServerResponse => {
   const path = pathOf(request)
   const allowed = allowedMethods(path)
-  const method = request.method === "HEAD" ? "GET" : request.method
+  const method = request.method.toUpperCase()
   if (allowed.length > 0 && !allowed.includes(method)) {
-    return HttpServerResponse.unsafeJson({
-      error: {
-        message: `Method ${request.method} is not allowed for ${path}; use ${allowed.join(", ")}.`,
-        type: "invalid_request_error",
-        param: null,
-        code: "method_not_allowed"
-      }
-    }, { status: 405, headers: { allow: allowed.join(", ") } })
+    return HttpServerResponse.setHeader(
+      errorOf(
+        405,
+        `Method ${request.method} is not allowed for ${path}; use ${allowed.join(", ")}.`,
+        "method_not_allowed"
+      )
+        .toResponse(surfaceOf(path)),
+      "allow",
+      allowed.join(", ")
+    )
   }
-  return HttpServerResponse.unsafeJson({
-    error: {
-      message: `Unknown request URL: ${request.method} ${path}.`,
-      type: "invalid_request_error",
-      param: null,
-      code: "unknown_url"
-    }
-  }, { status: 404 })
+  return errorOf(404, `Unknown request URL: ${request.method} ${path}.`, "unknown_url").toResponse(surfaceOf(path))
 }
+
+const errorOf = (status: number, message: string, code: string) =>
+  new HttpError({ status, type: "invalid_request_error", message, param: null, code, retryAfterSeconds: null })
 
 /** Any failure that reached the edge, as an envelope response. */
 const renderFailure = (request: HttpServerRequest.HttpServerRequest, error: unknown) => {
-  if (error instanceof HttpError) return Effect.succeed(error.toResponse())
+  const surface = surfaceOf(pathOf(request))
+  if (error instanceof HttpError) return Effect.succeed(error.toResponse(surface))
   if (typeof error === "object" && error !== null && "_tag" in error) {
     switch (error._tag) {
       case "Unauthorized":
       case "RateLimited":
-        return Effect.succeed(fromDomain(error as Parameters<typeof fromDomain>[0]).toResponse())
+        return Effect.succeed(fromDomain(error as Parameters<typeof fromDomain>[0]).toResponse(surface))
       case "RouteNotFound":
         return Effect.succeed(routeNotFound(request))
       case "HttpApiDecodeError": {
@@ -92,17 +91,23 @@ const renderFailure = (request: HttpServerRequest.HttpServerRequest, error: unkn
           readonly issues: ReadonlyArray<{ readonly path: ReadonlyArray<PropertyKey>; readonly message: string }>
         }).issues[0]
         const param = paramOf(issue?.path ?? [])
-        return Effect.succeed(invalidRequest(issue?.message ?? "Invalid request", param, "invalid_value").toResponse())
+        return Effect.succeed(
+          invalidRequest(issue?.message ?? "Invalid request", param, "invalid_value").toResponse(surface)
+        )
       }
       case "RequestError":
-        return Effect.succeed(invalidRequest("The request could not be read.", null, "invalid_request").toResponse())
+        return Effect.succeed(
+          invalidRequest("The request could not be read.", null, "invalid_request").toResponse(surface)
+        )
       case "ParseError":
         return Effect.succeed(
-          invalidRequest(ParseResult.TreeFormatter.formatErrorSync(error as ParseResult.ParseError)).toResponse()
+          invalidRequest(ParseResult.TreeFormatter.formatErrorSync(error as ParseResult.ParseError)).toResponse(surface)
         )
     }
   }
-  return Effect.logError("unhandled failure at the HTTP edge", error).pipe(Effect.as(internalError().toResponse()))
+  return Effect.logError("unhandled failure at the HTTP edge", error).pipe(
+    Effect.as(internalError().toResponse(surface))
+  )
 }
 
 /** Methods a browser may send cross-site without a preflight only matter when they change state. */
@@ -120,14 +125,8 @@ export const EdgeMiddleware = HttpApiBuilder.middleware(
         // simple cross-site POSTs without a preflight, so foreign origins are refused here.
         const origin = request.headers["origin"]
         if (origin !== undefined && !safeMethods.has(request.method) && !allowedOrigin(origin)) {
-          return HttpServerResponse.unsafeJson({
-            error: {
-              message: `Origin ${origin} is not allowed (see CORS_ORIGINS).`,
-              type: "invalid_request_error",
-              param: null,
-              code: "origin_not_allowed"
-            }
-          }, { status: 403 })
+          return errorOf(403, `Origin ${origin} is not allowed (see CORS_ORIGINS).`, "origin_not_allowed")
+            .toResponse(surfaceOf(pathOf(request)))
         }
         if (!publicPaths.has(pathOf(request))) {
           const principal = yield* auth.authenticate(request.headers)
@@ -143,7 +142,7 @@ export const EdgeMiddleware = HttpApiBuilder.middleware(
             const failure = Cause.failureOption(cause)
             if (Option.isSome(failure)) return yield* renderFailure(request, failure.value)
             yield* Effect.logError("defect at the HTTP edge", cause)
-            return internalError().toResponse()
+            return internalError().toResponse(surfaceOf(pathOf(request)))
           })
         )
       )

@@ -29,12 +29,12 @@ import {
   finishReasonOf,
   initialChunkState,
   type ProjectionContext,
-  settlesStatus,
   type StreamFrame,
   usageOf
 } from "../../../src/Http/Chat/Projection.js"
 import { flushStop, initialStopScanner, scanStop, type StopScanner } from "../../../src/Http/Chat/StopSequences.js"
 import type { ChatCompletion, ChatCompletionChunk } from "../../../src/Http/Chat/Wire.js"
+import { settlesStatus } from "../../../src/Http/TurnAnswer.js"
 
 // ---------------------------------------------------------------------------
 // Builders
@@ -670,7 +670,7 @@ describe("chunksOf", () => {
   })
 })
 
-describe("settlesStatus", () => {
+describe("settlesStatus (TurnAnswer)", () => {
   const error = new InternalFailure({ message: "x" })
   it.each(
     [
