@@ -7,7 +7,8 @@ import { HttpApi, OpenApi, OpenApiJsonSchema } from "@effect/platform"
 import { gatewayVersion } from "../version.js"
 import { ChatApi } from "./Chat/Api.js"
 import { ChatCompletionChunk } from "./Chat/Wire.js"
-import { ErrorEnvelope, HttpError } from "./Edge/Errors.js"
+import { AnthropicErrorEnvelope, ErrorEnvelope, HttpError } from "./Edge/Errors.js"
+import { MessagesApi } from "./Messages/Api.js"
 import { ModelsApi } from "./Models/Api.js"
 import { ProjectsApi } from "./Projects/Api.js"
 import { SessionsApi } from "./Sessions/Api.js"
@@ -15,6 +16,7 @@ import { SystemApi } from "./System/Api.js"
 
 export class GatewayApi extends HttpApi.make("claude-code-api")
   .add(ChatApi)
+  .add(MessagesApi)
   .add(SessionsApi)
   .add(ProjectsApi)
   .add(ModelsApi)
@@ -33,17 +35,22 @@ export class GatewayApi extends HttpApi.make("claude-code-api")
 {}
 
 /**
- * Every error leaves the gateway as an OpenAI envelope (the HTTP edge renders
- * `HttpError` that way), so the document shows the envelope for error statuses.
+ * Every error leaves the gateway as an envelope (the HTTP edge renders `HttpError` that
+ * way): OpenAI's, or Anthropic's on the Messages API's routes. The document shows the
+ * envelope for error statuses.
  */
 const documentErrors = (spec: Record<string, any>): Record<string, any> => {
-  const envelope = { $ref: "#/components/schemas/ErrorEnvelope" }
-  const errorResponse = (description: string) => ({
-    description,
-    content: { "application/json": { schema: envelope } }
-  })
   const paths: Record<string, any> = {}
   for (const [path, item] of Object.entries(spec.paths ?? {})) {
+    const envelope = {
+      $ref: path.startsWith("/v1/messages")
+        ? "#/components/schemas/AnthropicErrorEnvelope"
+        : "#/components/schemas/ErrorEnvelope"
+    }
+    const errorResponse = (description: string) => ({
+      description,
+      content: { "application/json": { schema: envelope } }
+    })
     const methods: Record<string, any> = {}
     for (const [method, operation] of Object.entries(item as Record<string, any>)) {
       const responses: Record<string, any> = {}
@@ -56,7 +63,8 @@ const documentErrors = (spec: Record<string, any>): Record<string, any> => {
       responses["429"] = errorResponse("Rate limited (see Retry-After)")
       responses["500"] = errorResponse("Internal error")
       if (
-        path.startsWith("/v1/chat/completions") || path.startsWith("/v1/sessions") || path.startsWith("/v1/projects")
+        path.startsWith("/v1/chat/completions") || path.startsWith("/v1/messages") || path.startsWith("/v1/sessions") ||
+        path.startsWith("/v1/projects")
       ) {
         responses["409"] = errorResponse("Session busy")
         responses["502"] = errorResponse("The CLI or the upstream API failed")
@@ -72,6 +80,7 @@ const documentErrors = (spec: Record<string, any>): Record<string, any> => {
     spec.components?.schemas ?? {}
   const defs: Record<string, any> = {}
   OpenApiJsonSchema.makeWithDefs(ErrorEnvelope, { defs })
+  OpenApiJsonSchema.makeWithDefs(AnthropicErrorEnvelope, { defs })
   OpenApiJsonSchema.makeWithDefs(ChatCompletionChunk, { defs })
   return { ...spec, paths, components: { ...spec.components, schemas: { ...schemas, ...defs } } }
 }

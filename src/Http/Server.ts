@@ -12,13 +12,14 @@ import { SessionRunner } from "../SessionRunner.js"
 import { GatewayApi } from "./Api.js"
 import { ChatHandlers } from "./Chat/Http.js"
 import { EdgeMiddleware, originAllowed } from "./Edge/Middleware.js"
+import { MessagesHandlers } from "./Messages/Http.js"
 import { ModelsHandlers } from "./Models/Http.js"
 import { ProjectsHandlers } from "./Projects/Http.js"
 import { SessionsHandlers } from "./Sessions/Http.js"
 import { SystemHandlers } from "./System/Http.js"
 
 const ApiLive = HttpApiBuilder.api(GatewayApi).pipe(
-  Layer.provide([ChatHandlers, SessionsHandlers, ProjectsHandlers, ModelsHandlers, SystemHandlers])
+  Layer.provide([ChatHandlers, MessagesHandlers, SessionsHandlers, ProjectsHandlers, ModelsHandlers, SystemHandlers])
 )
 
 const redocPage = `<!DOCTYPE html>

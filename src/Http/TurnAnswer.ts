@@ -50,6 +50,12 @@ export const settlesStatus = (stored: StoredEvent): boolean => {
   }
 }
 
+/** The headers naming the session and project of an answer, in every surface. */
+export const sessionHeaders = (handle: TurnHandle): Readonly<Record<string, string>> => ({
+  "x-session-id": handle.sessionId,
+  "x-project-id": handle.projectId
+})
+
 /** The turn's events through its end. */
 export const turnEvents = (handle: TurnHandle): Effect.Effect<ReadonlyArray<StoredEvent>, HttpError> =>
   Stream.runCollect(handle.events).pipe(Effect.map(Chunk.toReadonlyArray), Effect.mapError(fromDomain))

@@ -15,7 +15,7 @@ import { Sessions } from "../../Sessions.js"
 import { GatewayApi } from "../Api.js"
 import { fromCancel, fromDomain, type HttpError, internalError, invalidRequest } from "../Edge/Errors.js"
 import { doneFrame, keepAliveFrame, renderFrame } from "../Sse.js"
-import { answerWithTurn, type StreamRenderer, streamTurn, turnEvents } from "../TurnAnswer.js"
+import { answerWithTurn, sessionHeaders, type StreamRenderer, streamTurn, turnEvents } from "../TurnAnswer.js"
 import { chunksOf, completionOf, initialChunkState, type ProjectionContext, type TurnFailure } from "./Projection.js"
 import {
   decodeChatRequest,
@@ -29,11 +29,6 @@ import { clientToolsOf } from "./Tools.js"
 
 const failureToHttp = (failure: TurnFailure): HttpError =>
   failure._tag === "Failed" ? fromDomain(failure.error) : fromCancel(failure.reason)
-
-const sessionHeaders = (handle: TurnHandle) => ({
-  "x-session-id": handle.sessionId,
-  "x-project-id": handle.projectId
-})
 
 const fromEither = <A>(either: Either.Either<A, HttpError>) =>
   Either.match(either, { onLeft: Effect.fail, onRight: Effect.succeed })

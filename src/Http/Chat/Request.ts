@@ -4,10 +4,11 @@
  * messages (tool calls and results included) into provider-neutral conversation content.
  * The client's tools themselves are decoded in `Tools.ts`.
  */
-import { Either, ParseResult, Schema } from "effect"
+import { Either } from "effect"
 import { type ContentPart, type ConversationMessage, textOf } from "../../Domain/Conversation.js"
 import type { ToolCall } from "../../Domain/Tools.js"
-import { type HttpError, invalidRequest, paramOf } from "../Edge/Errors.js"
+import { bodyDecoder } from "../Decode.js"
+import { type HttpError, invalidRequest } from "../Edge/Errors.js"
 import type { ProjectionContext } from "./Projection.js"
 import { usesLegacyFunctions } from "./Tools.js"
 import {
@@ -16,29 +17,8 @@ import {
   type ChatMessage
 } from "./Wire.js"
 
-const decodeRequest = Schema.decodeUnknownEither(ChatCompletionRequest, { errors: "first", onExcessProperty: "ignore" })
-
 /** Decodes a parsed JSON body; a schema violation is a 400 that names the parameter. */
-export const decodeChatRequest = (body: unknown): Either.Either<ChatCompletionRequestType, HttpError> => {
-  if (typeof body !== "object" || body === null || Array.isArray(body)) {
-    return Either.left(invalidRequest("The request body must be a JSON object."))
-  }
-  return Either.mapLeft(decodeRequest(body), (error) => {
-    const issue = ParseResult.ArrayFormatter.formatErrorSync(error)[0]
-    const param = paramOf(issue?.path ?? [])
-    const detail = issue?.message ?? "invalid value"
-    const code = issue?._tag === "Missing"
-      ? "missing_required_parameter"
-      : detail.startsWith("empty array")
-      ? "empty_array"
-      : "invalid_value"
-    return invalidRequest(
-      param === null ? `Invalid request: ${detail}` : `Invalid value for '${param}': ${detail}`,
-      param,
-      code
-    )
-  })
-}
+export const decodeChatRequest = bodyDecoder(ChatCompletionRequest)
 
 /** The conversation of a turn, with system and developer messages merged into one prompt. */
 export interface TurnInput {

@@ -7,6 +7,8 @@ export interface StopScanner {
   /** Text that might be the start of a stop sequence, not yet released. */
   readonly held: string
   readonly stopped: boolean
+  /** The stop sequence that stopped the text, once one did. */
+  readonly matched?: string | undefined
 }
 
 export const initialStopScanner: StopScanner = { held: "", stopped: false }
@@ -21,11 +23,15 @@ export const scanStop = (
   const buffer = scanner.held + text
   if (stops.length === 0) return [initialStopScanner, buffer]
   let cut = -1
+  let matched = ""
   for (const stop of stops) {
     const index = stop.length > 0 ? buffer.indexOf(stop) : -1
-    if (index !== -1 && (cut === -1 || index < cut)) cut = index
+    if (index !== -1 && (cut === -1 || index < cut)) {
+      cut = index
+      matched = stop
+    }
   }
-  if (cut !== -1) return [{ held: "", stopped: true }, buffer.slice(0, cut)]
+  if (cut !== -1) return [{ held: "", stopped: true, matched }, buffer.slice(0, cut)]
   let hold = 0
   for (const stop of stops) {
     for (let length = Math.min(stop.length - 1, buffer.length); length > hold; length--) {

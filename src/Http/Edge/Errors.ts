@@ -63,8 +63,14 @@ export class HttpError extends Schema.TaggedError<HttpError>()("HttpError", {
 /** Which API's conventions a request follows: OpenAI's (chat, responses, the rest) or Anthropic's (messages). */
 export type ApiSurface = "openai" | "anthropic"
 
-/** The surface of a request path: the Messages API's routes answer in Anthropic's shapes. */
-export const surfaceOf = (path: string): ApiSurface => (/^\/v1\/messages(?:\/|$)/.test(path) ? "anthropic" : "openai")
+/**
+ * The surface of a request: the Messages API's routes answer in Anthropic's shapes, and so do
+ * the models routes for a caller that sends `anthropic-version`.
+ */
+export const surfaceOf = (path: string, headers: Readonly<Record<string, string | undefined>> = {}): ApiSurface =>
+  /^\/v1\/messages(?:\/|$)/.test(path) || (/^\/v1\/models(?:\/|$)/.test(path) && "anthropic-version" in headers)
+    ? "anthropic"
+    : "openai"
 
 /** Anthropic's error envelope. */
 export const AnthropicErrorEnvelope = Schema.Struct({

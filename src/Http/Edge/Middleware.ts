@@ -64,12 +64,14 @@ const routeNotFound = (request: HttpServerRequest.HttpServerRequest): HttpServer
         `Method ${request.method} is not allowed for ${path}; use ${allowed.join(", ")}.`,
         "method_not_allowed"
       )
-        .toResponse(surfaceOf(path)),
+        .toResponse(surfaceOf(path, request.headers)),
       "allow",
       allowed.join(", ")
     )
   }
-  return errorOf(404, `Unknown request URL: ${request.method} ${path}.`, "unknown_url").toResponse(surfaceOf(path))
+  return errorOf(404, `Unknown request URL: ${request.method} ${path}.`, "unknown_url").toResponse(
+    surfaceOf(path, request.headers)
+  )
 }
 
 const errorOf = (status: number, message: string, code: string) =>
@@ -77,7 +79,7 @@ const errorOf = (status: number, message: string, code: string) =>
 
 /** Any failure that reached the edge, as an envelope response. */
 const renderFailure = (request: HttpServerRequest.HttpServerRequest, error: unknown) => {
-  const surface = surfaceOf(pathOf(request))
+  const surface = surfaceOf(pathOf(request), request.headers)
   if (error instanceof HttpError) return Effect.succeed(error.toResponse(surface))
   if (typeof error === "object" && error !== null && "_tag" in error) {
     switch (error._tag) {
@@ -126,7 +128,7 @@ export const EdgeMiddleware = HttpApiBuilder.middleware(
         const origin = request.headers["origin"]
         if (origin !== undefined && !safeMethods.has(request.method) && !allowedOrigin(origin)) {
           return errorOf(403, `Origin ${origin} is not allowed (see CORS_ORIGINS).`, "origin_not_allowed")
-            .toResponse(surfaceOf(pathOf(request)))
+            .toResponse(surfaceOf(pathOf(request), request.headers))
         }
         if (!publicPaths.has(pathOf(request))) {
           const principal = yield* auth.authenticate(request.headers)
@@ -142,7 +144,7 @@ export const EdgeMiddleware = HttpApiBuilder.middleware(
             const failure = Cause.failureOption(cause)
             if (Option.isSome(failure)) return yield* renderFailure(request, failure.value)
             yield* Effect.logError("defect at the HTTP edge", cause)
-            return internalError().toResponse(surfaceOf(pathOf(request)))
+            return internalError().toResponse(surfaceOf(pathOf(request), request.headers))
           })
         )
       )

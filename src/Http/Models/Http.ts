@@ -1,7 +1,8 @@
 /**
- * The models group's handlers over `ModelRegistry`.
+ * The models group's handlers over `ModelRegistry`. A request that carries
+ * `anthropic-version` (an Anthropic client listing models) is answered in Anthropic's shape.
  */
-import { HttpApiBuilder } from "@effect/platform"
+import { HttpApiBuilder, type HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { Effect, Option } from "effect"
 import { ModelNotFound } from "../../Domain/Errors.js"
 import type { ModelInfo } from "../../Domain/Model.js"
@@ -9,6 +10,17 @@ import { ModelRegistry } from "../../ModelRegistry.js"
 import { GatewayApi } from "../Api.js"
 import { fromDomain } from "../Edge/Errors.js"
 import type { Model } from "./Api.js"
+
+/** Whether the caller speaks Anthropic's API. */
+const isAnthropicClient = (request: HttpServerRequest.HttpServerRequest) => "anthropic-version" in request.headers
+
+/** A model in Anthropic's shape. */
+const anthropicModelOf = (info: ModelInfo) => ({
+  type: "model" as const,
+  id: info.id,
+  display_name: info.name,
+  created_at: new Date(createdOf(info.id) * 1000).toISOString()
+})
 
 /** `created` of a model: the date in its id (`…-20250929`) when there is one. */
 const createdOf = (id: string): number => {
@@ -29,8 +41,24 @@ export const ModelsHandlers = HttpApiBuilder.group(GatewayApi, "models", (handle
       aliases: registry.aliasesOf(info.id),
       fallbacks: registry.fallbacksOf(info.id)
     })
+    const modelOf = (id: string) =>
+      Option.match(registry.get(id), {
+        onNone: () => Effect.fail(fromDomain(new ModelNotFound({ model: id }))),
+        onSome: Effect.succeed
+      })
     return handlers
-      .handle("listModels", () => Effect.succeed({ object: "list" as const, data: registry.list.map(toModel) }))
+      .handleRaw("listModels", ({ request }) => {
+        if (!isAnthropicClient(request)) {
+          return Effect.succeed(HttpServerResponse.unsafeJson({ object: "list", data: registry.list.map(toModel) }))
+        }
+        const data = registry.list.map(anthropicModelOf)
+        return Effect.succeed(HttpServerResponse.unsafeJson({
+          data,
+          has_more: false,
+          first_id: data[0]?.id ?? null,
+          last_id: data[data.length - 1]?.id ?? null
+        }))
+      })
       .handle("listCapabilities", () =>
         Effect.succeed({
           object: "list" as const,
@@ -50,9 +78,9 @@ export const ModelsHandlers = HttpApiBuilder.group(GatewayApi, "models", (handle
             fallbacks: registry.fallbacksOf(info.id)
           }))
         }))
-      .handle("getModel", ({ path }) =>
-        Option.match(registry.get(path.model_id), {
-          onNone: () => Effect.fail(fromDomain(new ModelNotFound({ model: path.model_id }))),
-          onSome: (info) => Effect.succeed(toModel(info))
-        }))
+      .handleRaw("getModel", ({ path, request }) =>
+        Effect.map(
+          modelOf(path.model_id),
+          (info) => HttpServerResponse.unsafeJson(isAnthropicClient(request) ? anthropicModelOf(info) : toModel(info))
+        ))
   }))

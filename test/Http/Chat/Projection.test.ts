@@ -182,7 +182,7 @@ describe("scanStop / flushStop", () => {
     const result = scanAll(["Hello END world", "more text"], ["END"])
     expect(result.released).toEqual(["Hello ", ""])
     expect(result.flushed).toBe("")
-    expect(result.scanner).toEqual({ held: "", stopped: true })
+    expect(result.scanner).toEqual({ held: "", stopped: true, matched: "END" })
   })
 
   it("finds a stop sequence split across deltas, holding its possible start meanwhile", () => {
