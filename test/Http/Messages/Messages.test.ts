@@ -169,7 +169,7 @@ const streamOf = (events: ReadonlyArray<SessionEvent>, stops: ReadonlyArray<stri
   for (const event of stored(events)) {
     const [next, out] = messageEventsOf(state, event, stops)
     state = next
-    frames.push(...out)
+    for (const frame of out) frames.push(frame)
   }
   return { frames, done: state.done }
 }
