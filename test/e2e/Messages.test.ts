@@ -11,11 +11,12 @@
  */
 import Anthropic from "@anthropic-ai/sdk"
 import { Redacted } from "effect"
+import * as NodeChildProcess from "node:child_process"
 import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { type FakeAnthropic, type RecordedRequest, startFakeAnthropic } from "../fixtures/FakeAnthropic.js"
-import { type Gateway, realCliConfig, startGateway, tempDirectory } from "../support/Gateway.js"
+import { type Gateway, realCliConfig, realCliPath, startGateway, tempDirectory } from "../support/Gateway.js"
 import { claudeProcessesUnder } from "../support/processes.js"
 
 const MODEL = "claude-sonnet-4-5-20250929"
@@ -234,6 +235,53 @@ describe("Anthropic's Messages API with the real Claude Code CLI", () => {
     const attached = (await eventsOf(sessionId)).filter((event) => event.type === "TurnAttached")
     expect(attached.length).toBe(4)
     expect(new Set(attached.map((event) => event.data.cliSessionId)).size).toBe(1)
+  })
+
+  it("serves Claude Code itself as a client: its own Bash tool runs on its side, the step on one warm process", async () => {
+    const clientHome = NodePath.join(suiteRoot, "client-home")
+    const workDir = NodePath.join(suiteRoot, "client-work")
+    NodeFs.mkdirSync(clientHome, { recursive: true })
+    NodeFs.mkdirSync(workDir, { recursive: true })
+    const marker = unique("client")
+    const result = await new Promise<{ code: number | null; stdout: string }>((resolve) => {
+      const child = NodeChildProcess.spawn(
+        realCliPath,
+        ["-p", `SCENARIO_BASH ${marker}`, "--output-format", "json", "--permission-mode", "acceptEdits"],
+        {
+          cwd: workDir,
+          stdio: ["ignore", "pipe", "pipe"],
+          env: {
+            ...process.env,
+            HOME: clientHome,
+            ANTHROPIC_BASE_URL: gateway.url,
+            ANTHROPIC_API_KEY: "test",
+            CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1",
+            CLAUDE_CODE_MAX_RETRIES: "0"
+          }
+        }
+      )
+      let stdout = ""
+      child.stdout.on("data", (data) => (stdout += String(data)))
+      child.on("exit", (code) => resolve({ code, stdout }))
+    })
+    expect(result.code).toBe(0)
+    // The client ran `echo hi` itself; the model saw its output as the tool's result.
+    expect(JSON.parse(result.stdout)).toMatchObject({ is_error: false, result: "Tool said: hi", num_turns: 2 })
+    const sessions = (await (await fetch(`${gateway.url}/v1/sessions?limit=100`)).json()) as {
+      data: ReadonlyArray<{ id: string }>
+    }
+    const mine = []
+    for (const session of sessions.data) {
+      const events = await eventsOf(session.id)
+      if (JSON.stringify(events).includes(marker)) mine.push(events)
+    }
+    expect(mine.length).toBe(1)
+    const attached = mine[0]!.filter((event) => event.type === "TurnAttached")
+    expect(attached.length).toBe(2)
+    expect(new Set(attached.map((event) => event.data.cliSessionId)).size).toBe(1)
+    expect(mine[0]!.filter((event) => event.type === "ToolCallStarted").map((event) => event.data.name)).toEqual([
+      "Bash"
+    ])
   })
 
   it("answers errors in Anthropic's envelope: a bad tool, a bad body, a missing key", async () => {

@@ -56,7 +56,7 @@ const partsOf = (
  * `tool_use` blocks become its tool calls, its thinking is left out.
  */
 const messagesOf = (
-  message: MessageParam,
+  message: MessageParam & { readonly role: "user" | "assistant" },
   index: number
 ): Either.Either<ReadonlyArray<ConversationMessage>, HttpError> =>
   Either.gen(function*() {
@@ -101,13 +101,51 @@ const messagesOf = (
     return content.length > 0 ? [...results, { role: "user", content }] : results
   })
 
+/**
+ * A system message between the others (Claude Code sends its reminders so) as text for the
+ * model: it goes with the user message before it (or, at the start, the one after it), so
+ * the conversation keeps its shape and the session its settings.
+ */
+const withSystemMessages = (
+  messages: ReadonlyArray<ConversationMessage | { readonly system: string }>
+): ReadonlyArray<ConversationMessage> => {
+  const merged: Array<ConversationMessage> = []
+  let waiting: Array<string> = []
+  const note = (text: string): ContentPart => ({
+    _tag: "text",
+    text: `\n\n<system-reminder>\n${text}\n</system-reminder>`
+  })
+  for (const message of messages) {
+    if ("system" in message) {
+      const previous = merged[merged.length - 1]
+      if (previous?.role === "user") {
+        merged[merged.length - 1] = { ...previous, content: [...previous.content, note(message.system)] }
+      } else {
+        waiting.push(message.system)
+      }
+    } else if (message.role === "user" && waiting.length > 0) {
+      merged.push({ ...message, content: [...waiting.map(note), ...message.content] })
+      waiting = []
+    } else {
+      merged.push(message)
+    }
+  }
+  return merged
+}
+
 /** The system prompt and conversation of a request. */
 export const messagesInputOf = (request: MessagesRequest): Either.Either<MessagesInput, HttpError> =>
   Either.gen(function*() {
-    const messages: Array<ConversationMessage> = []
+    const converted: Array<ConversationMessage | { readonly system: string }> = []
     for (const [index, message] of request.messages.entries()) {
-      for (const converted of yield* messagesOf(message, index)) messages.push(converted)
+      if (message.role === "system") {
+        const parts = yield* partsOf(message.content, `messages[${index}].content`)
+        converted.push({ system: parts.flatMap((part) => (part._tag === "text" ? [part.text] : [])).join("\n") })
+        continue
+      }
+      for (const each of yield* messagesOf({ ...message, role: message.role }, index)) converted.push(each)
     }
+    const messages = withSystemMessages(converted)
     const system = typeof request.system === "string"
       ? request.system
       : (request.system ?? []).map((block) => block.text).join("\n\n")

@@ -49,7 +49,10 @@ export const ContentBlockParam = Schema.Union(
 export type ContentBlockParam = typeof ContentBlockParam.Type
 
 export const MessageParam = Schema.Struct({
-  role: Schema.Literal("user", "assistant"),
+  role: Schema.Literal("user", "assistant", "system").annotations({
+    description:
+      "system messages between the others (as Claude Code sends them) are context for the nearest user message"
+  }),
   content: Schema.Union(Schema.String, Schema.Array(ContentBlockParam))
 })
 export type MessageParam = typeof MessageParam.Type

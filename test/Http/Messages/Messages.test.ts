@@ -84,6 +84,24 @@ describe("Messages requests", () => {
     })
   })
 
+  it("puts system messages between the others (as Claude Code sends them) with the nearest user message", () => {
+    const request = ok(decoded({
+      messages: [
+        { role: "system", content: "Before anything." },
+        { role: "user", content: "Hello" },
+        { role: "system", content: [{ type: "text", text: "Agents: none." }] },
+        { role: "assistant", content: "Hi" },
+        { role: "user", content: "Bye" }
+      ]
+    }))
+    const note = (text: string) => ({ _tag: "text", text: `\n\n<system-reminder>\n${text}\n</system-reminder>` })
+    expect(ok(messagesInputOf(request)).messages).toEqual([
+      { role: "user", content: [note("Before anything."), { _tag: "text", text: "Hello" }, note("Agents: none.")] },
+      { role: "assistant", content: [{ _tag: "text", text: "Hi" }] },
+      { role: "user", content: [{ _tag: "text", text: "Bye" }] }
+    ])
+  })
+
   it("takes base64 images and refuses remote ones and unknown blocks, naming the parameter", () => {
     const image = (source: unknown) => decoded({ messages: [{ role: "user", content: [{ type: "image", source }] }] })
     expect(ok(messagesInputOf(ok(image({ type: "base64", media_type: "image/png", data: "AAAA" })))).messages).toEqual([
