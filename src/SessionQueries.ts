@@ -1,7 +1,7 @@
 /**
  * SessionQueries: the read models of the event log, queried in SQL over the events'
- * payloads: session summaries and totals, the session a resent history belongs to, and
- * the turns a stopped gateway left unfinished. It never writes.
+ * payloads: session summaries and totals, the session a resent history belongs to, where a
+ * turn starts, and the turns a stopped gateway left unfinished. It never writes.
  */
 import { SqlClient, type Statement } from "@effect/sql"
 import { Context, Effect, Layer, Option } from "effect"
@@ -33,6 +33,10 @@ export declare namespace SessionQueries {
       projectId: string,
       digest: string
     ) => Effect.Effect<Option.Option<string>, StoreError>
+    /** Where a turn starts: its session and the sequence of its `TurnStarted`, whoever owns it. */
+    readonly turnStart: (
+      turnId: string
+    ) => Effect.Effect<Option.Option<{ readonly sessionId: string; readonly sequence: number }>, StoreError>
     /** Turns with a `TurnStarted` but no end (the gateway stopped while they ran). */
     readonly unfinishedTurns: Effect.Effect<
       ReadonlyArray<{ readonly sessionId: string; readonly turnId: string; readonly lastSequence: number }>,
@@ -236,6 +240,16 @@ export const makeSessionQueries = Effect.gen(function*() {
       Effect.mapError(storeError("findByDigest"))
     )
 
+  const turnStart = (turnId: string) =>
+    sql<{ readonly session_id: string; readonly sequence: number }>`
+      SELECT session_id, sequence FROM session_events WHERE turn_id = ${turnId} AND type = 'TurnStarted' LIMIT 1
+    `.pipe(
+      Effect.map((rows) =>
+        Option.map(Option.fromNullable(rows[0]), (row) => ({ sessionId: row.session_id, sequence: row.sequence }))
+      ),
+      Effect.mapError(storeError("turnStart"))
+    )
+
   const unfinishedTurns = sql<
     { readonly session_id: string; readonly turn_id: string; readonly last_sequence: number }
   >`
@@ -253,7 +267,14 @@ export const makeSessionQueries = Effect.gen(function*() {
     Effect.mapError(storeError("unfinishedTurns"))
   )
 
-  return { listSessions, sessionSummary, totals, findByDigest, unfinishedTurns } satisfies SessionQueries.Service
+  return {
+    listSessions,
+    sessionSummary,
+    totals,
+    findByDigest,
+    turnStart,
+    unfinishedTurns
+  } satisfies SessionQueries.Service
 })
 
 export class SessionQueries extends Context.Tag("claude-code-api/SessionQueries")<

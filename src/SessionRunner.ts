@@ -30,6 +30,7 @@ import {
 import {
   type CancelReason,
   type HeldCallsDropReason,
+  ResponseDeleted,
   SessionClosed,
   SessionCreated,
   type StoredEvent,
@@ -91,6 +92,12 @@ export declare namespace SessionRunner {
       sessionId: string,
       options: { readonly purge: boolean }
     ) => Effect.Effect<void, SessionNotFound | StoreError>
+    /**
+     * Records that the response of a session's turn was deleted (`ResponseDeleted`), between
+     * turns: a turn running in the session is waited for (cancel it first if it is that
+     * turn). Recorded once; nothing is recorded in a purged session.
+     */
+    readonly recordResponseDeleted: (sessionId: string, turnId: string) => Effect.Effect<void, StoreError>
     /** What runs in a session now. */
     readonly activity: (sessionId: string) => Effect.Effect<SessionActivity>
     /** How many turns run now. */
@@ -281,6 +288,18 @@ export const makeSessionRunner = Effect.gen(function*() {
     }
   )
 
+  const recordResponseDeleted = Effect.fn("SessionRunner.recordResponseDeleted")(
+    function*(sessionId: string, turnId: string) {
+      yield* writeBetweenTurns(sessionId, (events) => {
+        const last = events[events.length - 1]
+        const deleted = events.some(({ event }) => event._tag === "ResponseDeleted" && event.turnId === turnId)
+        return last === undefined || deleted
+          ? Effect.void
+          : Effect.asVoid(sessionAppender(store, sessionId, last.sequence)([new ResponseDeleted({ turnId })]))
+      })
+    }
+  )
+
   const activity = (sessionId: string) =>
     Effect.sync((): SessionActivity => {
       const claim = admission.current(sessionId)
@@ -307,6 +326,7 @@ export const makeSessionRunner = Effect.gen(function*() {
     createSession,
     cancel,
     closeSession,
+    recordResponseDeleted,
     activity,
     runningCount: Effect.sync(() => admission.claims().filter((claim) => !claim.ended).length),
     warmCount: Effect.sync(() => pool.warmSessions().length),

@@ -21,6 +21,14 @@ export interface SessionView {
   readonly activity: SessionActivity
 }
 
+/** A turn of the caller's, found by its id. */
+export interface TurnLog {
+  readonly sessionId: string
+  readonly projectId: string
+  /** The session's events from the turn's `TurnStarted` on (later turns included). */
+  readonly events: ReadonlyArray<StoredEvent>
+}
+
 /** Totals over a caller's sessions, and what runs on the gateway now. */
 export interface SessionStatistics {
   readonly totals: SessionTotals
@@ -59,6 +67,17 @@ export declare namespace Sessions {
       caller: string | null,
       sessionId: string
     ) => Effect.Effect<ReadonlyArray<ConversationMessage>, SessionNotFound | StoreError>
+    /** A turn by its id, with its session's events from its start on; none when it is not the caller's. */
+    readonly turn: (caller: string | null, turnId: string) => Effect.Effect<Option.Option<TurnLog>, StoreError>
+    /**
+     * Records that the response of a turn of the caller's session was deleted (see
+     * `SessionRunner.recordResponseDeleted`); the turn is cancelled first if it still runs.
+     */
+    readonly deleteResponse: (
+      caller: string | null,
+      sessionId: string,
+      turnId: string
+    ) => Effect.Effect<void, SessionNotFound | StoreError>
     /** Up to `limit` stored events after `after`, and whether more follow. */
     readonly events: (caller: string | null, sessionId: string, options: {
       readonly after: number
@@ -128,6 +147,22 @@ export const makeSessions = Effect.gen(function*() {
       owned(caller, sessionId).pipe(
         Effect.zipRight(store.read(sessionId)),
         Effect.map((events) => historyOf(events).conversation)
+      ),
+    turn: (caller, turnId) =>
+      Effect.gen(function*() {
+        const start = yield* queries.turnStart(turnId)
+        if (Option.isNone(start)) return Option.none()
+        const { sequence, sessionId } = start.value
+        // The session's first event says whose it is.
+        const [first] = yield* store.read(sessionId, { limit: 1 })
+        if (first?.event._tag !== "SessionCreated" || !isVisibleTo(first.event.owner, caller)) return Option.none()
+        const events = yield* store.read(sessionId, { after: sequence - 1 })
+        return Option.some({ sessionId, projectId: first.event.projectId, events })
+      }),
+    deleteResponse: (caller, sessionId, turnId) =>
+      owned(caller, sessionId).pipe(
+        Effect.zipRight(runner.cancel(sessionId, "client", turnId)),
+        Effect.zipRight(runner.recordResponseDeleted(sessionId, turnId))
       ),
     events: (caller, sessionId, options) =>
       owned(caller, sessionId).pipe(

@@ -182,6 +182,14 @@ export class TurnCancelled extends Schema.TaggedClass<TurnCancelled>()("TurnCanc
   reason: CancelReason
 }) {}
 
+/**
+ * The response of a turn was deleted (`DELETE /v1/responses/{id}`): it is no longer read
+ * back or referred to. The turn itself stays in the conversation.
+ */
+export class ResponseDeleted extends Schema.TaggedClass<ResponseDeleted>()("ResponseDeleted", {
+  turnId: TurnId
+}) {}
+
 /** A project (a working directory under the project root) was registered. */
 export class ProjectCreated extends Schema.TaggedClass<ProjectCreated>()("ProjectCreated", {
   projectId: Schema.String,
@@ -214,7 +222,8 @@ export const SessionEvent = Schema.Union(
   TurnCancelled,
   ToolCallStarted,
   ToolCallDelta,
-  ToolCallsExpired
+  ToolCallsExpired,
+  ResponseDeleted
 )
 export type SessionEvent = typeof SessionEvent.Type
 

@@ -11,12 +11,15 @@ import { AnthropicErrorEnvelope, ErrorEnvelope, HttpError } from "./Edge/Errors.
 import { MessagesApi } from "./Messages/Api.js"
 import { ModelsApi } from "./Models/Api.js"
 import { ProjectsApi } from "./Projects/Api.js"
+import { ResponsesApi } from "./Responses/Api.js"
+import { ResponseStreamEvent } from "./Responses/Wire.js"
 import { SessionsApi } from "./Sessions/Api.js"
 import { SystemApi } from "./System/Api.js"
 
 export class GatewayApi extends HttpApi.make("claude-code-api")
   .add(ChatApi)
   .add(MessagesApi)
+  .add(ResponsesApi)
   .add(SessionsApi)
   .add(ProjectsApi)
   .add(ModelsApi)
@@ -64,7 +67,7 @@ const documentErrors = (spec: Record<string, any>): Record<string, any> => {
       responses["500"] = errorResponse("Internal error")
       if (
         path.startsWith("/v1/chat/completions") || path.startsWith("/v1/messages") || path.startsWith("/v1/sessions") ||
-        path.startsWith("/v1/projects")
+        path.startsWith("/v1/projects") || path.startsWith("/v1/responses")
       ) {
         responses["409"] = errorResponse("Session busy")
         responses["502"] = errorResponse("The CLI or the upstream API failed")
@@ -82,5 +85,6 @@ const documentErrors = (spec: Record<string, any>): Record<string, any> => {
   OpenApiJsonSchema.makeWithDefs(ErrorEnvelope, { defs })
   OpenApiJsonSchema.makeWithDefs(AnthropicErrorEnvelope, { defs })
   OpenApiJsonSchema.makeWithDefs(ChatCompletionChunk, { defs })
+  OpenApiJsonSchema.makeWithDefs(ResponseStreamEvent, { defs })
   return { ...spec, paths, components: { ...spec.components, schemas: { ...schemas, ...defs } } }
 }

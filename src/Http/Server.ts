@@ -15,11 +15,20 @@ import { EdgeMiddleware, originAllowed } from "./Edge/Middleware.js"
 import { MessagesHandlers } from "./Messages/Http.js"
 import { ModelsHandlers } from "./Models/Http.js"
 import { ProjectsHandlers } from "./Projects/Http.js"
+import { ResponsesHandlers } from "./Responses/Http.js"
 import { SessionsHandlers } from "./Sessions/Http.js"
 import { SystemHandlers } from "./System/Http.js"
 
 const ApiLive = HttpApiBuilder.api(GatewayApi).pipe(
-  Layer.provide([ChatHandlers, MessagesHandlers, SessionsHandlers, ProjectsHandlers, ModelsHandlers, SystemHandlers])
+  Layer.provide([
+    ChatHandlers,
+    MessagesHandlers,
+    ResponsesHandlers,
+    SessionsHandlers,
+    ProjectsHandlers,
+    ModelsHandlers,
+    SystemHandlers
+  ])
 )
 
 const redocPage = `<!DOCTYPE html>

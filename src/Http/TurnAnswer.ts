@@ -10,6 +10,7 @@ import { type HttpServerRequest, type HttpServerResponse } from "@effect/platfor
 import { Chunk, type Duration, Effect, Exit, Option, Scope, Stream } from "effect"
 import type { StoredEvent } from "../Domain/SessionEvent.js"
 import type { TurnHandle } from "../Domain/Turn.js"
+import type { SessionRunner } from "../SessionRunner.js"
 import { fromCancel, fromDomain, type HttpError } from "./Edge/Errors.js"
 import { sseResponse } from "./Sse.js"
 
@@ -55,6 +56,17 @@ export const sessionHeaders = (handle: TurnHandle): Readonly<Record<string, stri
   "x-session-id": handle.sessionId,
   "x-project-id": handle.projectId
 })
+
+/**
+ * What to do with a turn whose client is gone before its answer ended: cancel it (reason
+ * `disconnect`, that turn only), unless the gateway lets such turns run.
+ */
+export const whenAbandoned = (
+  runner: SessionRunner.Service,
+  cancelOnDisconnect: boolean
+) =>
+(handle: TurnHandle): Effect.Effect<void> =>
+  cancelOnDisconnect ? Effect.asVoid(runner.cancel(handle.sessionId, "disconnect", handle.turnId)) : Effect.void
 
 /** The turn's events through its end. */
 export const turnEvents = (handle: TurnHandle): Effect.Effect<ReadonlyArray<StoredEvent>, HttpError> =>

@@ -4,6 +4,7 @@
  */
 import { HttpApiEndpoint, HttpApiGroup, OpenApi } from "@effect/platform"
 import { Schema } from "effect"
+import { documentStreaming } from "../StreamingDocs.js"
 import { ChatCompletion, ChatCompletionRequest } from "./Wire.js"
 
 export const SessionPath = Schema.Struct({ session_id: Schema.String })
@@ -32,34 +33,13 @@ export const CancelResult = Schema.Struct({
   status: Schema.Literal("cancelled", "not_running")
 }).annotations({ identifier: "CancelResult" })
 
-/** Adds the SSE variant of the chat completion response to the generated document. */
-const documentStreaming = OpenApi.annotations({
-  transform: (operation) => {
-    const responses = (operation.responses ?? {}) as Record<string, { content?: Record<string, unknown> }>
-    const ok = responses["200"] ?? { content: {} }
-    return {
-      ...operation,
-      responses: {
-        ...responses,
-        "200": {
-          ...ok,
-          description:
-            "A chat.completion (JSON), or with `stream: true` a text/event-stream of chat.completion.chunk objects ending with `data: [DONE]`",
-          content: {
-            ...ok.content,
-            "text/event-stream": {
-              schema: {
-                type: "string",
-                description:
-                  "Server-sent events. Each event is `data: <ChatCompletionChunk JSON>`; an error after the stream started is `data: {\"error\": {...}}`; the stream ends with `data: [DONE]`. Lines starting with `:` are keep-alive comments.",
-                "x-event-schema": { $ref: "#/components/schemas/ChatCompletionChunk" }
-              }
-            }
-          }
-        }
-      }
-    }
-  }
+/** Adds the SSE variant of the answer to the generated document. */
+const streamingDocs = documentStreaming({
+  description:
+    "A chat.completion (JSON), or with `stream: true` a text/event-stream of chat.completion.chunk objects ending with `data: [DONE]`",
+  streamDescription:
+    "Server-sent events. Each event is `data: <ChatCompletionChunk JSON>`; an error after the stream started is `data: {\"error\": {...}}`; the stream ends with `data: [DONE]`. Lines starting with `:` are keep-alive comments.",
+  eventSchema: "ChatCompletionChunk"
 })
 
 export class ChatApi extends HttpApiGroup.make("chat")
@@ -72,7 +52,7 @@ export class ChatApi extends HttpApiGroup.make("chat")
         OpenApi.Description,
         "OpenAI-compatible. Runs one turn of Claude Code. Extension fields: `session_id`, `project_id`, `system_prompt` in the request; `session_id`, `project_id`, `usage.cost_usd`, `message.reasoning_content` and `message.claude_code_tool_uses` in the response; `X-Session-ID` and `X-Project-ID` headers."
       )
-      .annotateContext(documentStreaming)
+      .annotateContext(streamingDocs)
   )
   .add(
     HttpApiEndpoint.del("cancelChatCompletion", "/v1/chat/completions/:session_id")

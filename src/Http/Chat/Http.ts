@@ -4,7 +4,7 @@
  * as one JSON body or as an SSE stream (see `TurnAnswer`).
  */
 import { HttpApiBuilder, type HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { Duration, Effect, Either } from "effect"
+import { Duration, Effect } from "effect"
 import { AppConfig } from "../../AppConfig.js"
 import { currentOwner } from "../../Auth.js"
 import { claudeCodeToolNames } from "../../Domain/Tools.js"
@@ -13,10 +13,18 @@ import { ModelRegistry } from "../../ModelRegistry.js"
 import { SessionRunner } from "../../SessionRunner.js"
 import { Sessions } from "../../Sessions.js"
 import { GatewayApi } from "../Api.js"
-import { fromCancel, fromDomain, type HttpError, internalError, invalidRequest } from "../Edge/Errors.js"
+import { readJsonBody } from "../Decode.js"
+import { fromDomain, fromTurnFailure, internalError } from "../Edge/Errors.js"
 import { doneFrame, keepAliveFrame, renderFrame } from "../Sse.js"
-import { answerWithTurn, sessionHeaders, type StreamRenderer, streamTurn, turnEvents } from "../TurnAnswer.js"
-import { chunksOf, completionOf, initialChunkState, type ProjectionContext, type TurnFailure } from "./Projection.js"
+import {
+  answerWithTurn,
+  sessionHeaders,
+  type StreamRenderer,
+  streamTurn,
+  turnEvents,
+  whenAbandoned
+} from "../TurnAnswer.js"
+import { chunksOf, completionOf, initialChunkState, type ProjectionContext } from "./Projection.js"
 import {
   decodeChatRequest,
   outputSchemaOf,
@@ -26,12 +34,6 @@ import {
   turnInputOf
 } from "./Request.js"
 import { clientToolsOf } from "./Tools.js"
-
-const failureToHttp = (failure: TurnFailure): HttpError =>
-  failure._tag === "Failed" ? fromDomain(failure.error) : fromCancel(failure.reason)
-
-const fromEither = <A>(either: Either.Either<A, HttpError>) =>
-  Either.match(either, { onLeft: Effect.fail, onRight: Effect.succeed })
 
 const seconds = (millis: number) => Math.floor(millis / 1000)
 
@@ -43,16 +45,12 @@ export const ChatHandlers = HttpApiBuilder.group(GatewayApi, "chat", (handlers) 
     const config = yield* AppConfig
     const keepAlive = Duration.seconds(config.sseKeepAliveSeconds)
 
-    /** A client gone before its answer ended cancels its turn (that one only), unless configured to let it run. */
-    const cancelOnDisconnect = (handle: TurnHandle) =>
-      config.cancelOnDisconnect
-        ? Effect.asVoid(runner.cancel(handle.sessionId, "disconnect", handle.turnId))
-        : Effect.void
+    const cancelOnDisconnect = whenAbandoned(runner, config.cancelOnDisconnect)
 
     const jsonAnswer = (handle: TurnHandle, context: ProjectionContext) =>
       Effect.gen(function*() {
         const completion = completionOf(yield* turnEvents(handle), context)
-        if ("_tag" in completion) return yield* failureToHttp(completion)
+        if ("_tag" in completion) return yield* fromTurnFailure(completion)
         return HttpServerResponse.unsafeJson(completion, { headers: sessionHeaders(handle) })
       })
 
@@ -96,19 +94,14 @@ export const ChatHandlers = HttpApiBuilder.group(GatewayApi, "chat", (handlers) 
     /** The whole endpoint; every failure is an `HttpError`. */
     const createChatCompletion = (request: HttpServerRequest.HttpServerRequest) =>
       Effect.gen(function*() {
-        const body = yield* request.json.pipe(
-          Effect.mapError(() =>
-            invalidRequest("We could not parse the JSON body of your request.", null, "invalid_json")
-          )
-        )
-        const chat = yield* fromEither(decodeChatRequest(body))
+        const chat = yield* readJsonBody(request, decodeChatRequest)
         const refused = refuseUnsupported(chat)
         if (refused !== null) return yield* refused
-        const clientTools = yield* fromEither(
+        const clientTools = yield* (
           clientToolsOf(chat, config.clientToolsKeepBuiltins ? { reservedNames: claudeCodeToolNames } : {})
         )
-        const input = yield* fromEither(turnInputOf(chat))
-        const outputSchema = yield* fromEither(outputSchemaOf(chat))
+        const input = yield* (turnInputOf(chat))
+        const outputSchema = yield* (outputSchemaOf(chat))
         const parameters = parametersOf(chat)
         const owner = yield* currentOwner
         return yield* answerWithTurn(
@@ -135,15 +128,16 @@ export const ChatHandlers = HttpApiBuilder.group(GatewayApi, "chat", (handlers) 
     return handlers
       .handleRaw("createChatCompletion", ({ request }) => createChatCompletion(request))
       .handle("cancelChatCompletion", ({ path }) =>
-        Effect.flatMap(currentOwner, (owner) => sessions.cancelTurn(owner, path.session_id)).pipe(
-          Effect.map((cancelled) => ({
-            session_id: path.session_id,
-            object: "chat.completion.cancellation" as const,
-            cancelled,
-            status: cancelled ? "cancelled" as const : "not_running" as const
-          })),
-          Effect.mapError(fromDomain)
-        ))
+        Effect.flatMap(currentOwner, (owner) =>
+          sessions.cancelTurn(owner, path.session_id)).pipe(
+            Effect.map((cancelled) => ({
+              session_id: path.session_id,
+              object: "chat.completion.cancellation" as const,
+              cancelled,
+              status: cancelled ? "cancelled" as const : "not_running" as const
+            })),
+            Effect.mapError(fromDomain)
+          ))
       .handle("chatCompletionStatus", ({ path }) =>
         Effect.flatMap(currentOwner, (owner) =>
           sessions.get(owner, path.session_id)).pipe(

@@ -6,9 +6,10 @@
  * `function_call`); Claude Code's own tool uses never are. Streamed or not, a turn
  * answers the same text and the same calls.
  */
-import { InternalFailure, type TurnError } from "../../Domain/Errors.js"
-import type { CancelReason, StoredEvent, TurnUsage } from "../../Domain/SessionEvent.js"
+import { InternalFailure } from "../../Domain/Errors.js"
+import type { StoredEvent, TurnUsage } from "../../Domain/SessionEvent.js"
 import type { ToolCall } from "../../Domain/Tools.js"
+import type { TurnFailure } from "../Edge/Errors.js"
 import { flushStop, initialStopScanner, scanStop, type StopScanner } from "./StopSequences.js"
 import type {
   ChatCompletion,
@@ -72,11 +73,6 @@ export const finishReasonOf = (stopReason: string | null, stoppedBySequence: boo
       return "stop"
   }
 }
-
-/** How a turn ended, when it did not complete. */
-export type TurnFailure =
-  | { readonly _tag: "Failed"; readonly error: TurnError }
-  | { readonly _tag: "Cancelled"; readonly reason: CancelReason }
 
 const completionId = (turnId: string) => `chatcmpl-${turnId.replace(/^turn_/, "")}`
 

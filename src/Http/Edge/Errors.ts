@@ -23,6 +23,11 @@ import type {
 } from "../../Domain/Errors.js"
 import type { CancelReason } from "../../Domain/SessionEvent.js"
 
+/** How a turn ended when it did not complete, as every surface's projection reports it. */
+export type TurnFailure =
+  | { readonly _tag: "Failed"; readonly error: TurnError }
+  | { readonly _tag: "Cancelled"; readonly reason: CancelReason }
+
 /** OpenAI's error envelope: every error the gateway answers has this shape. */
 export const ErrorEnvelope = Schema.Struct({
   error: Schema.Struct({
@@ -291,3 +296,7 @@ export const fromCancel = (reason: CancelReason): HttpError => {
       return make(409, "invalid_request_error", `The turn was cancelled (${reason}).`, { code: "turn_cancelled" })
   }
 }
+
+/** A turn's failure, as its HTTP error. */
+export const fromTurnFailure = (failure: TurnFailure): HttpError =>
+  failure._tag === "Failed" ? fromDomain(failure.error) : fromCancel(failure.reason)

@@ -5,31 +5,26 @@
  * stream (see `TurnAnswer`). `POST /v1/messages/count_tokens` estimates.
  */
 import { HttpApiBuilder, type HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { Duration, Effect, Either } from "effect"
+import { Duration, Effect } from "effect"
 import { AppConfig } from "../../AppConfig.js"
 import { currentOwner } from "../../Auth.js"
 import { claudeCodeToolNames } from "../../Domain/Tools.js"
-import type { TurnHandle } from "../../Domain/Turn.js"
 import { ModelRegistry } from "../../ModelRegistry.js"
 import { SessionRunner } from "../../SessionRunner.js"
 import { GatewayApi } from "../Api.js"
-import { fromCancel, fromDomain, type HttpError, internalError, invalidRequest } from "../Edge/Errors.js"
-import { answerWithTurn, sessionHeaders, type StreamRenderer, streamTurn, turnEvents } from "../TurnAnswer.js"
+import { readJsonBody } from "../Decode.js"
+import { fromDomain, fromTurnFailure, internalError } from "../Edge/Errors.js"
 import {
-  initialMessageState,
-  messageEventsOf,
-  type MessageFailure,
-  type MessageFrame,
-  messageOf
-} from "./Projection.js"
+  answerWithTurn,
+  sessionHeaders,
+  type StreamRenderer,
+  streamTurn,
+  turnEvents,
+  whenAbandoned
+} from "../TurnAnswer.js"
+import { initialMessageState, messageEventsOf, type MessageFrame, messageOf } from "./Projection.js"
 import { clientToolsOf, decodeMessagesRequest, messagesInputOf, parametersOf, stopSequencesOf } from "./Request.js"
 import type { MessagesRequest } from "./Wire.js"
-
-const failureToHttp = (failure: MessageFailure): HttpError =>
-  failure._tag === "Failed" ? fromDomain(failure.error) : fromCancel(failure.reason)
-
-const fromEither = <A>(either: Either.Either<A, HttpError>) =>
-  Either.match(either, { onLeft: Effect.fail, onRight: Effect.succeed })
 
 /** One SSE event in Anthropic's framing: the `event:` line names its type. */
 const sseEvent = (type: string, data: unknown) => `event: ${type}\ndata: ${JSON.stringify(data)}\n\n`
@@ -37,7 +32,7 @@ const sseEvent = (type: string, data: unknown) => `event: ${type}\ndata: ${JSON.
 const renderFrame = (frame: MessageFrame): string =>
   frame._tag === "Event"
     ? sseEvent(frame.event.type, frame.event)
-    : sseEvent("error", failureToHttp(frame.failure).anthropicEnvelope)
+    : sseEvent("error", fromTurnFailure(frame.failure).anthropicEnvelope)
 
 /** Anthropic's stream, rendered as the turn's events come, with `ping` events in silences. */
 const messageRenderer = (stops: ReadonlyArray<string>): StreamRenderer => {
@@ -72,24 +67,15 @@ export const MessagesHandlers = HttpApiBuilder.group(GatewayApi, "messages", (ha
     const config = yield* AppConfig
     const keepAliveInterval = Duration.seconds(config.sseKeepAliveSeconds)
 
-    const cancelOnDisconnect = (handle: TurnHandle) =>
-      config.cancelOnDisconnect
-        ? Effect.asVoid(runner.cancel(handle.sessionId, "disconnect", handle.turnId))
-        : Effect.void
+    const cancelOnDisconnect = whenAbandoned(runner, config.cancelOnDisconnect)
 
-    const readBody = (request: HttpServerRequest.HttpServerRequest) =>
-      request.json.pipe(
-        Effect.mapError(() =>
-          invalidRequest("We could not parse the JSON body of your request.", null, "invalid_json")
-        ),
-        Effect.flatMap((body) => fromEither(decodeMessagesRequest(body)))
-      )
+    const readBody = (request: HttpServerRequest.HttpServerRequest) => readJsonBody(request, decodeMessagesRequest)
 
     const createMessage = (request: HttpServerRequest.HttpServerRequest) =>
       Effect.gen(function*() {
         const body = yield* readBody(request)
-        const input = yield* fromEither(messagesInputOf(body))
-        const clientTools = yield* fromEither(
+        const input = yield* (messagesInputOf(body))
+        const clientTools = yield* (
           clientToolsOf(body, config.clientToolsKeepBuiltins ? { reservedNames: claudeCodeToolNames } : {})
         )
         const parameters = parametersOf(body)
@@ -117,7 +103,7 @@ export const MessagesHandlers = HttpApiBuilder.group(GatewayApi, "messages", (ha
               : Effect.flatMap(turnEvents(handle), (events) => {
                 const message = messageOf(events, stops)
                 return "_tag" in message
-                  ? Effect.fail(failureToHttp(message))
+                  ? Effect.fail(fromTurnFailure(message))
                   : Effect.succeed(HttpServerResponse.unsafeJson(message, { headers: sessionHeaders(handle) }))
               }),
           cancelOnDisconnect

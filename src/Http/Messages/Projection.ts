@@ -6,9 +6,10 @@
  * the client's tool calls become blocks; Claude Code's own tool runs stay inside the gateway.
  * The request's stop sequences cut the text as they do in chat.
  */
-import { InternalFailure, type TurnError } from "../../Domain/Errors.js"
-import type { CancelReason, StoredEvent, TurnCompleted } from "../../Domain/SessionEvent.js"
+import { InternalFailure } from "../../Domain/Errors.js"
+import type { StoredEvent, TurnCompleted } from "../../Domain/SessionEvent.js"
 import { flushStop, initialStopScanner, scanStop, type StopScanner } from "../Chat/StopSequences.js"
+import type { TurnFailure } from "../Edge/Errors.js"
 import type { AnthropicMessage, AnthropicUsage, ContentBlock } from "./Wire.js"
 
 /** An event of Anthropic's message stream. */
@@ -31,15 +32,10 @@ export type MessageStreamEvent =
   }
   | { readonly type: "message_stop" }
 
-/** How a turn ended when it did not complete. */
-export type MessageFailure =
-  | { readonly _tag: "Failed"; readonly error: TurnError }
-  | { readonly _tag: "Cancelled"; readonly reason: CancelReason }
-
 /** One projected step: stream events, or the turn's failure. */
 export type MessageFrame =
   | { readonly _tag: "Event"; readonly event: MessageStreamEvent }
-  | { readonly _tag: "Failure"; readonly failure: MessageFailure }
+  | { readonly _tag: "Failure"; readonly failure: TurnFailure }
 
 type BlockKind = "text" | "thinking" | "tool_use"
 
@@ -256,7 +252,7 @@ const inputOf = (json: string): unknown => {
 export const messageOf = (
   events: ReadonlyArray<StoredEvent>,
   stops: ReadonlyArray<string>
-): AnthropicMessage | MessageFailure => {
+): AnthropicMessage | TurnFailure => {
   let state = initialMessageState
   let message = null as AnthropicMessage | null
   const content: Array<ContentBlock> = []
