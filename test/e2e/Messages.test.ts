@@ -209,14 +209,21 @@ describe("Anthropic's Messages API with the real Claude Code CLI", () => {
     expect(JSON.stringify(messages.at(-1)!.content)).toContain(`"tool_use_id":"${call.id}"`)
   })
 
-  it("runs a three-step tool loop on one CLI process, tool errors included", async () => {
+  it("runs a three-step tool loop on one CLI process, streamed and not by turns, tool errors included", async () => {
     const messages: Array<Anthropic.MessageParam> = [{
       role: "user",
       content: `SCENARIO_TOOL_LOOP=3:get_weather ${unique("loop")}`
     }]
     let sessionId = ""
     for (let step = 1; step <= 4; step++) {
-      const { message, sessionId: session } = await create({ messages, tools: [weather] })
+      // Odd steps through the SDK's stream helper (its accumulator parses every event), even ones as JSON.
+      const { message, sessionId: session } = step % 2 === 1
+        ? await (async () => {
+          const stream = client.messages.stream({ model: MODEL, max_tokens: 1024, messages, tools: [weather] })
+          const final = await stream.finalMessage()
+          return { message: final, sessionId: (await stream.withResponse()).response.headers.get("x-session-id")! }
+        })()
+        : await create({ messages, tools: [weather] })
       sessionId ||= session
       expect(session).toBe(sessionId)
       messages.push({ role: "assistant", content: message.content })

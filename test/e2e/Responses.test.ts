@@ -202,9 +202,32 @@ describe("the Responses API, real CLI", () => {
       expect(second.previous_response_id).toBe(response.id)
       await expectOneProcess(ids, 2)
     })
+
+    it("responses.stream() through a 3-step tool loop chained by previous_response_id, on one CLI process", async () => {
+      const ids = scope("oa-loop")
+      let response = await openai.responses.stream({
+        model: MODEL,
+        input: `SCENARIO_TOOL_LOOP=3:get_weather ${ids.marker}`,
+        tools: [weatherTool],
+        ...{ project_id: ids.project }
+      }).finalResponse()
+      for (let step = 1; step <= 3; step++) {
+        const [call] = functionCalls(response.output)
+        expect(call?.name).toBe("get_weather")
+        response = await openai.responses.stream({
+          model: MODEL,
+          previous_response_id: response.id,
+          input: [{ type: "function_call_output", call_id: call!.call_id, output: `weather ${step}` }],
+          tools: [weatherTool]
+        }).finalResponse()
+      }
+      expect(functionCalls(response.output)).toEqual([])
+      expect(response.output_text).toBe("Tool said: weather 3")
+      await expectOneProcess(ids, 4)
+    })
   })
 
-  it("Codex's request sequence: store false, the whole input resent with its function_call_output, on one CLI process", async () => {
+  it("Codex's request sequence: store false, the whole input resent with each function_call_output, a 3-step loop on one CLI process", async () => {
     const ids = scope("codex")
     const shell = {
       type: "function",
@@ -235,7 +258,11 @@ describe("the Responses API, real CLI", () => {
         content: [{ type: "input_text", text: "<permissions>none</permissions>" }]
       },
       { type: "message", role: "user", content: [{ type: "input_text", text: "<environment_context/>" }] },
-      { type: "message", role: "user", content: [{ type: "input_text", text: `SCENARIO_TOOL=shell ${ids.marker}` }] }
+      {
+        type: "message",
+        role: "user",
+        content: [{ type: "input_text", text: `SCENARIO_TOOL_LOOP=3:shell ${ids.marker}` }]
+      }
     ]
     const codexRequest = () => ({
       model: MODEL,
@@ -252,40 +279,44 @@ describe("the Responses API, real CLI", () => {
       project_id: ids.project
     })
 
-    const first = await postResponses(codexRequest())
-    expect(first.status).toBe(200)
-    const firstStream = checkResponseStream(await first.text())
-    expect(firstStream.terminal.type).toBe("response.completed")
-    expect(firstStream.items.map((item) => item.type)).toEqual(["message", "function_call"])
-    const [call] = functionCalls(firstStream.items)
-    expect(call).toMatchObject({ name: "shell", call_id: expect.stringMatching(/^toolu_/), status: "completed" })
-    expect(JSON.parse(call!.arguments)).toEqual({ command: ["fake"], workdir: "fake", timeout_ms: 42 })
-    // Not kept: store false.
-    expect((await fetch(`${gateway.baseURL}/responses/${firstStream.terminal.response.id}`)).status).toBe(404)
-
-    // Codex replays the output items as it parsed them (no ids on messages), then the result.
-    for (const item of firstStream.items) {
-      input.push(
-        item.type === "message"
-          ? { type: "message", role: "assistant", content: item.content.map(({ text, type }) => ({ type, text })) }
-          : item.type === "function_call"
-          ? { type: "function_call", name: item.name, arguments: item.arguments, call_id: item.call_id }
-          : { type: "reasoning", summary: item.summary, encrypted_content: null }
-      )
+    let sessionId: string | null = null
+    for (let step = 1; step <= 3; step++) {
+      const answer = await postResponses(codexRequest())
+      expect(answer.status).toBe(200)
+      sessionId ??= answer.headers.get("x-session-id")
+      expect(answer.headers.get("x-session-id")).toBe(sessionId)
+      const stream = checkResponseStream(await answer.text())
+      expect(stream.terminal.type).toBe("response.completed")
+      expect(stream.items.map((item) => item.type)).toEqual(["message", "function_call"])
+      const [call] = functionCalls(stream.items)
+      expect(call).toMatchObject({ name: "shell", call_id: expect.stringMatching(/^toolu_/), status: "completed" })
+      expect(JSON.parse(call!.arguments)).toEqual({ command: ["fake"], workdir: "fake", timeout_ms: 42 })
+      // Not kept: store false.
+      expect((await fetch(`${gateway.baseURL}/responses/${stream.terminal.response.id}`)).status).toBe(404)
+      // Codex replays the output items as it parsed them (no ids on messages), then the result.
+      for (const item of stream.items) {
+        input.push(
+          item.type === "message"
+            ? { type: "message", role: "assistant", content: item.content.map(({ text, type }) => ({ type, text })) }
+            : item.type === "function_call"
+            ? { type: "function_call", name: item.name, arguments: item.arguments, call_id: item.call_id }
+            : { type: "reasoning", summary: item.summary, encrypted_content: null }
+        )
+      }
+      input.push({ type: "function_call_output", call_id: call!.call_id, output: `files of step ${step}` })
     }
-    input.push({ type: "function_call_output", call_id: call!.call_id, output: "file-a.txt\nfile-b.txt" })
-    const second = await postResponses(codexRequest())
-    expect(second.status).toBe(200)
-    const secondStream = checkResponseStream(await second.text())
-    expect(secondStream.items).toEqual([
+    const last = await postResponses(codexRequest())
+    expect(last.status).toBe(200)
+    expect(last.headers.get("x-session-id")).toBe(sessionId)
+    const lastStream = checkResponseStream(await last.text())
+    expect(lastStream.items).toEqual([
       expect.objectContaining({
         type: "message",
-        content: [expect.objectContaining({ text: "Tool said: file-a.txt\nfile-b.txt" })]
+        content: [expect.objectContaining({ text: "Tool said: files of step 3" })]
       })
     ])
-    expect(second.headers.get("x-session-id")).toBe(first.headers.get("x-session-id"))
 
-    const upstream = await expectOneProcess(ids, 2)
+    const upstream = await expectOneProcess(ids, 4)
     // The model saw the function tool only: apply_patch and web_search were left out.
     const offered = (upstream[0]!.body as UpstreamBody).tools?.map((offered) => offered.name) ?? []
     expect(offered).toContain("shell")
