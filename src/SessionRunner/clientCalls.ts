@@ -1,16 +1,16 @@
 /**
  * The client's tool calls in a CLI run, for `translate`. Pure: a call of one of the client's
- * tools becomes `ToolCallStarted` at its `content_block_start` and `ToolCallDelta`s as its
- * arguments stream (`{}` when the model streamed none), never a `ToolUse`. When the model
- * stops for them, the CLI holds the calls open and the turn is suspended: its usage is
- * summed from the stream's messages, as no `result` line comes.
+ * tools becomes `ToolCallStarted` and one `ToolCallDelta` with its whole arguments (`{}` when
+ * the model wrote none), never a `ToolUse`, as soon as the model has finished writing it: a
+ * call cut off by a broken stream is never shown, so no client runs it with half its
+ * arguments. When the model stops for the calls, the CLI holds them open and the turn is
+ * suspended: its usage is summed from the stream's messages, as no `result` line comes.
  *
  * Without parallel calls, only an answer's first call is shown to the client; the CLI still
  * holds the others, which are answered as not executed when the turn continues. An answer
  * that came whole (the CLI's non-streaming retry after a broken stream) shows its calls from
  * its `assistant` lines. Only the last answer's calls count: an answer that calls the client's
- * tools ends the turn, so calls of an earlier one were cut off with its stream (they were
- * shown, and keep their indexes: the calls shown later get new ones).
+ * tools ends the turn, so calls of an earlier one were cut off with its stream.
  */
 import type { AnthropicStreamEvent, CliUsage } from "../Domain/CliEvent.js"
 import { type SessionEvent, ToolCallDelta, ToolCallStarted, type TurnUsage } from "../Domain/SessionEvent.js"
@@ -23,7 +23,9 @@ interface PendingCall {
   readonly arguments: string
   /** Its content block in the current message (null when it came whole, from an `assistant` line). */
   readonly block: number | null
-  /** Its index for the client; null when the client does not see it (parallel calls off). */
+  /** Whether the model has finished writing it, so it was shown (or, parallel calls off, left unshown). */
+  readonly complete: boolean
+  /** Its index for the client; null until shown, and for a call the client does not see. */
   readonly index: number | null
 }
 
@@ -76,32 +78,43 @@ const addUsage = (usage: TurnUsage, start: CliUsage | undefined): TurnUsage => (
   cacheCreationInputTokens: usage.cacheCreationInputTokens + count(start?.cache_creation_input_tokens)
 })
 
-/** Begins a call: recorded, and shown to the client unless parallel calls are off and the answer has one. */
-const begin = (
-  state: ClientCallsState,
-  turnId: string,
-  call: Omit<PendingCall, "index">
-): [ClientCallsState, ReadonlyArray<SessionEvent>] => {
-  const visible = state.parallel || state.calls.length === 0
-  const index = visible ? state.shown : null
-  return [
-    { ...state, calls: [...state.calls, { ...call, index }], shown: state.shown + (visible ? 1 : 0) },
-    index !== null ? [new ToolCallStarted({ turnId, index, callId: call.callId, name: call.name })] : []
-  ]
-}
+/** Begins a call the model is writing (not shown until it is complete). */
+const begin = (state: ClientCallsState, call: Omit<PendingCall, "index" | "complete">): ClientCallsState => ({
+  ...state,
+  calls: [...state.calls, { ...call, complete: false, index: null }]
+})
 
 /** Adds a piece of arguments to the answer's call at `position`. */
-const extend = (
+const extend = (state: ClientCallsState, position: number, piece: string): ClientCallsState => ({
+  ...state,
+  calls: state.calls.map((each, at) => (at === position ? { ...each, arguments: each.arguments + piece } : each))
+})
+
+/**
+ * The call at `position` is written: shown whole (`whole`, when given, stands for what the
+ * stream did not carry), unless parallel calls are off and the answer showed one already.
+ */
+const finish = (
   state: ClientCallsState,
   turnId: string,
   position: number,
-  piece: string
+  whole?: string
 ): [ClientCallsState, ReadonlyArray<SessionEvent>] => {
-  const index = state.calls[position]!.index
-  const calls = state.calls.map((each, at) => (at === position ? { ...each, arguments: each.arguments + piece } : each))
+  const call = state.calls[position]!
+  if (call.complete) return [state, []]
+  const visible = state.parallel || !state.calls.some((each) => each.index !== null)
+  const index = visible ? state.shown : null
+  const text = call.arguments.length > 0 ? call.arguments : whole !== undefined && whole.length > 0 ? whole : "{}"
+  const calls = state.calls.map((
+    each,
+    at
+  ) => (at === position ? { ...each, arguments: text, complete: true, index } : each))
   return [
-    { ...state, calls },
-    index !== null && piece.length > 0 ? [new ToolCallDelta({ turnId, index, arguments: piece })] : []
+    { ...state, calls, shown: state.shown + (visible ? 1 : 0) },
+    index === null ? [] : [
+      new ToolCallStarted({ turnId, index, callId: call.callId, name: call.name }),
+      new ToolCallDelta({ turnId, index, arguments: text })
+    ]
   ]
 }
 
@@ -145,24 +158,19 @@ export const onStreamEvent = (
       if (!("content_block" in event)) return [state, []]
       const block = event.content_block
       if (block.type !== "tool_use" || !("name" in block) || !state.names.has(block.name)) return [state, []]
-      return begin(state, turnId, {
-        callId: block.id,
-        name: block.name,
-        arguments: "",
-        block: event.index
-      })
+      return [begin(state, { callId: block.id, name: block.name, arguments: "", block: event.index }), []]
     }
     case "content_block_delta": {
       if (!("delta" in event) || event.delta.type !== "input_json_delta" || !("partial_json" in event.delta)) {
         return [state, []]
       }
-      const index = callAtBlock(state, event.index)
-      return index === -1 ? [state, []] : extend(state, turnId, index, event.delta.partial_json)
+      const position = callAtBlock(state, event.index)
+      return position === -1 ? [state, []] : [extend(state, position, event.delta.partial_json), []]
     }
     case "content_block_stop": {
       if (!("index" in event)) return [state, []]
-      const index = callAtBlock(state, event.index)
-      return index === -1 || state.calls[index]!.arguments.length > 0 ? [state, []] : extend(state, turnId, index, "{}")
+      const position = callAtBlock(state, event.index)
+      return position === -1 ? [state, []] : finish(state, turnId, position)
     }
     default:
       return [state, []]
@@ -205,10 +213,12 @@ export const onToolUseBlock = (
   block: { readonly id: string; readonly name: string; readonly input: unknown }
 ): [ClientCallsState, ReadonlyArray<SessionEvent>] | null => {
   if (!state.names.has(block.name)) return null
-  if (state.calls.some((call) => call.callId === block.id)) return [state, []]
-  const [begun, started] = begin(state, turnId, { callId: block.id, name: block.name, arguments: "", block: null })
-  const [done, deltas] = extend(begun, turnId, begun.calls.length - 1, JSON.stringify(block.input ?? {}))
-  return [done, [...started, ...deltas]]
+  const whole = JSON.stringify(block.input ?? {})
+  // A streamed call's line comes once its block is written (before the block's stop): it is complete.
+  const streamed = state.calls.findIndex((call) => call.callId === block.id)
+  if (streamed !== -1) return finish(state, turnId, streamed, whole)
+  const begun = begin(state, { callId: block.id, name: block.name, arguments: "", block: null })
+  return finish(begun, turnId, begun.calls.length - 1, whole)
 }
 
 /** Whether a `tool_result` answers a client's call (the client sent it; it is no event of the run). */

@@ -183,7 +183,7 @@ describe("client tools, recorded single.frames.jsonl", () => {
     expect(before.some((line) => line.type === "result")).toBe(false)
   })
 
-  it("the suspended part: TurnAttached, the text before the call, the call streamed; no ToolUse", () => {
+  it("the suspended part: TurnAttached, the text before the call, the call whole once written; no ToolUse", () => {
     expect(first.events).toEqual([
       new TurnAttached({ turnId: "turn-1", model: "claude-opus-4-8", cliSessionId: sessionId, cliVersion: "2.1.197" }),
       new TextDelta({ turnId: "turn-1", text: "Let" }),
@@ -191,8 +191,7 @@ describe("client tools, recorded single.frames.jsonl", () => {
       new TextDelta({ turnId: "turn-1", text: " use" }),
       new TextDelta({ turnId: "turn-1", text: " get_weather." }),
       new ToolCallStarted({ turnId: "turn-1", index: 0, callId: "toolu_fake_0001", name: "get_weather" }),
-      new ToolCallDelta({ turnId: "turn-1", index: 0, arguments: "{\"city\":\"f" }),
-      new ToolCallDelta({ turnId: "turn-1", index: 0, arguments: "ake\"}" })
+      new ToolCallDelta({ turnId: "turn-1", index: 0, arguments: "{\"city\":\"fake\"}" })
     ])
     expect(JSON.parse(argumentsAt(first.events, 0))).toEqual(recordedToolUses("single")[0]!.input)
     expect(ofTag(first.events, "ToolUse")).toEqual([])
@@ -324,15 +323,13 @@ describe("client tools, recorded parallel.frames.jsonl", () => {
     expect(after.filter((line) => line.type === "user")).toHaveLength(2)
   })
 
-  it("the suspended part: the text, then both calls, numbered 0 and 1, each with its own deltas", () => {
+  it("the suspended part: the text, then both calls, numbered 0 and 1, each whole once written", () => {
     expect(first.events.map((event) => event._tag)).toEqual([
       "TurnAttached",
       ...Array<string>(6).fill("TextDelta"),
       "ToolCallStarted",
       "ToolCallDelta",
-      "ToolCallDelta",
       "ToolCallStarted",
-      "ToolCallDelta",
       "ToolCallDelta"
     ])
     expect(textOf(first.events)).toBe("Let me use get_weather and get_time.")
@@ -393,13 +390,12 @@ describe("client tools, recorded parallel.frames.jsonl", () => {
   describe("with parallel calls off", () => {
     const single = fold(before, initialTranslatorState("turn-1", { names: BOTH, parallel: false }))
 
-    it("only the first call is shown, with its deltas", () => {
+    it("only the first call is shown, whole", () => {
       expect(ofTag(single.events, "ToolCallStarted")).toEqual([
         new ToolCallStarted({ turnId: "turn-1", index: 0, callId: "toolu_fake_0001", name: "get_weather" })
       ])
       expect(ofTag(single.events, "ToolCallDelta")).toEqual([
-        new ToolCallDelta({ turnId: "turn-1", index: 0, arguments: "{\"city\":\"f" }),
-        new ToolCallDelta({ turnId: "turn-1", index: 0, arguments: "ake\"}" })
+        new ToolCallDelta({ turnId: "turn-1", index: 0, arguments: "{\"city\":\"fake\"}" })
       ])
       expect(ofTag(single.events, "ToolUse")).toEqual([])
       expect(textOf(single.events)).toBe("Let me use get_weather and get_time.")
@@ -646,7 +642,6 @@ describe("client tools, synthesised runs", () => {
       "ToolUse",
       "ToolResult",
       "ToolCallStarted",
-      "ToolCallDelta",
       "ToolCallDelta"
     ])
     expect(ofTag(events, "ToolResult")[0]).toMatchObject({ toolUseId: "toolu_bash", content: "failed", isError: true })
@@ -738,7 +733,7 @@ describe("client tools, synthesised runs", () => {
     expect(suspendedCompletion(state)).toBeNull()
   })
 
-  it("a stream broken inside a call, then the answer retried whole: only the retried answer's calls count", () => {
+  it("a stream broken inside a call, then the answer retried whole: the cut call is never shown, the retried ones are", () => {
     const whole = (content: ReadonlyArray<unknown>) => ({
       type: "assistant",
       message: {
@@ -761,9 +756,12 @@ describe("client tools, synthesised runs", () => {
     ]
     for (const parallel of [true, false]) {
       const { events, state } = foldLines(lines, "t", { names: BOTH, parallel })
-      // The cut call was shown and keeps index 0; the retried answer's calls are shown after it.
+      // The cut call is never shown (no client runs it with half its arguments); the retried answer's calls are.
       expect(ofTag(events, "ToolCallStarted").map((event) => [event.index, event.callId])).toEqual(
-        parallel ? [[0, "toolu_cut"], [1, "toolu_w"], [2, "toolu_t"]] : [[0, "toolu_cut"], [1, "toolu_w"]]
+        parallel ? [[0, "toolu_w"], [1, "toolu_t"]] : [[0, "toolu_w"]]
+      )
+      expect(ofTag(events, "ToolCallDelta").map((event) => event.arguments)).toEqual(
+        parallel ? ["{\"city\":\"Oslo\"}", "{}"] : ["{\"city\":\"Oslo\"}"]
       )
       const { completed, suspension: held } = completionOf(state)
       expect(held).toEqual({

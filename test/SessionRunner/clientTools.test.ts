@@ -135,7 +135,6 @@ describe("SessionRunner: a client's tools", () => {
         "TurnAttached",
         "ToolCallStarted",
         "ToolCallDelta",
-        "ToolCallDelta",
         "TurnCompleted"
       ])
       const completed = completedOf(first.events)
