@@ -24,6 +24,12 @@ export interface StreamRenderer {
   readonly broken: () => string
   /** A frame for a silent stretch (an SSE comment, or a data event for clients that time out without one). */
   readonly keepAlive: () => string
+  /**
+   * Whether a turn that failed before the model answered is told inside a stream rather than
+   * as an HTTP error (for clients that act only on a failure event, as Codex does on a too
+   * long conversation). Default: never.
+   */
+  readonly streamsFailure?: (error: HttpError) => boolean
 }
 
 /** The HTTP failure of an event that ends a turn before it answered, if it is one. */
@@ -109,7 +115,7 @@ export const streamTurn = (options: StreamOptions): Effect.Effect<HttpServerResp
         settled = buffered.find(settlesStatus)
       }
       const failure = settled === undefined ? null : failureOf(settled)
-      if (failure !== null) return yield* failure
+      if (failure !== null && renderer.streamsFailure?.(failure) !== true) return yield* failure
 
       const frames = Stream.concat(
         Stream.fromChunk(Chunk.unsafeFromArray(buffered)),

@@ -303,6 +303,15 @@ describe("Anthropic's Messages API with the real Claude Code CLI", () => {
       type: "error",
       error: { type: "invalid_request_error", message: expect.stringContaining("tools[0].name") }
     })
+    const tooLong = await client.messages.create({
+      model: MODEL,
+      max_tokens: 10,
+      messages: [{ role: "user", content: `SCENARIO_TOO_LONG ${unique("long")}` }]
+    }).catch((error: unknown) => error)
+    expect((tooLong as InstanceType<typeof Anthropic.BadRequestError>).error).toMatchObject({
+      type: "error",
+      error: { type: "invalid_request_error", message: expect.stringMatching(/prompt is too long/i) }
+    })
     const empty = await fetch(`${gateway.url}/v1/messages`, {
       method: "POST",
       headers: { "content-type": "application/json" },

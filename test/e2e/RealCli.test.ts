@@ -370,6 +370,16 @@ describe("real Claude Code CLI through the gateway", () => {
     expect(Number.isInteger(retryAfter) && retryAfter >= 1).toBe(true)
   })
 
+  it("says when the conversation is too long for the model, with the upstream's words", async () => {
+    const error = await client.chat.completions
+      .create({ model: "claude-sonnet-4-5-20250929", messages: user("SCENARIO_TOO_LONG") })
+      .then(() => null, (e: unknown) => e)
+    expect(error).toBeInstanceOf(OpenAI.BadRequestError)
+    const tooLong = error as InstanceType<typeof OpenAI.BadRequestError>
+    expect(tooLong.code).toBe("context_length_exceeded")
+    expect(tooLong.message).toMatch(/prompt is too long.*210000 tokens/i)
+  })
+
   it("answers response_format json_schema with Claude Code's structured output, in both modes", async () => {
     const response_format = {
       type: "json_schema" as const,

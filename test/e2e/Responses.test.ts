@@ -411,6 +411,31 @@ describe("the Responses API, real CLI", () => {
     })
   })
 
+  it("a conversation too long for the model fails inside the stream with context_length_exceeded, as Codex needs", async () => {
+    const ids = scope("too-long")
+    const streamed = await postResponses({
+      model: MODEL,
+      input: `SCENARIO_TOO_LONG ${ids.marker}`,
+      stream: true,
+      store: false,
+      project_id: ids.project
+    })
+    expect(streamed.status).toBe(200)
+    const { terminal } = checkResponseStream(await streamed.text())
+    expect(terminal.type).toBe("response.failed")
+    expect(terminal.response.error).toMatchObject({
+      code: "context_length_exceeded",
+      message: expect.stringMatching(/prompt is too long/i)
+    })
+    const plain = await postResponses({
+      model: MODEL,
+      input: `SCENARIO_TOO_LONG ${ids.marker}`,
+      project_id: ids.project
+    })
+    expect(plain.status).toBe(400)
+    expect(((await plain.json()) as { error: { code: string } }).error.code).toBe("context_length_exceeded")
+  })
+
   it("GET after a tool call: the stored response lists the call; a deleted one is a 404 for its references too", async () => {
     const ids = scope("get-delete")
     const response = (await (await postResponses({

@@ -228,12 +228,34 @@ export const fromDomain = (
       return make(500, "server_error", `Claude Code could not complete the turn (${error.subtype}).`, {
         code: "cli_turn_error"
       })
-    case "UpstreamFailure":
-      return fromUpstream(error.status ?? statusOfKind(error.kind), error.retryAfterSeconds)
+    case "UpstreamFailure": {
+      const status = error.status ?? statusOfKind(error.kind)
+      const tooLong = (status === 400 || status === 413) ? contextLengthDetail(error.message) : null
+      return tooLong !== null
+        ? make(
+          400,
+          "invalid_request_error",
+          `The conversation is too long for the model's context window (${tooLong}).`,
+          {
+            code: "context_length_exceeded"
+          }
+        )
+        : fromUpstream(status, error.retryAfterSeconds)
+    }
     case "InternalFailure":
     case "StoreError":
       return internalError()
   }
+}
+
+/**
+ * The upstream's own words when it refused a conversation too long for the model (`prompt is
+ * too long: 210000 tokens > 200000 maximum`): they name no internals, and clients (Codex,
+ * Claude Code) look for them to compact the conversation. Null for any other refusal.
+ */
+export const contextLengthDetail = (message: string): string | null => {
+  const match = /(?:prompt is too long|context (?:window|length)|too many (?:input )?tokens)[^"\n}—]*/i.exec(message)
+  return match === null ? null : match[0].trim().slice(0, 200)
 }
 
 /** The HTTP status an upstream failure stands for when the CLI named only its kind. */

@@ -61,7 +61,8 @@ const sseEvents = (events: ReadonlyArray<ResponseStreamEvent>) => events.map(sse
 /**
  * The response's event stream, rendered as the turn's events come, ending with `[DONE]`.
  * Silent stretches get `keepalive` data events (numbered with the others): Codex's idle timer
- * sees only data, never comments.
+ * sees only data, never comments. A conversation too long for the model fails inside the
+ * stream, as `response.failed` with `context_length_exceeded`.
  */
 const eventRenderer = (context: ResponseContext): StreamRenderer => {
   let state = initialResponseState
@@ -92,7 +93,9 @@ const eventRenderer = (context: ResponseContext): StreamRenderer => {
       const [next, event] = keepAliveOf(state)
       state = next
       return sseEvent(event)
-    }
+    },
+    // Codex compacts a conversation only on a `response.failed` that says it is too long.
+    streamsFailure: (error) => error.code === "context_length_exceeded"
   }
 }
 

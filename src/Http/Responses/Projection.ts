@@ -140,8 +140,6 @@ export const incompleteReasonOf = (stopReason: string | null): string | null => 
   }
 }
 
-const contextLengthPattern = /prompt is too long|context (?:window|length)|too many (?:input )?tokens/i
-
 /**
  * A failure as `response.error`, with the codes Codex classifies: `rate_limit_exceeded`
  * (its message says when to try again), `server_is_overloaded`, `context_length_exceeded`;
@@ -149,12 +147,7 @@ const contextLengthPattern = /prompt is too long|context (?:window|length)|too m
  */
 export const responseErrorOf = (failure: TurnFailure): { readonly code: string; readonly message: string } => {
   const http = failure._tag === "Failed" ? fromDomain(failure.error) : fromCancel(failure.reason)
-  if (
-    failure._tag === "Failed" && failure.error._tag === "UpstreamFailure" &&
-    contextLengthPattern.test(failure.error.message)
-  ) {
-    return { code: "context_length_exceeded", message: "The conversation is too long for the model's context window." }
-  }
+  if (http.code === "context_length_exceeded") return { code: "context_length_exceeded", message: http.message }
   if (http.status === 429) {
     return {
       code: "rate_limit_exceeded",

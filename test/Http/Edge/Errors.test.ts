@@ -481,3 +481,26 @@ describe("paramOf", () => {
     expect(paramOf(path)).toBe(param)
   })
 })
+
+describe("a conversation too long for the model", () => {
+  const upstream = (status: number | null, message: string) =>
+    fromDomain(new UpstreamFailure({ status, kind: null, message, retryAfterSeconds: null }))
+
+  it("is its own 400, context_length_exceeded, with the upstream's words and nothing after them", () => {
+    const error = upstream(
+      400,
+      "API Error: 400 Prompt is too long · the request is ~210000 tokens (limit 200000) — the rest is tools"
+    )
+    expect(error.status).toBe(400)
+    expect(error.code).toBe("context_length_exceeded")
+    expect(error.message).toBe(
+      "The conversation is too long for the model's context window (Prompt is too long · the request is ~210000 tokens (limit 200000))."
+    )
+    expect(error.anthropicEnvelope.error.type).toBe("invalid_request_error")
+  })
+
+  it("is only that: other refusals stay generic, and other statuses keep their mapping", () => {
+    expect(upstream(400, "API Error: 400 messages: roles must alternate").code).toBe("upstream_bad_request")
+    expect(upstream(500, "API Error: 500 prompt is too long").code).toBe("upstream_error")
+  })
+})
