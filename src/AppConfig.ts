@@ -4,7 +4,9 @@
  * message that names the variable.
  */
 import { Config, ConfigError, ConfigProvider, Context, Effect, Either, Layer, Option, Redacted } from "effect"
+import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
+import { exposedPath, sandboxUnavailable, systemReadPaths } from "./ClaudeProcess/sandbox.js"
 
 export const PermissionModes = ["acceptEdits", "auto", "bypassPermissions", "default", "dontAsk", "plan"] as const
 export type PermissionMode = (typeof PermissionModes)[number]
@@ -54,6 +56,17 @@ export interface AppConfigShape {
   readonly clientToolsKeepBuiltins: boolean
   /** How long a call of a client's tool is held open on its CLI process, waiting for the client's result. */
   readonly toolCallTimeoutSeconds: number
+  /** A request body over this many bytes is refused with 413 (`MAX_REQUEST_BODY_MB`). */
+  readonly maxRequestBodyBytes: number
+  /** Host names (besides loopback names and `host`) that requests may be addressed to; `*` allows any. */
+  readonly allowedHosts: ReadonlyArray<string>
+  /** Wrong keys a client (remote address) may present per window before it is held back; 0 disables. */
+  readonly authFailureLimit: number
+  readonly authFailureWindowSeconds: number
+  /** Run the model's Bash commands in Claude Code's sandbox, confined to the project (`CLAUDE_SANDBOX`). */
+  readonly sandbox: boolean
+  /** Absolute paths sandboxed commands may also read (toolchains outside the system directories). */
+  readonly sandboxReadPaths: ReadonlyArray<string>
   /** Extra environment for CLI children, on top of the gateway's own (embedding, tests). */
   readonly cliEnv: Readonly<Record<string, string>>
 }
@@ -116,6 +129,10 @@ const list = (name: string) =>
     Config.option
   )
 
+/** A comma-separated value's items (validate the raw string: a validation after a map loses the variable's name). */
+const splitList = (raw: string): Array<string> =>
+  raw.split(",").map((item) => item.trim()).filter((item) => item.length > 0)
+
 /** `sqlite:///relative`, `sqlite:////absolute`, `file:` or a bare path → an absolute path. */
 export const databasePathFromUrl = (url: string): string => {
   let path = url.trim()
@@ -171,6 +188,37 @@ const load = Effect.gen(function*() {
     }),
     Config.withDefault(600)
   )
+  // Anthropic's own Messages API takes at most 32 MB per request: a 20 MB image, base64-encoded, fits.
+  const maxRequestBodyMb = yield* Config.number("MAX_REQUEST_BODY_MB").pipe(
+    Config.validate({
+      message: "must be a number of megabytes above 0, at most 1024",
+      validation: (n) => n > 0 && n <= 1024
+    }),
+    Config.withDefault(32)
+  )
+  const allowedHosts = yield* Config.string("ALLOWED_HOSTS").pipe(
+    Config.mapOrFail((raw) => {
+      const hosts = splitList(raw)
+      const bad = hosts.find((name) => !hostEntryPattern.test(name))
+      return bad === undefined
+        ? Either.right(hosts)
+        : Either.left(
+          ConfigError.InvalidData([], `expected host names or IP addresses (no scheme, no path) or *, got "${bad}"`)
+        )
+    }),
+    Config.withDefault<ReadonlyArray<string>>([])
+  )
+  const authFailureLimit = yield* nonNegativeInt("AUTH_FAILURE_LIMIT", 10)
+  const authFailureWindowSeconds = yield* positiveInt("AUTH_FAILURE_WINDOW_SECONDS", 60)
+  const sandbox = yield* bool("CLAUDE_SANDBOX", false)
+  const sandboxReadPaths = yield* Config.string("CLAUDE_SANDBOX_READ_PATHS").pipe(
+    Config.validate({
+      message: "must be absolute paths",
+      validation: (raw) => splitList(raw).every(NodePath.isAbsolute)
+    }),
+    Config.map(splitList),
+    Config.withDefault([])
+  )
 
   if (requireAuth && Option.getOrElse(apiKeys, () => []).length === 0) {
     return yield* Effect.fail(
@@ -183,11 +231,20 @@ const load = Effect.gen(function*() {
       `refusing to listen on ${host} without authentication: set REQUIRE_AUTH=true with API_KEYS, or ALLOW_INSECURE_BIND=true to accept the risk`
     ))
   }
-  if (permissionMode === "bypassPermissions" && runsAsRoot() && !process.env.IS_SANDBOX) {
+  if (permissionMode === "bypassPermissions" && runsAsRoot() && process.env.IS_SANDBOX !== "1") {
     return yield* Effect.fail(ConfigError.InvalidData(
       ["CLAUDE_PERMISSION_MODE"],
       "Claude Code refuses bypassPermissions when running as root; use acceptEdits, or run inside a sandbox with IS_SANDBOX=1"
     ))
+  }
+  if (sandbox) {
+    const failure = sandboxFailure({
+      permissionMode,
+      readPaths: sandboxReadPaths,
+      projectRoot: NodePath.resolve(projectRoot),
+      databasePath: databasePathFromUrl(databaseUrl)
+    })
+    if (failure !== null) return yield* Effect.fail(failure)
   }
 
   return {
@@ -217,6 +274,12 @@ const load = Effect.gen(function*() {
     spareProcess,
     clientToolsKeepBuiltins,
     toolCallTimeoutSeconds,
+    maxRequestBodyBytes: Math.floor(maxRequestBodyMb * 1024 * 1024),
+    allowedHosts,
+    authFailureLimit,
+    authFailureWindowSeconds,
+    sandbox,
+    sandboxReadPaths,
     cliEnv: {}
   } satisfies AppConfigShape
 })
@@ -225,12 +288,67 @@ const load = Effect.gen(function*() {
 export const isLoopbackHost = (host: string): boolean =>
   host === "localhost" || host === "::1" || host === "[::1]" || /^127(?:\.\d{1,3}){3}$/.test(host)
 
+/** An `ALLOWED_HOSTS` entry: a name or address, optionally bracketed (IPv6) and with a port, or `*`. */
+const hostEntryPattern = /^(?:\*|[A-Za-z0-9.-]+(?::\d+)?|\[[0-9A-Fa-f:.]+\](?::\d+)?)$/
+
 const runsAsRoot = () => process.getuid?.() === 0
+
+/** The CLI's config directory as the gateway's environment places it. */
+const cliConfigDir = () =>
+  process.env.CLAUDE_CONFIG_DIR ?? NodePath.join(process.env.HOME ?? NodeOs.homedir(), ".claude")
+
+/**
+ * Why `CLAUDE_SANDBOX` cannot hold here, naming the variable at fault, or null: the sandbox
+ * cannot start (checked on the gateway's `PATH`, which the CLI inherits), the permission mode
+ * lets the file tools leave the project, or a readable path holds what it must hide.
+ */
+const sandboxFailure = (options: {
+  readonly permissionMode: PermissionMode
+  readonly readPaths: ReadonlyArray<string>
+  readonly projectRoot: string
+  readonly databasePath: string
+}): ConfigError.ConfigError | null => {
+  const unavailable = sandboxUnavailable(process.platform, process.env.PATH ?? "")
+  if (unavailable !== null) {
+    return ConfigError.InvalidData(["CLAUDE_SANDBOX"], `CLAUDE_SANDBOX is on but ${unavailable}`)
+  }
+  if (options.permissionMode === "bypassPermissions" || options.permissionMode === "auto") {
+    return ConfigError.InvalidData(
+      ["CLAUDE_PERMISSION_MODE"],
+      `CLAUDE_SANDBOX confines Bash only; with ${options.permissionMode} Claude Code's Read, Write and Edit tools may still reach any file. Use acceptEdits (sandboxed Bash then runs without asking), default, dontAsk or plan`
+    )
+  }
+  // What no sandboxed command may read: its path, the variable that places it, and what it is.
+  const hidden: ReadonlyArray<readonly [string, string, string]> = [
+    [options.databasePath, "DATABASE_URL", "the database"],
+    [options.projectRoot, "PROJECT_ROOT", "every project"],
+    [process.cwd(), "CLAUDE_SANDBOX", "the gateway's working directory"],
+    [cliConfigDir(), "CLAUDE_SANDBOX", "the CLI's config directory (every session's transcript)"]
+  ]
+  for (const [path, variable, what] of hidden) {
+    const bySystem = exposedPath(systemReadPaths, [path])
+    if (bySystem !== null) {
+      return ConfigError.InvalidData(
+        [variable],
+        `CLAUDE_SANDBOX lets every command read ${bySystem.readable}, which holds ${what} (${path}): move it elsewhere`
+      )
+    }
+    const byOperator = exposedPath(options.readPaths, [path])
+    if (byOperator !== null) {
+      return ConfigError.InvalidData(
+        ["CLAUDE_SANDBOX_READ_PATHS"],
+        `${byOperator.readable} holds ${what} (${path}), which sandboxed commands must not read`
+      )
+    }
+  }
+  return null
+}
 
 /** `config/models.json` next to the package, wherever the gateway is started from. */
 export const defaultModelsPath = NodePath.resolve(import.meta.dirname, "..", "config", "models.json")
 
-const formatConfigError = (error: ConfigError.ConfigError): string => {
+/** A configuration error as one message naming each variable at fault. */
+export const formatConfigError = (error: ConfigError.ConfigError): string => {
   const messages: Array<string> = []
   const walk = (e: ConfigError.ConfigError): void => {
     switch (e._op) {

@@ -1,34 +1,66 @@
 /**
- * Runs the gateway: configuration from the environment and `.env`, every service, the
- * HTTP server. SIGINT/SIGTERM cancel running turns (recorded), kill their CLI processes
- * and exit cleanly.
+ * Runs the gateway: logging and configuration from the environment and `.env`, every
+ * service, the HTTP server. SIGINT/SIGTERM cancel running turns (recorded), kill their CLI
+ * processes and exit cleanly. A failed start is logged (in the configured format when
+ * `LOG_LEVEL` and `LOG_FORMAT` themselves are valid) and exits with status 1.
  */
 import { PlatformConfigProvider } from "@effect/platform"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
-import { Cause, Console, Effect, Layer, Option, RuntimeFlags, RuntimeFlagsPatch } from "effect"
+import { Cause, Effect, Either, Layer, Option, RuntimeFlags, RuntimeFlagsPatch } from "effect"
 import { AppConfig } from "./AppConfig.js"
+import { gatewayVariables } from "./AppConfig/variables.js"
 import { HttpLive } from "./Http/Server.js"
+import { withholdFromEnvironment } from "./Internal/environ.js"
 import { ServicesLive } from "./Layers.js"
+import { defaultLogging, loggingFromConfig, loggingLayer } from "./Logging.js"
+
+/**
+ * Once everything has read its settings, they leave the environment block that other
+ * processes of the same user can read (see `withholdFromEnvironment`); where that is not
+ * possible, a warning says so.
+ */
+const withholdSettings = Effect.try(() => withholdFromEnvironment(gatewayVariables())).pipe(
+  Effect.catchAll((error) =>
+    Effect.logWarning(
+      `the gateway's settings stay readable in /proc/${process.pid}/environ: ${String(error.cause)}`
+    )
+  )
+)
 
 const MainLive = HttpLive.pipe(
   Layer.provide(ServicesLive),
   Layer.provideMerge(AppConfig.layer),
-  Layer.provide(PlatformConfigProvider.layerDotEnvAdd(".env")),
-  Layer.provide(NodeContext.layer)
+  Layer.tap(() => withholdSettings)
 )
 
-const program = Layer.launch(MainLive).pipe(
-  Effect.tapErrorCause((cause) => {
-    const failure = Cause.failureOption(cause)
-    const message = Option.match(failure, {
-      onNone: () => Cause.pretty(cause),
-      onSome: (error) => (error instanceof Error ? error.message : String(error))
-    })
-    return Cause.isInterruptedOnly(cause) ? Effect.void : Console.error(`claude-code-api failed to start: ${message}`)
-  }),
+/** An error's message and those of the errors it wraps (a failed listen says why only in its cause). */
+const reasonOf = (error: unknown): string => {
+  if (!(error instanceof Error)) return String(error)
+  const own = error.message === "" ? error.name : error.message
+  return error.cause instanceof Error ? `${own}: ${reasonOf(error.cause)}` : own
+}
+
+/** Why the gateway could not start: the error's reason, or the whole cause of a defect. */
+const logStartupFailure = (cause: Cause.Cause<unknown>) => {
+  if (Cause.isInterruptedOnly(cause)) return Effect.void
+  return Option.match(Cause.failureOption(cause), {
+    onNone: () => Effect.logError("claude-code-api failed to start", cause),
+    onSome: (error) => Effect.logError(`claude-code-api failed to start: ${reasonOf(error)}`)
+  })
+}
+
+const program = Effect.gen(function*() {
+  const logging = yield* Effect.either(loggingFromConfig)
+  const serve = Either.isLeft(logging) ? Effect.fail(logging.left) : Layer.launch(MainLive)
+  return yield* serve.pipe(
+    Effect.tapErrorCause(logStartupFailure),
+    Effect.provide(loggingLayer(Either.getOrElse(logging, () => defaultLogging)))
+  )
+}).pipe(
+  Effect.provide(PlatformConfigProvider.layerDotEnvAdd(".env").pipe(Layer.provideMerge(NodeContext.layer))),
   // Effect records every fiber's start and end in runtime metrics by default. Nothing here reads
   // them, and they cost about a tenth of the gateway's CPU time per streamed turn.
   Effect.withRuntimeFlagsPatch(RuntimeFlagsPatch.disable(RuntimeFlags.RuntimeMetrics))
 )
 
-NodeRuntime.runMain(program, { disableErrorReporting: true })
+NodeRuntime.runMain(program, { disableErrorReporting: true, disablePrettyLogger: true })

@@ -135,6 +135,34 @@ describe("AppConfig.layer", () => {
     Effect.gen(function*() {
       expect(yield* loadError({ MAX_CONCURRENT_TURNS: "0" })).toContain("MAX_CONCURRENT_TURNS")
     }))
+
+  it.effect("the body limit, allowed hosts and the wrong-key limit: defaults, values, bad values", () =>
+    Effect.gen(function*() {
+      expect(yield* load({})).toMatchObject({
+        maxRequestBodyBytes: 32 * 1024 * 1024,
+        allowedHosts: [],
+        authFailureLimit: 10,
+        authFailureWindowSeconds: 60
+      })
+      expect(
+        yield* load({
+          MAX_REQUEST_BODY_MB: "0.5",
+          ALLOWED_HOSTS: "gateway.lan, [fd00::1]:8000,*",
+          AUTH_FAILURE_LIMIT: "0",
+          AUTH_FAILURE_WINDOW_SECONDS: "300"
+        })
+      ).toMatchObject({
+        maxRequestBodyBytes: 512 * 1024,
+        allowedHosts: ["gateway.lan", "[fd00::1]:8000", "*"],
+        authFailureLimit: 0,
+        authFailureWindowSeconds: 300
+      })
+      expect(yield* loadError({ MAX_REQUEST_BODY_MB: "0" })).toContain("MAX_REQUEST_BODY_MB")
+      expect(yield* loadError({ MAX_REQUEST_BODY_MB: "lots" })).toContain("MAX_REQUEST_BODY_MB")
+      expect(yield* loadError({ ALLOWED_HOSTS: "http://gateway.lan" })).toContain("ALLOWED_HOSTS")
+      expect(yield* loadError({ ALLOWED_HOSTS: "gateway.lan/x" })).toContain("ALLOWED_HOSTS")
+      expect(yield* loadError({ AUTH_FAILURE_WINDOW_SECONDS: "0" })).toContain("AUTH_FAILURE_WINDOW_SECONDS")
+    }))
 })
 
 describe("AppConfig.layerWith", () => {

@@ -12,6 +12,7 @@ import { SessionRunner } from "../SessionRunner.js"
 import { GatewayApi } from "./Api.js"
 import { ChatHandlers } from "./Chat/Http.js"
 import { EdgeMiddleware, originAllowed } from "./Edge/Middleware.js"
+import { requestLog } from "./Edge/RequestLog.js"
 import { MessagesHandlers } from "./Messages/Http.js"
 import { ModelsHandlers } from "./Models/Http.js"
 import { ProjectsHandlers } from "./Projects/Http.js"
@@ -64,12 +65,14 @@ const CancelTurnsOnShutdown = Layer.scopedDiscard(
 /** The routes and middleware, served by whatever `HttpServer` is provided. */
 export const HttpAppLive = Layer.unwrapEffect(
   Effect.map(AppConfig, (config) =>
-    HttpApiBuilder.serve(
-      HttpMiddleware.cors({
-        allowedOrigins: originAllowed(config.corsOrigins),
-        exposedHeaders,
-        maxAge: 600
-      })
+    HttpApiBuilder.serve((app) =>
+      requestLog(
+        HttpMiddleware.cors({
+          allowedOrigins: originAllowed(config.corsOrigins),
+          exposedHeaders,
+          maxAge: 600
+        })(app)
+      )
     ).pipe(
       Layer.provide(HttpApiSwagger.layer({ path: "/docs" })),
       Layer.provide(RedocLive),

@@ -21,6 +21,7 @@ import type { ClaudeProcess, CliLaunch } from "../ClaudeProcess.js"
 import type { CliEvent } from "../Domain/CliEvent.js"
 import { type CliError, type CliNotFound, InternalFailure } from "../Domain/Errors.js"
 import type { HeldCallsDropReason } from "../Domain/SessionEvent.js"
+import { warnOnFailure } from "../Logging.js"
 import { type LiveProcess, makeLifecycle } from "./ProcessPool/lifecycle.js"
 import type { TurnInput } from "./prompt.js"
 
@@ -318,7 +319,7 @@ export const makeProcessPool = (
           yield* startIdleTimer(spareKey, entry)
         }).pipe(
           Effect.ensuring(Effect.sync(() => (spareStarting = false))),
-          Effect.ignoreLogged,
+          warnOnFailure("could not start the spare CLI process"),
           forkInPool,
           Effect.asVoid
         )
