@@ -20,6 +20,7 @@ import { ClaudeProcess } from "./ClaudeProcess.js"
 import {
   type CapacityExceeded,
   type InvalidTurnRequest,
+  type ProjectNotFound,
   type QueuedTurnCancelled,
   type SessionBusy,
   type SessionIsClosed,
@@ -27,6 +28,7 @@ import {
   type ShuttingDown,
   type StoreError
 } from "./Domain/Errors.js"
+import { defaultProjectOf } from "./Domain/Session.js"
 import {
   type CancelReason,
   type HeldCallsDropReason,
@@ -38,6 +40,7 @@ import {
   TurnCancelled
 } from "./Domain/SessionEvent.js"
 import type { NewSession, SessionActivity, TurnHandle, TurnRequest } from "./Domain/Turn.js"
+import { warnOnFailure } from "./Logging.js"
 import { ModelRegistry } from "./ModelRegistry.js"
 import { Projects } from "./Projects.js"
 import { SessionQueries } from "./SessionQueries.js"
@@ -56,7 +59,8 @@ export declare namespace SessionRunner {
      * waited for, up to two seconds), `CapacityExceeded` when the global limit stays full
      * past the queue timeout, `QueuedTurnCancelled` when it is cancelled while waiting for
      * the limit, `SessionNotFound` / `SessionIsClosed` for a `sessionId` that cannot take
-     * turns (another owner's session is not found), `InvalidTurnRequest` for a request no CLI
+     * turns (another owner's session is not found), `ProjectNotFound` for a project another
+     * owner's (see `Projects.ensure`), `InvalidTurnRequest` for a request no CLI
      * turn can serve, and `ShuttingDown` once shutdown has begun. Once the turn's fiber runs,
      * interrupting the caller does not stop it: the turn is cancelled only by `cancel`.
      */
@@ -69,14 +73,21 @@ export declare namespace SessionRunner {
       | QueuedTurnCancelled
       | SessionNotFound
       | SessionIsClosed
+      | ProjectNotFound
       | InvalidTurnRequest
       | ShuttingDown
       | StoreError
     >
-    /** Creates an empty session in a project (registered if it is new). */
+    /**
+     * Creates an empty session in a project (registered if it is new; the owner's default
+     * project when none is named); another owner's project is `ProjectNotFound`.
+     */
     readonly createSession: (
       session: NewSession
-    ) => Effect.Effect<{ readonly sessionId: string; readonly projectId: string }, InvalidTurnRequest | StoreError>
+    ) => Effect.Effect<
+      { readonly sessionId: string; readonly projectId: string },
+      InvalidTurnRequest | ProjectNotFound | StoreError
+    >
     /**
      * Stops the session's running turn (only if it is `turnId`, when given): the CLI is asked
      * to stop (killed if it does not within a second), `TurnCancelled` with the reason is
@@ -137,7 +148,7 @@ export const makeSessionRunner = Effect.gen(function*() {
           new TurnCancelled({ turnId: unfinished.turnId, reason: "interrupted" })
         ])
       ),
-      Effect.ignoreLogged
+      warnOnFailure("could not record the end of a turn the gateway's last run left unfinished")
     )
   }
 
@@ -168,6 +179,8 @@ export const makeSessionRunner = Effect.gen(function*() {
         const current = admission.current(sessionId)
         // Nothing to claim against once admission has stopped: no turn can start any more.
         if (current === undefined) return yield* Effect.flatMap(store.read(sessionId), write)
+        // The log refused the last turn's end: it refuses this write too, so do not wait for it.
+        if (current.unrecordedEnd !== null) return yield* current.unrecordedEnd
         yield* Deferred.await(current.released)
       }
     })
@@ -190,7 +203,7 @@ export const makeSessionRunner = Effect.gen(function*() {
           )
         ),
       (claim) => (claim === null ? Effect.void : admission.release(claim))
-    ).pipe(Effect.ignoreLogged)
+    ).pipe(warnOnFailure("could not record that held tool calls were given up"))
 
   const pool = yield* makeProcessPool(claude, {
     sessionIdleSeconds: config.sessionIdleSeconds,
@@ -257,11 +270,12 @@ export const makeSessionRunner = Effect.gen(function*() {
   })
 
   const createSession = Effect.fn("SessionRunner.createSession")(function*(session: NewSession) {
-    const { path: cwd } = yield* projects.ensure(session.projectId)
+    const projectId = session.projectId ?? defaultProjectOf(session.owner)
+    const { path: cwd } = yield* projects.ensure(session.owner, projectId)
     const sessionId = NodeCrypto.randomUUID()
     yield* sessionAppender(store, sessionId, 0)([
       new SessionCreated({
-        projectId: session.projectId,
+        projectId,
         cwd,
         configDir,
         owner: session.owner,
@@ -270,7 +284,7 @@ export const makeSessionRunner = Effect.gen(function*() {
         systemPrompt: session.systemPrompt ?? null
       })
     ])
-    return { sessionId, projectId: session.projectId }
+    return { sessionId, projectId }
   })
 
   const closeSession = Effect.fn("SessionRunner.closeSession")(

@@ -6,7 +6,7 @@
  */
 import { Context, Effect, Layer, Option, type Stream } from "effect"
 import type { ConversationMessage } from "./Domain/Conversation.js"
-import { type InvalidTurnRequest, SessionNotFound, type StoreError } from "./Domain/Errors.js"
+import { type InvalidTurnRequest, type ProjectNotFound, SessionNotFound, type StoreError } from "./Domain/Errors.js"
 import { isVisibleTo, type SessionSummary, type SessionTotals } from "./Domain/Session.js"
 import type { StoredEvent } from "./Domain/SessionEvent.js"
 import type { NewSession, SessionActivity } from "./Domain/Turn.js"
@@ -49,8 +49,13 @@ export declare namespace Sessions {
       readonly offset: number
     }) => Effect.Effect<{ readonly sessions: ReadonlyArray<SessionView>; readonly total: number }, StoreError>
     readonly statistics: (caller: string | null) => Effect.Effect<SessionStatistics, StoreError>
-    /** Creates an empty session for `session.owner` (its project registered if it is new). */
-    readonly create: (session: NewSession) => Effect.Effect<SessionView, InvalidTurnRequest | StoreError>
+    /**
+     * Creates an empty session for `session.owner` (its project registered if it is new);
+     * another owner's project is `ProjectNotFound`.
+     */
+    readonly create: (
+      session: NewSession
+    ) => Effect.Effect<SessionView, InvalidTurnRequest | ProjectNotFound | StoreError>
     /** Cancels the session's running turn (see `SessionRunner.cancel`); false when none ran. */
     readonly cancelTurn: (
       caller: string | null,

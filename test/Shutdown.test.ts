@@ -4,6 +4,7 @@
  * promptly; bad configuration fails startup quickly with a message naming the culprit.
  */
 import * as NodeChildProcess from "node:child_process"
+import * as NodeCrypto from "node:crypto"
 import * as NodeFs from "node:fs"
 import { createRequire } from "node:module"
 import * as NodeOs from "node:os"
@@ -49,6 +50,8 @@ const configVariables = [
   "SESSION_IDLE_SECONDS",
   "MAX_WARM_PROCESSES",
   "CANCEL_ON_DISCONNECT",
+  "LOG_LEVEL",
+  "LOG_FORMAT",
   // A user's machine is no sandbox.
   "IS_SANDBOX"
 ]
@@ -269,7 +272,9 @@ describe("configuration from .env", () => {
       .toContain("Echo: hello from dotenv")
     // Relative paths in .env are relative to the working directory.
     expect(NodeFs.existsSync(NodePath.join(server.directory, "from-dotenv.db"))).toBe(true)
-    expect(NodeFs.existsSync(NodePath.join(server.directory, "dotenv-projects", "default"))).toBe(true)
+    // With auth on, the key's own default project (`default-` and the key's fingerprint).
+    const keyId = NodeCrypto.createHash("sha256").update("dotenv-key").digest("hex").slice(0, 12)
+    expect(NodeFs.existsSync(NodePath.join(server.directory, "dotenv-projects", `default-${keyId}`))).toBe(true)
   })
 })
 

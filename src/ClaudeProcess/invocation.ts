@@ -4,6 +4,7 @@
  * the command line. Pure, so the exact invocation is unit-tested without spawning anything.
  */
 import type { PermissionMode } from "../AppConfig.js"
+import { gatewayVariables } from "../AppConfig/variables.js"
 import type { ContentPart } from "../Domain/Conversation.js"
 import type { ClientTool } from "../Domain/Tools.js"
 
@@ -110,17 +111,20 @@ export const initializeLine = (launch: CliLaunch): string => {
 }
 
 /**
- * The child's environment: the gateway's own (so `ANTHROPIC_BASE_URL` and friends reach
- * it), no non-essential traffic, a bounded retry budget unless one is set, and never
- * `CLAUDECODE` (which makes the CLI believe it runs nested inside another Claude Code).
+ * The child's environment: the gateway's own (so `ANTHROPIC_BASE_URL`, `HOME`, `PATH`,
+ * proxies and friends reach it) without any variable of the gateway's own configuration
+ * (`withheld`, by default every variable the gateway reads: keys, database, …), no
+ * non-essential traffic, a bounded retry budget unless one is set, and never `CLAUDECODE`
+ * (which makes the CLI believe it runs nested inside another Claude Code).
  */
 export const cliEnv = (
   parent: Readonly<Record<string, string | undefined>>,
-  options: { readonly maxRetries: number }
+  options: { readonly maxRetries: number; readonly withheld?: ReadonlySet<string> | undefined }
 ): Record<string, string> => {
+  const withheld = options.withheld ?? gatewayVariables()
   const env: Record<string, string> = {}
   for (const [key, value] of Object.entries(parent)) {
-    if (value !== undefined && key !== "CLAUDECODE") env[key] = value
+    if (value !== undefined && key !== "CLAUDECODE" && !withheld.has(key)) env[key] = value
   }
   env.CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC ??= "1"
   env.CLAUDE_CODE_MAX_RETRIES ??= String(options.maxRetries)

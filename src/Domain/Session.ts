@@ -52,6 +52,20 @@ export interface SessionTotals {
  */
 export const isVisibleTo = (sessionOwner: string | null, caller: string | null): boolean => sessionOwner === caller
 
+/**
+ * The project a caller's new sessions run in when they name none: `default` with auth off,
+ * `default-<key id>` for a key (its principal id without the `key:` kind), so nothing one
+ * key's model writes there is read by another key's.
+ */
+export const defaultProjectOf = (owner: string | null): string =>
+  owner === null ? "default" : `default-${owner.slice(owner.indexOf(":") + 1)}`
+
+/**
+ * Ids kept for default projects (`default`, `default-…`, in any case: on a file system that
+ * ignores case `Default-x` is the same directory): a caller registers only its own.
+ */
+export const isDefaultProjectId = (projectId: string): boolean => /^default(?:-|$)/i.test(projectId)
+
 /** Streams of the log that are not sessions carry this prefix (e.g. `project:<id>`). */
 export const projectStreamId = (projectId: string) => `project:${projectId}`
 export const projectStreamPrefix = "project:"

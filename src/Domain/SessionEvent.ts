@@ -195,7 +195,12 @@ export class ProjectCreated extends Schema.TaggedClass<ProjectCreated>()("Projec
   projectId: Schema.String,
   name: Schema.String,
   description: Schema.NullOr(Schema.String),
-  path: Schema.String
+  path: Schema.String,
+  /**
+   * The principal (API key fingerprint) the project belongs to; null when auth is off, and in
+   * logs written before projects had owners (such a project is shared, see `Projects`).
+   */
+  owner: Schema.optionalWith(Schema.NullOr(Schema.String), { default: () => null })
 }) {}
 
 /** A project was removed from the registry. */

@@ -13,7 +13,10 @@ import type { ClientTools } from "./Tools.js"
 export interface TurnRequest {
   /** Continue this session; absent continues the session that holds the request's history, or starts one. */
   readonly sessionId?: string | undefined
-  /** The project (working directory under the project root) of a new session; default `default`. */
+  /**
+   * The project (working directory under the project root) of a new session; by default the
+   * owner's default project (`default` with auth off, see `defaultProjectOf`).
+   */
   readonly projectId?: string | undefined
   /** Who asks: sessions belong to their creator (null when auth is off). */
   readonly owner?: string | null | undefined
@@ -64,7 +67,8 @@ export interface SessionActivity {
 /** A new, empty session's settings (`POST /v1/sessions`). */
 export interface NewSession {
   readonly owner: string | null
-  readonly projectId: string
+  /** Its project; by default the owner's default project. */
+  readonly projectId?: string | undefined
   readonly title?: string | null | undefined
   /** Used by the session's turns whose request names no model. */
   readonly model?: string | null | undefined

@@ -2,6 +2,7 @@
  * The exact CLI invocation: argv, the child's environment and the stdin lines.
  */
 import { describe, expect, it } from "@effect/vitest"
+import { gatewayVariables } from "../../src/AppConfig/variables.js"
 import {
   baseArgs,
   cliArgs,
@@ -181,6 +182,53 @@ describe("cliEnv", () => {
     cliEnv(own, { maxRetries: 2 })
     expect(own).toEqual(parent)
     expect(own).not.toHaveProperty("CLAUDE_CODE_MAX_RETRIES")
+  })
+
+  it("withholds every variable of the gateway's own configuration, and only those", () => {
+    const settings = Object.fromEntries([...gatewayVariables()].map((name) => [name, `value of ${name}`]))
+    const claudeCode = {
+      CLAUDE_CONFIG_DIR: "/home/gateway/.claude",
+      CLAUDE_CODE_USE_BEDROCK: "1",
+      ANTHROPIC_AUTH_TOKEN: "token",
+      HTTPS_PROXY: "http://proxy:3128",
+      NO_PROXY: "127.0.0.1",
+      IS_SANDBOX: "1"
+    }
+    const env = cliEnv({ ...parent, ...settings, ...claudeCode }, { maxRetries: 2 })
+    for (const name of Object.keys(settings)) expect(env, name).not.toHaveProperty(name)
+    expect(env).toMatchObject({ ...claudeCode, PATH: "/usr/bin", HOME: "/home/gateway" })
+    // The retry budget is given as Claude Code's own variable, from the gateway's setting.
+    expect(env.CLAUDE_CODE_MAX_RETRIES).toBe("2")
+  })
+
+  it("withholds the names it is given instead, when given some", () => {
+    const env = cliEnv({ ...parent, API_KEYS: "k", OTHER: "x" }, { maxRetries: 2, withheld: new Set(["OTHER"]) })
+    expect(env).not.toHaveProperty("OTHER")
+    expect(env.API_KEYS).toBe("k")
+  })
+})
+
+describe("gatewayVariables", () => {
+  it("lists every setting the configuration reads, secrets included", () => {
+    const names = gatewayVariables()
+    for (
+      const name of [
+        "API_KEYS",
+        "REQUIRE_AUTH",
+        "DATABASE_URL",
+        "PROJECT_ROOT",
+        "HOST",
+        "PORT",
+        "CLAUDE_BINARY_PATH",
+        "LOG_LEVEL"
+      ]
+    ) {
+      expect(names.has(name), name).toBe(true)
+    }
+    // Claude Code's own variables are not the gateway's.
+    for (const name of ["ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "CLAUDE_CONFIG_DIR", "HOME", "PATH", "IS_SANDBOX"]) {
+      expect(names.has(name), name).toBe(false)
+    }
   })
 })
 

@@ -3,6 +3,7 @@
  */
 import { HttpApiEndpoint, HttpApiGroup, OpenApi } from "@effect/platform"
 import { Schema } from "effect"
+import { ProjectDescription, ProjectName } from "../Limits.js"
 import { pageFields, PageParams, PurgeParams } from "../Params.js"
 
 const ProjectPath = Schema.Struct({ project_id: Schema.String })
@@ -27,8 +28,8 @@ export const ProjectList = Schema.Struct({
 
 export const CreateProject = Schema.Struct({
   id: Schema.optional(Schema.String),
-  name: Schema.optional(Schema.String),
-  description: Schema.optional(Schema.NullOr(Schema.String)),
+  name: Schema.optional(ProjectName),
+  description: Schema.optional(Schema.NullOr(ProjectDescription)),
   path: Schema.optional(Schema.String).annotations({
     description:
       "The project's directory directly under PROJECT_ROOT, as a name or an absolute path (defaults to the id); nothing outside the root, and no nested directory, is accepted"

@@ -3,6 +3,7 @@
  */
 import { HttpApiBuilder } from "@effect/platform"
 import { Effect } from "effect"
+import { currentOwner } from "../../Auth.js"
 import { type Project as ProjectRecord, Projects } from "../../Projects.js"
 import { GatewayApi } from "../Api.js"
 import { fromDomain } from "../Edge/Errors.js"
@@ -27,14 +28,15 @@ export const ProjectsHandlers = HttpApiBuilder.group(GatewayApi, "projects", (ha
     const projects = yield* Projects
     return handlers
       .handle("createProject", ({ payload }) =>
-        projects.create({
-          id: payload.id,
-          name: payload.name,
-          description: payload.description ?? undefined,
-          path: payload.path
-        }).pipe(Effect.map(projectOf), Effect.mapError(fromDomain)))
+        Effect.flatMap(currentOwner, (caller) =>
+          projects.create(caller, {
+            id: payload.id,
+            name: payload.name,
+            description: payload.description ?? undefined,
+            path: payload.path
+          })).pipe(Effect.map(projectOf), Effect.mapError(fromDomain)))
       .handle("listProjects", ({ urlParams }) =>
-        projects.list.pipe(
+        Effect.flatMap(currentOwner, projects.list).pipe(
           Effect.map((all) => {
             const window = windowOf(urlParams)
             const data = all.slice(window.offset, window.offset + window.limit).map(projectOf)
@@ -43,17 +45,22 @@ export const ProjectsHandlers = HttpApiBuilder.group(GatewayApi, "projects", (ha
           Effect.mapError(fromDomain)
         ))
       .handle("getProject", ({ path }) =>
-        projects.get(path.project_id).pipe(Effect.map(projectOf), Effect.mapError(fromDomain)))
+        Effect.flatMap(currentOwner, (caller) =>
+          projects.get(caller, path.project_id)).pipe(
+            Effect.map(projectOf),
+            Effect.mapError(fromDomain)
+          ))
       .handle("deleteProject", ({ path, urlParams }) =>
-        projects.remove(path.project_id, { removeFiles: urlParams.purge }).pipe(
-          Effect.as({
-            id: path.project_id,
-            object: "project" as const,
-            deleted: true,
-            purged: urlParams.purge,
-            project_id: path.project_id,
-            status: "deleted" as const
-          }),
-          Effect.mapError(fromDomain)
-        ))
+        Effect.flatMap(currentOwner, (caller) =>
+          projects.remove(caller, path.project_id, { removeFiles: urlParams.purge })).pipe(
+            Effect.as({
+              id: path.project_id,
+              object: "project" as const,
+              deleted: true,
+              purged: urlParams.purge,
+              project_id: path.project_id,
+              status: "deleted" as const
+            }),
+            Effect.mapError(fromDomain)
+          ))
   }))

@@ -185,7 +185,7 @@ export const SessionsHandlers = HttpApiBuilder.group(GatewayApi, "sessions", (ha
         Effect.flatMap(currentOwner, (owner) =>
           sessions.create({
             owner,
-            projectId: payload.project_id ?? "default",
+            projectId: payload.project_id,
             title: payload.title,
             model: payload.model,
             systemPrompt: payload.system_prompt
