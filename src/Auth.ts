@@ -1,12 +1,13 @@
 /**
  * Auth: API keys and the principals they stand for, compared in constant time, with a
- * per-key request budget (a token bucket: a steady rate per minute plus a burst). It
- * never sees what a session contains.
+ * per-key request budget (a token bucket: a steady rate per minute plus a burst), and a
+ * per-client limit on wrong keys (see `Auth/failures.ts`). It never sees what a session contains.
  */
 import { Clock, Context, Effect, FiberRef, Layer, Redacted } from "effect"
 import * as NodeCrypto from "node:crypto"
 import { AppConfig } from "./AppConfig.js"
-import { RateLimited, Unauthorized } from "./Domain/Errors.js"
+import { makeFailureLimiter } from "./Auth/failures.js"
+import { RateLimited, TooManyAuthFailures, Unauthorized } from "./Domain/Errors.js"
 
 /** Who is calling: a key's fingerprint (never the key), or anonymous when auth is off. */
 export interface Principal {
@@ -31,11 +32,14 @@ export declare namespace Auth {
     readonly required: boolean
     /**
      * Identifies the caller from `Authorization: Bearer <key>` or `x-api-key: <key>`.
-     * Every configured key is compared, in constant time, whatever matches first.
+     * Every configured key is compared, in constant time, whatever matches first. With a
+     * `client` (its remote address), a wrong key counts against that client, and a client
+     * over its limit fails with `TooManyAuthFailures` before its key is looked at.
      */
     readonly authenticate: (
-      headers: Readonly<Record<string, string | undefined>>
-    ) => Effect.Effect<Principal, Unauthorized>
+      headers: Readonly<Record<string, string | undefined>>,
+      client?: string
+    ) => Effect.Effect<Principal, Unauthorized | TooManyAuthFailures>
     /** Spends one request of the principal's budget; anonymous callers are not limited. */
     readonly consume: (principal: Principal) => Effect.Effect<void, RateLimited>
   }
@@ -47,6 +51,9 @@ export interface AuthOptions {
   /** Sustained requests per minute per key; 0 disables limiting. */
   readonly ratePerMinute: number
   readonly burst: number
+  /** Wrong keys a client may present per window; 0 or absent disables the limit. */
+  readonly failureLimit?: number | undefined
+  readonly failureWindowSeconds?: number | undefined
 }
 
 const digest = (value: string) => NodeCrypto.createHash("sha256").update(value, "utf8").digest()
@@ -68,10 +75,16 @@ export const makeAuth = (options: AuthOptions) =>
     const anonymous = anonymousPrincipal
     const buckets = new Map<string, { tokens: number; updatedAt: number }>()
     const refillPerMs = options.ratePerMinute / 60_000
+    const failures = makeFailureLimiter({
+      limit: options.failureLimit ?? 0,
+      windowMillis: (options.failureWindowSeconds ?? 60) * 1000
+    })
 
-    const authenticate = (headers: Readonly<Record<string, string | undefined>>) =>
-      Effect.suspend((): Effect.Effect<Principal, Unauthorized> => {
+    const authenticate = (headers: Readonly<Record<string, string | undefined>>, client?: string) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now): Effect.Effect<Principal, Unauthorized | TooManyAuthFailures> => {
         if (!options.requireAuth) return Effect.succeed(anonymous)
+        const heldBack = client === undefined ? 0 : failures.heldBackFor(client, now)
+        if (heldBack > 0) return Effect.fail(new TooManyAuthFailures({ retryAfterSeconds: Math.ceil(heldBack / 1000) }))
         const key = presentedKey(headers)
         if (key === null) {
           return Effect.fail(
@@ -83,9 +96,11 @@ export const makeAuth = (options: AuthOptions) =>
         keys.forEach((candidate, index) => {
           if (NodeCrypto.timingSafeEqual(candidate, presented) && matched === -1) matched = index
         })
-        return matched === -1
-          ? Effect.fail(new Unauthorized({ message: "Invalid API key." }))
-          : Effect.succeed({ id: `key:${presented.subarray(0, 6).toString("hex")}`, anonymous: false })
+        if (matched === -1) {
+          if (client !== undefined) failures.recordFailure(client, now)
+          return Effect.fail(new Unauthorized({ message: "Invalid API key." }))
+        }
+        return Effect.succeed({ id: `key:${presented.subarray(0, 6).toString("hex")}`, anonymous: false })
       })
 
     const consume = Effect.fn("Auth.consume")(function*(principal: Principal) {
@@ -115,7 +130,9 @@ export class Auth extends Context.Tag("claude-code-api/Auth")<Auth, Auth.Service
         requireAuth: config.requireAuth,
         apiKeys: config.apiKeys,
         ratePerMinute: config.rateLimitPerMinute,
-        burst: config.rateLimitBurst
+        burst: config.rateLimitBurst,
+        failureLimit: config.authFailureLimit,
+        failureWindowSeconds: config.authFailureWindowSeconds
       }))
   )
 

@@ -142,8 +142,18 @@ export class RateLimited extends Schema.TaggedError<RateLimited>()("RateLimited"
   retryAfterSeconds: Schema.Number
 }) {}
 
+/** The client presented too many wrong keys lately: it is held back, whatever key it sends. */
+export class TooManyAuthFailures extends Schema.TaggedError<TooManyAuthFailures>()("TooManyAuthFailures", {
+  retryAfterSeconds: Schema.Number
+}) {}
+
 /** No such project. */
 export class ProjectNotFound extends Schema.TaggedError<ProjectNotFound>()("ProjectNotFound", {
+  projectId: Schema.String
+}) {}
+
+/** The project is shared by every key (it has no owner): no key may delete it. */
+export class ProjectNotOwned extends Schema.TaggedError<ProjectNotOwned>()("ProjectNotOwned", {
   projectId: Schema.String
 }) {}
 

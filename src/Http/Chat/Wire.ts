@@ -4,6 +4,7 @@
  * Transport only: nothing here knows about sessions or the CLI.
  */
 import { Schema } from "effect"
+import { EndUser, Id, Metadata, ModelName } from "../Limits.js"
 import { toolNamePattern } from "../ToolDefinitions.js"
 
 // ---------------------------------------------------------------------------
@@ -89,7 +90,7 @@ const Penalty = Schema.Number.pipe(Schema.between(-2, 2))
 const PositiveInt = Schema.Int.pipe(Schema.positive())
 
 export const ChatCompletionRequest = Schema.Struct({
-  model: Schema.optional(Schema.NullOr(Schema.String)),
+  model: Schema.optional(Schema.NullOr(ModelName)),
   messages: Schema.Array(ChatMessage).pipe(
     Schema.minItems(1, { message: () => "empty array: expected at least one message" })
   ),
@@ -112,7 +113,7 @@ export const ChatCompletionRequest = Schema.Struct({
   logprobs: Schema.optional(Schema.NullOr(Schema.Boolean)),
   top_logprobs: Schema.optional(Schema.NullOr(Schema.Int.pipe(Schema.between(0, 20)))),
   seed: Schema.optional(Schema.NullOr(Schema.Int)),
-  user: Schema.optional(Schema.String),
+  user: Schema.optional(EndUser),
   tools: Schema.optional(Schema.NullOr(Schema.Array(ChatTool))).annotations({
     description: "The client's functions the model may call; the client runs them and sends their results back"
   }),
@@ -142,7 +143,7 @@ export const ChatCompletionRequest = Schema.Struct({
   verbosity: Schema.optional(Schema.NullOr(Schema.String)),
   service_tier: Schema.optional(Schema.NullOr(Schema.String)),
   store: Schema.optional(Schema.NullOr(Schema.Boolean)),
-  metadata: Schema.optional(Schema.NullOr(Schema.Record({ key: Schema.String, value: Schema.String }))),
+  metadata: Schema.optional(Schema.NullOr(Metadata)),
   modalities: Schema.optional(Schema.NullOr(Schema.Array(Schema.String))),
   audio: Schema.optional(Schema.NullOr(Schema.Unknown)),
   prediction: Schema.optional(Schema.NullOr(Schema.Unknown)),
@@ -150,7 +151,7 @@ export const ChatCompletionRequest = Schema.Struct({
   prompt_cache_key: Schema.optional(Schema.NullOr(Schema.String)),
   safety_identifier: Schema.optional(Schema.NullOr(Schema.String)),
   // Extensions (seed parity)
-  session_id: Schema.optional(Schema.NullOr(Schema.String)).annotations({
+  session_id: Schema.optional(Schema.NullOr(Id)).annotations({
     description: "Extension: continue this gateway session"
   }),
   project_id: Schema.optional(Schema.NullOr(Schema.String)).annotations({

@@ -1,6 +1,7 @@
 /**
- * The HTTP edge around every route: authentication and per-key rate limiting (public
- * paths excepted), and the rendering of every failure (our own, the router's, the
+ * The HTTP edge around every route: the `Host` and `Origin` checks, authentication and
+ * per-key rate limiting (public paths excepted), the request body's limits (see `Body.ts`),
+ * and the rendering of every failure (our own, the router's, the
  * platform's, defects) as an error envelope: OpenAI's, or Anthropic's on the Messages API's
  * routes. Unknown paths are 404, known paths with another method 405.
  */
@@ -9,7 +10,10 @@ import { Cause, Effect, Option, ParseResult } from "effect"
 import { AppConfig } from "../../AppConfig.js"
 import { Auth, CurrentPrincipal } from "../../Auth.js"
 import { GatewayApi } from "../Api.js"
+import { readBody } from "./Body.js"
 import { fromDomain, HttpError, internalError, invalidRequest, paramOf, surfaceOf } from "./Errors.js"
+import { hostAllowed } from "./Host.js"
+import { noteCaller } from "./RequestLog.js"
 
 /** Paths anyone may read, with or without a key. */
 const publicPaths = new Set(["/", "/health", "/docs", "/redoc", "/openapi.json"])
@@ -80,11 +84,18 @@ const errorOf = (status: number, message: string, code: string) =>
 /** Any failure that reached the edge, as an envelope response. */
 const renderFailure = (request: HttpServerRequest.HttpServerRequest, error: unknown) => {
   const surface = surfaceOf(pathOf(request), request.headers)
-  if (error instanceof HttpError) return Effect.succeed(error.toResponse(surface))
+  if (error instanceof HttpError) {
+    // The rest of a body over the limit is never read: the connection cannot carry another request.
+    const response = error.toResponse(surface)
+    return Effect.succeed(
+      error.status === 413 ? HttpServerResponse.setHeader(response, "connection", "close") : response
+    )
+  }
   if (typeof error === "object" && error !== null && "_tag" in error) {
     switch (error._tag) {
       case "Unauthorized":
       case "RateLimited":
+      case "TooManyAuthFailures":
         return Effect.succeed(fromDomain(error as Parameters<typeof fromDomain>[0]).toResponse(surface))
       case "RouteNotFound":
         return Effect.succeed(routeNotFound(request))
@@ -120,9 +131,20 @@ export const EdgeMiddleware = HttpApiBuilder.middleware(
     const auth = yield* Auth
     const config = yield* AppConfig
     const allowedOrigin = originAllowed(config.corsOrigins)
+    const allowedHost = hostAllowed({
+      requireAuth: config.requireAuth,
+      boundHost: config.host,
+      allowedHosts: config.allowedHosts
+    })
     return (app: HttpApp.Default) =>
       Effect.gen(function*() {
         const request = yield* HttpServerRequest.HttpServerRequest
+        // A web page must not read the gateway under its own name (DNS rebinding).
+        const host = request.headers["host"]
+        if (!allowedHost(host)) {
+          return errorOf(403, `Host ${host?.slice(0, 100)} is not allowed (see ALLOWED_HOSTS).`, "host_not_allowed")
+            .toResponse(surfaceOf(pathOf(request), request.headers))
+        }
         // A web page the user visits must not drive the local Claude Code: browsers send
         // simple cross-site POSTs without a preflight, so foreign origins are refused here.
         const origin = request.headers["origin"]
@@ -130,12 +152,16 @@ export const EdgeMiddleware = HttpApiBuilder.middleware(
           return errorOf(403, `Origin ${origin} is not allowed (see CORS_ORIGINS).`, "origin_not_allowed")
             .toResponse(surfaceOf(pathOf(request), request.headers))
         }
-        if (!publicPaths.has(pathOf(request))) {
-          const principal = yield* auth.authenticate(request.headers)
-          yield* auth.consume(principal)
-          return yield* Effect.locally(app, CurrentPrincipal, principal)
-        }
-        return yield* app
+        const principal = publicPaths.has(pathOf(request))
+          ? null
+          : yield* auth.authenticate(request.headers, Option.getOrUndefined(request.remoteAddress))
+        if (principal !== null) yield* noteCaller(principal)
+        if (principal !== null) yield* auth.consume(principal)
+        const body = yield* readBody(request, config.maxRequestBodyBytes)
+        const served = Option.isSome(body)
+          ? Effect.provideService(app, HttpServerRequest.HttpServerRequest, body.value)
+          : app
+        return yield* principal === null ? served : Effect.locally(served, CurrentPrincipal, principal)
       }).pipe(
         Effect.catchAllCause((cause) =>
           Effect.gen(function*() {

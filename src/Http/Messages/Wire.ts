@@ -4,6 +4,7 @@
  * Transport only: nothing here knows about sessions or the CLI.
  */
 import { Schema } from "effect"
+import { EndUser, ModelName } from "../Limits.js"
 
 // ---------------------------------------------------------------------------
 // Request
@@ -76,7 +77,7 @@ export const ToolChoiceParam = Schema.Struct({
 const PositiveInt = Schema.Int.pipe(Schema.positive())
 
 export const MessagesRequest = Schema.Struct({
-  model: Schema.String,
+  model: ModelName,
   max_tokens: Schema.optional(PositiveInt),
   messages: Schema.Array(MessageParam).pipe(
     Schema.minItems(1, { message: () => "empty array: expected at least one message" })
@@ -87,7 +88,7 @@ export const MessagesRequest = Schema.Struct({
   temperature: Schema.optional(Schema.Number.pipe(Schema.between(0, 1))),
   top_p: Schema.optional(Schema.Number.pipe(Schema.between(0, 1))),
   top_k: Schema.optional(PositiveInt),
-  metadata: Schema.optional(Schema.Struct({ user_id: Schema.optional(Schema.NullOr(Schema.String)) })),
+  metadata: Schema.optional(Schema.Struct({ user_id: Schema.optional(Schema.NullOr(EndUser)) })),
   tools: Schema.optional(Schema.Array(ToolParam)),
   tool_choice: Schema.optional(ToolChoiceParam),
   thinking: Schema.optional(Schema.Unknown),

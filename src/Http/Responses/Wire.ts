@@ -5,6 +5,7 @@
  * here knows about sessions or the CLI.
  */
 import { Schema } from "effect"
+import { EndUser, Id, Metadata, ModelName } from "../Limits.js"
 
 // ---------------------------------------------------------------------------
 // Request: input items (each decoded on its own, so a 400 names `input[i]…`)
@@ -116,7 +117,7 @@ export const TextFormat = Schema.Union(
 const JsonObject = Schema.Record({ key: Schema.String, value: Schema.Unknown })
 
 export const ResponsesRequest = Schema.Struct({
-  model: Schema.optional(Schema.NullOr(Schema.String)),
+  model: Schema.optional(Schema.NullOr(ModelName)),
   input: Schema.Union(Schema.String, Schema.Array(JsonObject)).annotations({
     description:
       "A string (one user message), or input items: message, function_call, function_call_output, reasoning (ignored), item_reference (see ResponseInputItem)"
@@ -137,8 +138,8 @@ export const ResponsesRequest = Schema.Struct({
   stream: Schema.optional(Schema.NullOr(Schema.Boolean)),
   stream_options: Schema.optional(Schema.NullOr(Schema.Unknown)),
   store: Schema.optional(Schema.NullOr(Schema.Boolean)),
-  metadata: Schema.optional(Schema.NullOr(Schema.Record({ key: Schema.String, value: Schema.String }))),
-  previous_response_id: Schema.optional(Schema.NullOr(Schema.String)),
+  metadata: Schema.optional(Schema.NullOr(Metadata)),
+  previous_response_id: Schema.optional(Schema.NullOr(Id)),
   background: Schema.optional(Schema.NullOr(Schema.Boolean)),
   conversation: Schema.optional(Schema.NullOr(Schema.Unknown)),
   reasoning: Schema.optional(Schema.NullOr(Schema.Unknown)),
@@ -149,13 +150,13 @@ export const ResponsesRequest = Schema.Struct({
   top_p: Schema.optional(Schema.NullOr(Schema.Number.pipe(Schema.between(0, 1)))),
   top_logprobs: Schema.optional(Schema.NullOr(Schema.Int.pipe(Schema.between(0, 20)))),
   truncation: Schema.optional(Schema.NullOr(Schema.String)),
-  user: Schema.optional(Schema.NullOr(Schema.String)),
+  user: Schema.optional(Schema.NullOr(EndUser)),
   service_tier: Schema.optional(Schema.NullOr(Schema.String)),
   prompt: Schema.optional(Schema.NullOr(Schema.Unknown)),
   prompt_cache_key: Schema.optional(Schema.NullOr(Schema.String)),
   safety_identifier: Schema.optional(Schema.NullOr(Schema.String)),
   // Extensions, as on chat completions
-  session_id: Schema.optional(Schema.NullOr(Schema.String)).annotations({
+  session_id: Schema.optional(Schema.NullOr(Id)).annotations({
     description: "Extension: continue this gateway session"
   }),
   project_id: Schema.optional(Schema.NullOr(Schema.String)).annotations({

@@ -5,6 +5,7 @@
 import { HttpApiEndpoint, HttpApiGroup, OpenApi } from "@effect/platform"
 import { Schema } from "effect"
 import { SessionPath } from "../Chat/Api.js"
+import { ModelName, Title } from "../Limits.js"
 import { BooleanParam, pageFields, PageParams, PurgeParams } from "../Params.js"
 
 export const Session = Schema.Struct({
@@ -40,8 +41,8 @@ export const SessionList = Schema.Struct({
 
 export const CreateSession = Schema.Struct({
   project_id: Schema.optional(Schema.String),
-  title: Schema.optional(Schema.NullOr(Schema.String)),
-  model: Schema.optional(Schema.NullOr(Schema.String)).annotations({
+  title: Schema.optional(Schema.NullOr(Title)),
+  model: Schema.optional(Schema.NullOr(ModelName)).annotations({
     description: "The model of the session's turns whose request names none"
   }),
   system_prompt: Schema.optional(Schema.NullOr(Schema.String)).annotations({
