@@ -9,6 +9,7 @@ import { NodeCommandExecutor } from "@effect/platform-node"
 import { type PlatformError, SystemError, type SystemErrorReason } from "@effect/platform/Error"
 import { Context, Deferred, Duration, Effect, Fiber, Layer, Mailbox, Option, Ref, type Scope, Stream } from "effect"
 import * as NodeFs from "node:fs"
+import * as NodeOs from "node:os"
 import { AppConfig } from "./AppConfig.js"
 import { ToolBridge, type ToolOutcome } from "./ClaudeProcess/bridge.js"
 import {
@@ -21,6 +22,7 @@ import {
   userMessageLine
 } from "./ClaudeProcess/invocation.js"
 import { readOutput } from "./ClaudeProcess/output.js"
+import { type CliSandbox, sandboxArgs, sandboxEnv } from "./ClaudeProcess/sandbox.js"
 import type { CliEvent } from "./Domain/CliEvent.js"
 import type { ContentPart } from "./Domain/Conversation.js"
 import { type CliError, CliExitedEarly, CliNotFound } from "./Domain/Errors.js"
@@ -94,6 +96,8 @@ export interface ClaudeProcessOptions {
   readonly idleTimeout: Duration.DurationInput
   /** Extra environment for the child (tests point it at a fake upstream this way). */
   readonly env?: Readonly<Record<string, string>>
+  /** Run the model's Bash commands in Claude Code's sandbox (`ClaudeProcess/sandbox`); null or absent: not. */
+  readonly sandbox?: CliSandbox | null | undefined
 }
 
 const encoder = new TextEncoder()
@@ -128,9 +132,18 @@ export const makeClaudeProcess = (options: ClaudeProcessOptions) =>
       const firstWritten = yield* Deferred.make<void>()
       stdin.unsafeOffer(encoder.encode(initializeLine(launch)))
       if (first !== null) stdin.unsafeOffer(encoder.encode(userMessageLine(first)))
-      const command = Command.make(options.binary, ...cliArgs(launch)).pipe(
+      const sandbox = options.sandbox ?? null
+      const command = Command.make(
+        options.binary,
+        ...cliArgs(launch),
+        ...(sandbox === null ? [] : sandboxArgs(sandbox))
+      ).pipe(
         Command.workingDirectory(launch.cwd),
-        Command.env({ ...env, ...launchEnv(launch) }, { extendEnv: false }),
+        Command.env({
+          ...env,
+          ...launchEnv(launch),
+          ...(sandbox === null ? {} : sandboxEnv(launch.cwd, NodeOs.tmpdir()))
+        }, { extendEnv: false }),
         // Done at the first write, or when the pump ends without one (the process died at once).
         Command.stdin(
           Mailbox.toStream(stdin).pipe(
@@ -306,7 +319,7 @@ export class ClaudeProcess extends Context.Tag("claude-code-api/ClaudeProcess")<
   ClaudeProcess,
   ClaudeProcess.Service
 >() {
-  /** Configured from `AppConfig` (binary, retry budget, idle timeout); spawns with `cliExecutor`. */
+  /** Configured from `AppConfig` (binary, retry budget, idle timeout, sandbox); spawns with `cliExecutor`. */
   static readonly layer = Layer.effect(
     ClaudeProcess,
     Effect.gen(function*() {
@@ -315,7 +328,8 @@ export class ClaudeProcess extends Context.Tag("claude-code-api/ClaudeProcess")<
         binary: config.claudeBinary,
         maxRetries: config.cliMaxRetries,
         idleTimeout: Duration.seconds(config.cliIdleTimeoutSeconds),
-        env: config.cliEnv
+        env: config.cliEnv,
+        sandbox: config.sandbox ? { readPaths: config.sandboxReadPaths } : null
       })
     })
   ).pipe(Layer.provide(cliExecutor))
