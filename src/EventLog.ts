@@ -17,7 +17,9 @@ import { migrations } from "./SessionStore/migrations.js"
 const database = (filename: string) =>
   Layer.effectDiscard(Effect.flatMap(SqlClient.SqlClient, (sql) =>
     // WAL is on by default; NORMAL sync is durable across process crashes and keeps appends cheap.
-    Effect.orDie(sql`PRAGMA synchronous = NORMAL`))).pipe(
+    // The driver waits for a lock synchronously (the whole process stops meanwhile), 5 s by default:
+    // the gateway is the log's only writer, so a lock held elsewhere fails a write after 100 ms.
+    Effect.orDie(Effect.zipRight(sql`PRAGMA synchronous = NORMAL`, sql`PRAGMA busy_timeout = 100`)))).pipe(
       Layer.provideMerge(SqliteMigrator.layer({ loader: Migrator.fromRecord(migrations) })),
       Layer.provideMerge(
         Layer.unwrapEffect(Effect.sync(() => {
@@ -27,9 +29,9 @@ const database = (filename: string) =>
       )
     )
 
-/** The log and its read models over a SQLite file. */
+/** The log and its read models over a SQLite file, and its `SqlClient` (for embedders' own queries and checks). */
 const layerSqlite = (filename: string) =>
-  Layer.mergeAll(SessionStore.layer, SessionQueries.layer).pipe(Layer.provide(database(filename)))
+  Layer.mergeAll(SessionStore.layer, SessionQueries.layer).pipe(Layer.provideMerge(database(filename)))
 
 export const EventLog = {
   database,

@@ -6,9 +6,11 @@
  */
 import { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
-import { Clock, Context, Effect, Layer, PubSub, Schema, Stream } from "effect"
+import { Clock, Context, Effect, Layer, Queue, Schema, Stream } from "effect"
+import * as NodeFs from "node:fs"
 import { SequenceConflict, StoreError } from "./Domain/Errors.js"
 import { SessionEvent, type SessionEvent as SessionEventType, StoredEvent } from "./Domain/SessionEvent.js"
+import { LiveReaders } from "./SessionStore/live.js"
 
 export declare namespace SessionStore {
   export interface Service {
@@ -29,9 +31,15 @@ export declare namespace SessionStore {
     ) => Effect.Effect<ReadonlyArray<StoredEvent>, StoreError>
     /**
      * Every event after `after`: first the stored ones, then live ones as they are
-     * appended, each exactly once and in sequence order. Never ends by itself.
+     * appended, each exactly once and in sequence order. Never ends by itself; when `until`
+     * fails, the stream fails with its error at once (one waiting fiber per reader, nothing
+     * per event).
      */
-    readonly tail: (streamId: string, after: number) => Stream.Stream<StoredEvent, StoreError>
+    readonly tail: (
+      streamId: string,
+      after: number,
+      until?: Effect.Effect<never, StoreError>
+    ) => Stream.Stream<StoredEvent, StoreError>
     /** The stream's last sequence number (0 when it has no events). */
     readonly lastSequence: (streamId: string) => Effect.Effect<number, StoreError>
     /** Ids of the streams starting with `prefix`. */
@@ -40,6 +48,12 @@ export declare namespace SessionStore {
     readonly purge: (streamId: string) => Effect.Effect<void, StoreError>
     /** Whether the database answers. */
     readonly ping: Effect.Effect<void, StoreError>
+    /**
+     * Whether the log takes writes: at once when the last append went in; after a failed one,
+     * by a probe write that needs fresh space (so a full disk still shows), which clears the
+     * failure when it succeeds.
+     */
+    readonly checkWritable: Effect.Effect<void, StoreError>
   }
 }
 
@@ -77,13 +91,39 @@ const guardedInsert = (rowCount: number) =>
    FROM (VALUES ${Array.from({ length: rowCount }, () => "(?, ?, ?, ?, ?, ?)").join(", ")})
    WHERE (SELECT COALESCE(MAX(sequence), 0) FROM session_events WHERE session_id = ?) = ?`
 
-/** A driver failure as the domain's `StoreError`, naming the operation. */
+/** A driver failure as the domain's `StoreError`, naming the operation and, briefly, what went wrong. */
 export const storeError = (method: string) => (error: SqlError) =>
-  new StoreError({ method, message: error.message, cause: error })
+  new StoreError({ method, message: `${method}: ${reasonOf(error)}`, cause: error })
+
+/** SQLite's result codes an operator can act on, in words that name nothing internal. */
+const reasons: Record<string, string> = {
+  SQLITE_FULL: "the disk is full",
+  SQLITE_READONLY: "the database is read-only",
+  SQLITE_BUSY: "the database is locked by another process",
+  SQLITE_LOCKED: "the database is locked",
+  SQLITE_IOERR: "an I/O error",
+  SQLITE_CANTOPEN: "the database file cannot be opened",
+  SQLITE_CORRUPT: "the database file is corrupt"
+}
+
+const reasonOf = (error: SqlError): string => {
+  const code = (error.cause as { readonly code?: unknown } | null)?.code
+  if (typeof code !== "string") return error.message
+  const known = Object.keys(reasons).find((prefix) => code === prefix || code.startsWith(`${prefix}_`))
+  return known === undefined ? `${error.message} (${code})` : reasons[known]!
+}
+
+/** The file's inode, or null when there is no file at `path`. */
+const inodeOf = (path: string): number | null => NodeFs.statSync(path, { throwIfNoEntry: false })?.ino ?? null
+
+/** Size of the probe row: more than a page or two, so the probe needs space the database has not got yet. */
+const probeBytes = 64 * 1024
 
 export const makeSessionStore = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
-  const live = yield* PubSub.unbounded<StoredEvent>()
+  const live = new LiveReaders<StoredEvent>()
+  /** The last append's failure, until a write goes in. */
+  let writeFailure: StoreError | null = null
 
   const lastSequence = (streamId: string) =>
     sql<{ readonly last: number | null }>`
@@ -94,51 +134,59 @@ export const makeSessionStore = Effect.gen(function*() {
     )
 
   // Untraced: it runs for every chunk of a streamed answer.
-  const append = Effect.fnUntraced(function*(
-    streamId: string,
-    expectedSequence: number,
-    events: ReadonlyArray<SessionEventType>
-  ) {
-    if (events.length === 0) return []
-    const now = yield* Clock.currentTimeMillis
-    const stored = events.map((event, index) =>
-      new StoredEvent(
-        { sessionId: streamId, sequence: expectedSequence + index + 1, timestamp: now, event },
-        unvalidated
+  const append = Effect.fnUntraced(
+    function*(
+      streamId: string,
+      expectedSequence: number,
+      events: ReadonlyArray<SessionEventType>
+    ) {
+      if (events.length === 0) return []
+      const now = yield* Clock.currentTimeMillis
+      const stored = events.map((event, index) =>
+        new StoredEvent(
+          { sessionId: streamId, sequence: expectedSequence + index + 1, timestamp: now, event },
+          unvalidated
+        )
       )
-    )
-    const rows = stored.map(({ event, sequence }) => [
-      streamId,
-      sequence,
-      "turnId" in event ? event.turnId : null,
-      event._tag,
-      JSON.stringify(encodeEvent(event)),
-      now
-    ])
-    const insertBatch = (from: number, to: number) =>
-      sql.unsafe(guardedInsert(to - from), [...rows.slice(from, to).flat(), streamId, expectedSequence + from]).raw
-        .pipe(
-          Effect.mapError(storeError("append")),
-          Effect.flatMap((result) =>
-            (result as { readonly changes?: number }).changes === to - from
-              ? Effect.void
-              : Effect.fail(new SequenceConflict({ sessionId: streamId, expected: expectedSequence }))
+      const rows = stored.map(({ event, sequence }) => [
+        streamId,
+        sequence,
+        "turnId" in event ? event.turnId : null,
+        event._tag,
+        JSON.stringify(encodeEvent(event)),
+        now
+      ])
+      const insertBatch = (from: number, to: number) =>
+        sql.unsafe(guardedInsert(to - from), [...rows.slice(from, to).flat(), streamId, expectedSequence + from]).raw
+          .pipe(
+            Effect.mapError(storeError("append")),
+            Effect.flatMap((result) =>
+              (result as { readonly changes?: number }).changes === to - from
+                ? Effect.void
+                : Effect.fail(new SequenceConflict({ sessionId: streamId, expected: expectedSequence }))
+            )
           )
-        )
-    if (events.length <= maxRowsPerInsert) {
-      yield* insertBatch(0, events.length)
-    } else {
-      yield* sql.withTransaction(
-        Effect.forEach(
-          Array.from({ length: Math.ceil(events.length / maxRowsPerInsert) }, (_, batch) => batch * maxRowsPerInsert),
-          (from) => insertBatch(from, Math.min(events.length, from + maxRowsPerInsert)),
-          { discard: true }
-        )
-      ).pipe(Effect.catchTag("SqlError", (error) => Effect.fail(storeError("append")(error))))
-    }
-    yield* PubSub.publishAll(live, stored)
-    return stored
-  })
+      if (events.length <= maxRowsPerInsert) {
+        yield* insertBatch(0, events.length)
+      } else {
+        yield* sql.withTransaction(
+          Effect.forEach(
+            Array.from({ length: Math.ceil(events.length / maxRowsPerInsert) }, (_, batch) => batch * maxRowsPerInsert),
+            (from) => insertBatch(from, Math.min(events.length, from + maxRowsPerInsert)),
+            { discard: true }
+          )
+        ).pipe(Effect.catchTag("SqlError", (error) => Effect.fail(storeError("append")(error))))
+      }
+      writeFailure = null
+      yield* live.publish(streamId, stored)
+      return stored
+    },
+    Effect.tapError((error) =>
+      Effect.sync(() => {
+        if (error._tag === "StoreError") writeFailure = error
+      })
+    )
+  )
 
   const read = (streamId: string, options?: { readonly after?: number; readonly limit?: number }) =>
     sql<EventRow>`
@@ -151,21 +199,34 @@ export const makeSessionStore = Effect.gen(function*() {
       Effect.mapError(storeError("read"))
     )
 
-  const tail = (streamId: string, after: number): Stream.Stream<StoredEvent, StoreError> =>
+  const tail = (
+    streamId: string,
+    after: number,
+    until?: Effect.Effect<never, StoreError>
+  ): Stream.Stream<StoredEvent, StoreError> =>
     Stream.unwrapScoped(
       Effect.gen(function*() {
         // Subscribe before reading, so nothing appended in between is missed.
-        const subscription = yield* PubSub.subscribe(live)
+        const subscription = yield* live.subscribe(streamId)
+        let cutOff: StoreError | null = null
+        if (until !== undefined) {
+          yield* Effect.forkScoped(Effect.catchAll(until, (error) => {
+            cutOff = error
+            return Queue.shutdown(subscription)
+          }))
+        }
         const stored = yield* read(streamId, { after })
         let last = stored.length > 0 ? stored[stored.length - 1]!.sequence : after
         const liveEvents = Stream.fromQueue(subscription).pipe(
           Stream.filter((entry) => {
-            if (entry.sessionId !== streamId || entry.sequence <= last) return false
+            if (entry.sequence <= last) return false
             last = entry.sequence
             return true
           })
         )
-        return Stream.concat(Stream.fromIterable(stored), liveEvents)
+        return Stream.concat(Stream.fromIterable(stored), liveEvents).pipe(
+          Stream.concat(Stream.suspend(() => cutOff === null ? Stream.empty : Stream.fail(cutOff)))
+        )
       })
     )
 
@@ -182,7 +243,41 @@ export const makeSessionStore = Effect.gen(function*() {
 
   const ping = sql`SELECT 1`.pipe(Effect.asVoid, Effect.mapError(storeError("ping")))
 
-  return { append, read, tail, lastSequence, streamIds, purge, ping } satisfies SessionStore.Service
+  // Two plain statements: SQLite itself rolls back a transaction that ran out of space.
+  const probeWrite = Effect.zipRight(
+    sql`INSERT INTO write_probe (payload) VALUES (zeroblob(${probeBytes}))`,
+    sql`DELETE FROM write_probe`
+  ).pipe(
+    Effect.mapError(storeError("write")),
+    Effect.tap(() => Effect.sync(() => (writeFailure = null)))
+  )
+
+  // A database file removed (or replaced) under the running gateway still takes writes, into a
+  // file nobody will open again: that is a log that cannot be written as well.
+  const opened = yield* sql<{ readonly file: string }>`SELECT file FROM pragma_database_list WHERE name = 'main'`.pipe(
+    Effect.map((rows) => rows[0]?.file ?? ""),
+    Effect.orElseSucceed(() => ""),
+    Effect.map((file) => (file === "" ? null : { file, inode: inodeOf(file) }))
+  )
+  const fileReplaced = Effect.sync(() => opened !== null && inodeOf(opened.file) !== opened.inode)
+
+  const checkWritable = Effect.flatMap(fileReplaced, (replaced) =>
+    replaced
+      ? Effect.fail(new StoreError({ method: "write", message: "write: the database file was removed or replaced" }))
+      : writeFailure === null
+      ? Effect.void
+      : probeWrite)
+
+  return {
+    append,
+    read,
+    tail,
+    lastSequence,
+    streamIds,
+    purge,
+    ping,
+    checkWritable
+  } satisfies SessionStore.Service
 })
 
 export class SessionStore extends Context.Tag("claude-code-api/SessionStore")<SessionStore, SessionStore.Service>() {

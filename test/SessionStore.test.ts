@@ -296,4 +296,23 @@ describe("SessionStore (SQLite)", () => {
       const rows = yield* sql<{ readonly journal_mode: string }>`PRAGMA journal_mode`
       expect(rows[0]?.journal_mode.toLowerCase()).toBe("wal")
     }).pipe(Effect.provide(storeWithClient(scratchDb()))))
+
+  it.live("after a refused append it is unwritable until a probe write goes in (a full disk, then space again)", () =>
+    Effect.gen(function*() {
+      const store = yield* SessionStore
+      const sql = yield* SqlClient.SqlClient
+      yield* store.append("s1", 0, [delta("t1", "before")])
+      yield* store.checkWritable
+      yield* sql`CREATE TABLE filler (data BLOB)`
+      const pages = yield* sql<{ readonly page_count: number }>`PRAGMA page_count`
+      yield* sql.unsafe(`PRAGMA max_page_count = ${pages[0]!.page_count}`)
+      // Fill what room is left, then the log's next page is refused.
+      yield* sql`INSERT INTO filler VALUES (zeroblob(512))`.pipe(Effect.forever, Effect.ignore)
+      const refused = yield* store.append("s1", 1, [delta("t1", "x".repeat(20_000))]).pipe(Effect.flip)
+      expect(refused).toMatchObject({ _tag: "StoreError", message: "append: the disk is full" })
+      expect(yield* store.checkWritable.pipe(Effect.flip)).toMatchObject({ message: "write: the disk is full" })
+      yield* sql.unsafe("PRAGMA max_page_count = 1073741823")
+      yield* store.checkWritable
+      expect(texts(yield* store.read("s1"))).toEqual(["before"])
+    }).pipe(Effect.provide(storeWithClient(scratchDb()))))
 })

@@ -8,6 +8,7 @@
  */
 import { type HttpServerRequest, type HttpServerResponse } from "@effect/platform"
 import { Chunk, type Duration, Effect, Exit, Option, Scope, Stream } from "effect"
+import type { StoreError } from "../Domain/Errors.js"
 import type { StoredEvent } from "../Domain/SessionEvent.js"
 import type { TurnHandle } from "../Domain/Turn.js"
 import type { SessionRunner } from "../SessionRunner.js"
@@ -20,8 +21,8 @@ export interface StreamRenderer {
   readonly render: (events: ReadonlyArray<StoredEvent>) => string
   /** Whether the stream's last frame has been rendered: the client got the whole answer. */
   readonly finished: () => boolean
-  /** The frames that end a stream the log stopped feeding (a store failure). */
-  readonly broken: () => string
+  /** The frames that end a stream the log stopped feeding (a store failure), telling the client why. */
+  readonly broken: (error: StoreError) => string
   /** A frame for a silent stretch (an SSE comment, or a data event for clients that time out without one). */
   readonly keepAlive: () => string
   /**
@@ -125,7 +126,7 @@ export const streamTurn = (options: StreamOptions): Effect.Effect<HttpServerResp
           const text = renderer.render(Chunk.toReadonlyArray(events))
           return text.length === 0 ? Chunk.empty<string>() : Chunk.of(text)
         }),
-        Stream.catchAll(() => Stream.make(renderer.broken())),
+        Stream.catchAll((error) => Stream.make(renderer.broken(error))),
         Stream.ensuring(Effect.suspend(() => (renderer.finished() ? Effect.void : options.abandoned))),
         Stream.ensuring(release)
       )

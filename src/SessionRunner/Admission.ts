@@ -15,6 +15,7 @@ import type { ConversationMessage } from "../Domain/Conversation.js"
 import {
   CapacityExceeded,
   InvalidTurnRequest,
+  type ProjectNotFound,
   QueuedTurnCancelled,
   SessionBusy,
   SessionIsClosed,
@@ -23,7 +24,7 @@ import {
   type StoreError
 } from "../Domain/Errors.js"
 import type { ResolvedModel } from "../Domain/Model.js"
-import { isVisibleTo } from "../Domain/Session.js"
+import { defaultProjectOf, isVisibleTo } from "../Domain/Session.js"
 import type { CancelReason } from "../Domain/SessionEvent.js"
 import type { ClientTools } from "../Domain/Tools.js"
 import type { TurnRequest } from "../Domain/Turn.js"
@@ -43,8 +44,13 @@ export interface TurnClaim {
   readonly startedAt: number
   /** Why the turn is being stopped, once someone asked (the first reason wins). */
   cancelReason: CancelReason | null
-  /** The turn's end is recorded; only its process may still be winding down. */
+  /**
+   * The turn is over for its readers: its end is recorded (only its process may still be
+   * winding down), or could not be and is being retried until the log takes it.
+   */
   ended: boolean
+  /** Why the turn's end could not be recorded yet (the log refused it; it is being retried). */
+  unrecordedEnd: StoreError | null
   /** Done once the turn is ending: a cancellation was asked for, or its end is recorded. */
   readonly ending: Deferred.Deferred<void>
   /** Done once the turn's end is recorded, or it never started. */
@@ -86,7 +92,8 @@ export interface Admission {
   /**
    * Admits a turn: validates the request, finds its session, takes the session's claim and
    * a global slot. Fails with `InvalidTurnRequest`, `SessionNotFound` (also for another
-   * caller's session), `SessionIsClosed`, `SessionBusy` when a turn runs there (one that
+   * caller's session), `ProjectNotFound` (also for another caller's project),
+   * `SessionIsClosed`, `SessionBusy` when a turn runs there (one that
    * starts ending within `busyGrace` is waited for, up to `endingWait`), `CapacityExceeded`
    * when no slot frees up within the queue timeout, `QueuedTurnCancelled` when the turn is
    * cancelled while it waits for one, and `ShuttingDown` once `stop` was called.
@@ -97,6 +104,7 @@ export interface Admission {
     AdmittedTurn,
     | InvalidTurnRequest
     | SessionNotFound
+    | ProjectNotFound
     | SessionIsClosed
     | SessionBusy
     | CapacityExceeded
@@ -225,6 +233,7 @@ export const makeAdmission = (
           startedAt: yield* Clock.currentTimeMillis,
           cancelReason: null,
           ended: false,
+          unrecordedEnd: null,
           ending: yield* Deferred.make<void>(),
           endRecorded: yield* Deferred.make<void>(),
           released: yield* Deferred.make<void>()
@@ -254,7 +263,7 @@ export const makeAdmission = (
       yield* mustBeValid(conversationProblem(request.messages))
       if (stopped) return yield* new ShuttingDown()
       const owner = request.owner ?? null
-      const requestedProject = request.projectId ?? "default"
+      const requestedProject = request.projectId ?? defaultProjectOf(owner)
       const problem = projectIdProblem(requestedProject)
       if (problem !== null) {
         return yield* new InvalidTurnRequest({ message: problem, param: "project_id", code: "invalid_project_id" })
@@ -267,7 +276,8 @@ export const makeAdmission = (
       const history: SessionHistory | null = existing?.history ?? null
       const sessionId = existing?.sessionId ?? NodeCrypto.randomUUID()
       const projectId = history?.projectId ?? requestedProject
-      const { path: cwd } = yield* projects.ensure(projectId)
+      // A continued session's project too: it may have been unregistered, or purged and taken since.
+      const { path: cwd } = yield* projects.ensure(owner, projectId)
 
       const held = history?.conversation ?? []
       const added = history === null ? request.messages : newMessagesOf(held, request.messages)
@@ -278,8 +288,11 @@ export const makeAdmission = (
         ? lastCompleted.cliSessionId || null
         : null
 
-      // Claimed synchronously: a concurrent request sees the session busy at once.
-      if (claims.has(sessionId)) return yield* new SessionBusy({ sessionId })
+      // Claimed synchronously: a concurrent request sees the session busy at once. A session
+      // whose last turn's end the log refused waits for the log, not for a turn.
+      const current = claims.get(sessionId)
+      if (current?.unrecordedEnd) return yield* current.unrecordedEnd
+      if (current !== undefined) return yield* new SessionBusy({ sessionId })
       const claim = yield* newClaim(sessionId)
       if (claims.has(sessionId)) return yield* new SessionBusy({ sessionId })
       claims.set(sessionId, claim)

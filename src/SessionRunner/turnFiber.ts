@@ -3,9 +3,10 @@
  * `TurnStarted` is recorded while the CLI starts up; whatever the fiber appends waits until
  * that record is in, so the log's order is exact. However the turn ends (completed, failed,
  * timed out, cancelled, shut down), its end is recorded (`terminal`), then its claim on the
- * session and its global slot are given back.
+ * session and its global slot are given back. When the log cannot take the end (disk full,
+ * database gone), the turn's readers are told at once and the end is retried until it can.
  */
-import { Cause, Deferred, type Duration, Effect, Exit, FiberMap, Stream } from "effect"
+import { Cause, Deferred, type Duration, Effect, Either, Exit, FiberMap, Schedule, Stream } from "effect"
 import type { PermissionMode } from "../AppConfig.js"
 import type { StoreError } from "../Domain/Errors.js"
 import { isTurnTerminal, SessionCreated, type SessionEvent, TurnStarted } from "../Domain/SessionEvent.js"
@@ -16,6 +17,7 @@ import type { ProcessPool } from "./ProcessPool.js"
 import { sessionAppender } from "./sessionLog.js"
 import { terminalEventOf, type TurnExit } from "./terminal.js"
 import { executeTurn } from "./TurnExecution.js"
+import { logTurnEnd } from "./turnLog.js"
 
 /** What turn fibers run with. */
 export interface TurnFibers {
@@ -34,12 +36,24 @@ export interface TurnFibers {
   readonly configDir: string
 }
 
-/** The turn's events from `TurnStarted` through its end, replayed from the log and then followed live. */
-const turnEvents = (store: SessionStore.Service, sessionId: string, turnId: string, startSequence: number) =>
-  store.tail(sessionId, startSequence - 1).pipe(
+/**
+ * The turn's events from `TurnStarted` through its end, replayed from the log and then followed
+ * live; failing with `until`'s error when the end cannot be recorded.
+ */
+const turnEvents = (
+  store: SessionStore.Service,
+  sessionId: string,
+  turnId: string,
+  startSequence: number,
+  until: Effect.Effect<never, StoreError>
+) =>
+  store.tail(sessionId, startSequence - 1, until).pipe(
     Stream.filter((entry) => "turnId" in entry.event && entry.event.turnId === turnId),
     Stream.takeUntil((entry) => isTurnTerminal(entry.event))
   )
+
+/** How often an end the log refused is tried again: soon at first, then every few seconds. */
+const untilTheLogTakesIt = Schedule.exponential("250 millis").pipe(Schedule.union(Schedule.spaced("5 seconds")))
 
 /**
  * Starts an admitted turn's fiber and records its start (and its session's, when new);
@@ -64,20 +78,43 @@ export const launchTurn = (
         return Effect.zipRight(
           Deferred.succeed(claim.ending, undefined),
           Deferred.succeed(claim.endRecorded, undefined)
-        )
+        ).pipe(Effect.zipRight(logTurnEnd(turn, events)))
       })
     // The append and the note that the turn ended happen together, whatever interrupts them.
     const append = (events: ReadonlyArray<SessionEvent>) =>
       Deferred.await(recorded).pipe(
         Effect.zipRight(Effect.uninterruptible(Effect.zipRight(appendToLog(events), noteEnd(events))))
       )
-    const recordEnd = (exit: TurnExit) => {
-      const event = terminalEventOf(claim.turnId, exit, claim.cancelReason)
-      return Effect.zipRight(
-        Exit.isFailure(exit) && Cause.isDie(exit.cause) ? Effect.logError("turn died", exit.cause) : Effect.void,
-        event === null || claim.ended ? Effect.void : Effect.ignoreLogged(append([event]))
-      )
-    }
+    /** Fails the readers' streams when the turn's end cannot be recorded. */
+    const endNotRecorded = yield* Deferred.make<never, StoreError>()
+    /**
+     * Records the turn's end (unless the turn recorded its own, or never started). When the log
+     * refuses it, the turn is over all the same: its readers get the failure, its slot is given
+     * back, and the end is retried (interruptibly) with the session still claimed, so nothing is
+     * appended after a turn without an end. A gateway stopped meanwhile records it when it starts.
+     */
+    const recordEnd = (exit: TurnExit, interruptible: <A, E>(effect: Effect.Effect<A, E>) => Effect.Effect<A, E>) =>
+      Effect.gen(function*() {
+        if (Exit.isFailure(exit) && Cause.isDie(exit.cause)) yield* Effect.logError("turn died", exit.cause)
+        const event = terminalEventOf(claim.turnId, exit, claim.cancelReason)
+        if (event === null || claim.ended) return
+        if (Exit.isFailure(yield* Effect.exit(Deferred.await(recorded)))) return
+        const first = yield* Effect.either(append([event]))
+        if (Either.isRight(first)) return
+        claim.ended = true
+        claim.unrecordedEnd = first.left
+        yield* Effect.logError(
+          "the turn's end could not be recorded; its client is told, and the end is retried",
+          first.left
+        )
+        yield* Effect.all([
+          Deferred.fail(endNotRecorded, first.left),
+          Deferred.succeed(claim.ending, undefined),
+          turn.freeSlot
+        ])
+        yield* interruptible(append([event]).pipe(Effect.retry(untilTheLogTakesIt)))
+        yield* Effect.logInfo("the turn's end was recorded once the event log took writes again")
+      }).pipe(Effect.annotateLogs({ session_id: sessionId, turn_id: claim.turnId }), Effect.ignoreLogged)
     const plan = {
       turn,
       outputSchema: request.outputSchema ?? null,
@@ -97,7 +134,7 @@ export const launchTurn = (
     const body = Effect.uninterruptibleMask((restore) =>
       restore(run).pipe(
         Effect.exit,
-        Effect.flatMap(recordEnd),
+        Effect.flatMap((exit) => recordEnd(exit, restore)),
         Effect.ensuring(
           Effect.all([Deferred.succeed(launched, undefined), turn.freeSlot, context.release(claim)], { discard: true })
         )
@@ -134,6 +171,7 @@ export const launchTurn = (
       projectId: turn.projectId,
       turnId: claim.turnId,
       startSequence,
-      events: turnEvents(context.store, sessionId, claim.turnId, startSequence)
+      // Told through the tail's own wait, not `Stream.interruptWhen` (a fiber for every event).
+      events: turnEvents(context.store, sessionId, claim.turnId, startSequence, Deferred.await(endNotRecorded))
     } satisfies TurnHandle
   })

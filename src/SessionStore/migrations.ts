@@ -33,5 +33,10 @@ export const migrations = {
       CREATE INDEX session_events_by_digest ON session_events (json_extract(data, '$.conversationDigest'))
       WHERE type = 'TurnCompleted'
     `
+  }),
+  "0003_write_probe": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    // `/health` writes (and deletes) a row here to see whether the log takes writes again.
+    yield* sql`CREATE TABLE write_probe (id INTEGER PRIMARY KEY, payload BLOB NOT NULL)`
   })
 }

@@ -53,7 +53,7 @@ describe("operations", () => {
     const body = (await response.json()) as Record<string, any>
     expect(body.status).toBe("healthy")
     expect(body.claude_cli).toEqual({ available: true, version: "2.1.197 (Claude Code)" })
-    expect(body.database).toEqual({ reachable: true })
+    expect(body.database).toEqual({ reachable: true, writable: true })
     expect(body.turns).toEqual({ running: 0, limit: 10 })
   })
 
@@ -150,7 +150,7 @@ describe("operations without a CLI", () => {
     const body = (await response.json()) as Record<string, any>
     expect(body.status).toBe("unhealthy")
     expect(body.claude_cli).toEqual({ available: false, version: null })
-    expect(body.database).toEqual({ reachable: true })
+    expect(body.database).toEqual({ reachable: true, writable: true })
     // No path or stderr of the failed spawn leaks.
     expect(JSON.stringify(body)).not.toContain("/nonexistent")
   })

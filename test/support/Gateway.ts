@@ -5,6 +5,7 @@
  */
 import { HttpServer } from "@effect/platform"
 import { NodeContext, NodeHttpServer } from "@effect/platform-node"
+import { SqlClient } from "@effect/sql"
 import { Context, Effect, Exit, Layer, Scope } from "effect"
 import * as NodeFs from "node:fs"
 import * as NodeHttp from "node:http"
@@ -13,6 +14,7 @@ import * as NodePath from "node:path"
 import { AppConfig, type AppConfigShape } from "../../src/AppConfig.js"
 import { HttpAppLive } from "../../src/Http/Server.js"
 import { ServicesLive } from "../../src/Layers.js"
+import { loggingLayer } from "../../src/Logging.js"
 import { cliEnvFor, type FakeAnthropic } from "../fixtures/FakeAnthropic.js"
 
 export const fakeCliPath = NodePath.resolve(import.meta.dirname, "..", "fixtures", "fake-claude.mjs")
@@ -35,6 +37,8 @@ export interface Gateway {
   readonly databasePath: string
   readonly projectRoot: string
   readonly directory: string
+  /** Runs a statement on the gateway's own database connection (per-connection pragmas reach the gateway's writes). */
+  readonly sql: (statement: string) => Promise<ReadonlyArray<unknown>>
   readonly close: () => Promise<void>
 }
 
@@ -54,7 +58,7 @@ export const startGateway = async (config: Partial<AppConfigShape> = {}): Promis
   NodeFs.mkdirSync(projectRoot, { recursive: true })
   const layer = HttpAppLive.pipe(
     Layer.provideMerge(NodeHttpServer.layer(() => NodeHttp.createServer(), { port: 0, host: "127.0.0.1" })),
-    Layer.provide(ServicesLive),
+    Layer.provideMerge(ServicesLive),
     Layer.provide(
       AppConfig.layerWith({
         claudeBinary: fakeCliPath,
@@ -66,7 +70,9 @@ export const startGateway = async (config: Partial<AppConfigShape> = {}): Promis
         projectRoot
       })
     ),
-    Layer.provide(NodeContext.layer)
+    Layer.provide(NodeContext.layer),
+    // The gateway's own logger, quiet below warnings: a line per request would drown the test output.
+    Layer.provide(loggingLayer({ level: "warn", format: "text" }))
   )
   const scope = Effect.runSync(Scope.make())
   const context = await Effect.runPromise(Layer.buildWithScope(layer, scope))
@@ -79,6 +85,7 @@ export const startGateway = async (config: Partial<AppConfigShape> = {}): Promis
     databasePath,
     projectRoot,
     directory,
+    sql: (statement) => Effect.runPromise(Context.get(context, SqlClient.SqlClient).unsafe(statement)),
     close: async () => {
       await Effect.runPromise(Scope.close(scope, Exit.void))
       NodeFs.rmSync(directory, { recursive: true, force: true })

@@ -14,7 +14,7 @@ import { SessionRunner } from "../../SessionRunner.js"
 import { Sessions } from "../../Sessions.js"
 import { GatewayApi } from "../Api.js"
 import { readJsonBody } from "../Decode.js"
-import { fromDomain, fromTurnFailure, internalError } from "../Edge/Errors.js"
+import { fromDomain, fromTurnFailure } from "../Edge/Errors.js"
 import { doneFrame, keepAliveFrame, renderFrame } from "../Sse.js"
 import {
   answerWithTurn,
@@ -72,7 +72,7 @@ export const ChatHandlers = HttpApiBuilder.group(GatewayApi, "chat", (handlers) 
           return text
         },
         finished: () => finished,
-        broken: () => `data: ${JSON.stringify(internalError().envelope)}\n\n${doneFrame}`,
+        broken: (error) => `data: ${JSON.stringify(fromDomain(error).envelope)}\n\n${doneFrame}`,
         keepAlive: () => keepAliveFrame
       }
     }

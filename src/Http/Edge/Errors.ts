@@ -11,6 +11,7 @@ import type {
   ModelNotFound,
   ProjectExists,
   ProjectNotFound,
+  ProjectNotOwned,
   QueuedTurnCancelled,
   RateLimited,
   SessionBusy,
@@ -18,6 +19,7 @@ import type {
   SessionNotFound,
   ShuttingDown,
   StoreError,
+  TooManyAuthFailures,
   TurnError,
   Unauthorized
 } from "../../Domain/Errors.js"
@@ -25,7 +27,7 @@ import type { CancelReason } from "../../Domain/SessionEvent.js"
 
 /** How a turn ended when it did not complete, as every surface's projection reports it. */
 export type TurnFailure =
-  | { readonly _tag: "Failed"; readonly error: TurnError }
+  | { readonly _tag: "Failed"; readonly error: TurnError | StoreError }
   | { readonly _tag: "Cancelled"; readonly reason: CancelReason }
 
 /** OpenAI's error envelope: every error the gateway answers has this shape. */
@@ -157,9 +159,11 @@ export const fromDomain = (
     | StoreError
     | ModelNotFound
     | ProjectNotFound
+    | ProjectNotOwned
     | ProjectExists
     | Unauthorized
     | RateLimited
+    | TooManyAuthFailures
 ): HttpError => {
   switch (error._tag) {
     case "InvalidTurnRequest":
@@ -185,6 +189,13 @@ export const fromDomain = (
       return notFound(`Session ${error.sessionId} not found`, "session_not_found", "session_id")
     case "ProjectNotFound":
       return notFound(`Project ${error.projectId} not found`, "project_not_found", "project_id")
+    case "ProjectNotOwned":
+      return make(
+        403,
+        "invalid_request_error",
+        `Project ${error.projectId} is shared by every key, so no key can delete it.`,
+        { code: "project_not_owned", param: "project_id" }
+      )
     case "ProjectExists":
       return make(409, "invalid_request_error", `Project ${error.projectId} already exists.`, {
         code: "project_exists",
@@ -212,6 +223,16 @@ export const fromDomain = (
         code: "rate_limit_exceeded",
         retryAfterSeconds: error.retryAfterSeconds
       })
+    case "TooManyAuthFailures":
+      return make(
+        429,
+        "rate_limit_error",
+        "Too many requests with a wrong API key came from this client; try again later.",
+        {
+          code: "too_many_auth_failures",
+          retryAfterSeconds: error.retryAfterSeconds
+        }
+      )
     case "Unauthorized":
       return make(401, "invalid_request_error", error.message, { code: "invalid_api_key" })
     case "CliNotFound":
@@ -243,8 +264,14 @@ export const fromDomain = (
         : fromUpstream(status, error.retryAfterSeconds)
     }
     case "InternalFailure":
-    case "StoreError":
       return internalError()
+    case "StoreError":
+      return make(
+        503,
+        "server_error",
+        "The gateway's event log cannot be used right now (its database cannot be written or read), so this request was not kept. Try again later.",
+        { code: "storage_unavailable", retryAfterSeconds: 5 }
+      )
   }
 }
 

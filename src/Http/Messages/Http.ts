@@ -13,7 +13,7 @@ import { ModelRegistry } from "../../ModelRegistry.js"
 import { SessionRunner } from "../../SessionRunner.js"
 import { GatewayApi } from "../Api.js"
 import { readJsonBody } from "../Decode.js"
-import { fromDomain, fromTurnFailure, internalError } from "../Edge/Errors.js"
+import { fromDomain, fromTurnFailure } from "../Edge/Errors.js"
 import {
   answerWithTurn,
   sessionHeaders,
@@ -48,7 +48,7 @@ const messageRenderer = (stops: ReadonlyArray<string>): StreamRenderer => {
       return text
     },
     finished: () => state.done,
-    broken: () => sseEvent("error", internalError().anthropicEnvelope),
+    broken: (error) => sseEvent("error", fromDomain(error).anthropicEnvelope),
     keepAlive: () => sseEvent("ping", { type: "ping" })
   }
 }

@@ -83,9 +83,9 @@ const eventRenderer = (context: ResponseContext): StreamRenderer => {
       return text
     },
     finished: () => delivered,
-    broken: () => {
+    broken: (error) => {
       if (state.finished) return ""
-      const [next, out] = brokenEventsOf(state, context)
+      const [next, out] = brokenEventsOf(state, context, error)
       state = next
       return sseEvents(out) + doneFrame
     },

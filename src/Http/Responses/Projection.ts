@@ -10,7 +10,7 @@
  * after another item is a new item. Claude Code's own tool uses are left out: Claude Code
  * ran them already, and a client would run a function_call again.
  */
-import { InternalFailure } from "../../Domain/Errors.js"
+import type { StoreError } from "../../Domain/Errors.js"
 import type { StoredEvent, TurnCompleted, TurnUsage } from "../../Domain/SessionEvent.js"
 import type { ToolCall } from "../../Domain/Tools.js"
 import type { TurnFailure } from "../Edge/Errors.js"
@@ -453,11 +453,12 @@ export const responseEventsOf = (
 /** The events that end a stream the log stopped feeding (a store failure). */
 export const brokenEventsOf = (
   state: ResponseState,
-  context: ResponseContext
+  context: ResponseContext,
+  error: StoreError
 ): [ResponseState, ReadonlyArray<ResponseStreamEvent>] => {
   if (state.finished) return [state, []]
   const step = new Step(state, context)
-  step.fail({ _tag: "Failed", error: new InternalFailure({ message: "the event log stopped" }) })
+  step.fail({ _tag: "Failed", error })
   return [step.state, step.events]
 }
 

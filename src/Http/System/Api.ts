@@ -20,7 +20,12 @@ export const Health = Schema.Struct({
   version: Schema.String,
   claude_cli: Schema.Struct({ available: Schema.Boolean, version: Schema.NullOr(Schema.String) }),
   claude_version: Schema.NullOr(Schema.String).annotations({ description: "The same as claude_cli.version" }),
-  database: Schema.Struct({ reachable: Schema.Boolean }),
+  database: Schema.Struct({
+    reachable: Schema.Boolean,
+    writable: Schema.Boolean.annotations({
+      description: "False after the event log refused a write, until a probe write goes in again"
+    })
+  }),
   turns: Schema.Struct({ running: Schema.Number, limit: Schema.Number }),
   active_sessions: Schema.Number.annotations({ description: "Sessions with a live CLI process or a running turn" }),
   error: Schema.optional(Schema.String).annotations({ description: "Why the gateway is unhealthy" })

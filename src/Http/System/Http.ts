@@ -1,6 +1,6 @@
 /**
  * The system group's handlers: service information, and health (the CLI's version, the
- * database, running turns; 503 when turns cannot be served).
+ * database and whether it takes writes, running turns; 503 when turns cannot be served).
  */
 import { HttpApiBuilder, HttpServerResponse } from "@effect/platform"
 import { Duration, Effect, Option } from "effect"
@@ -43,11 +43,16 @@ export const SystemHandlers = HttpApiBuilder.group(GatewayApi, "system", (handle
         Effect.gen(function*() {
           const version = yield* cliVersion
           const database = yield* store.ping.pipe(Effect.isSuccess)
+          const unwritable = database ? yield* store.checkWritable.pipe(Effect.flip, Effect.option) : Option.none()
           const running = yield* runner.runningCount
           const live = yield* runner.liveSessions
           const problems = [
             ...(Option.isNone(version) ? ["the Claude Code CLI is not available"] : []),
-            ...(database ? [] : ["the event log's database is unreachable"])
+            ...(database ? [] : ["the event log's database is unreachable"]),
+            ...Option.match(unwritable, {
+              onNone: () => [],
+              onSome: (error) => [`the event log's database cannot be written (${error.message})`]
+            })
           ]
           const healthy = problems.length === 0
           return HttpServerResponse.unsafeJson({
@@ -55,7 +60,7 @@ export const SystemHandlers = HttpApiBuilder.group(GatewayApi, "system", (handle
             version: gatewayVersion,
             claude_cli: { available: Option.isSome(version), version: Option.getOrNull(version) },
             claude_version: Option.getOrNull(version),
-            database: { reachable: database },
+            database: { reachable: database, writable: database && Option.isNone(unwritable) },
             turns: { running, limit: config.maxConcurrentTurns },
             active_sessions: live.length,
             ...(healthy ? {} : { error: problems.join("; ") })

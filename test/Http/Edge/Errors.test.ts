@@ -22,6 +22,7 @@ import {
   SessionNotFound,
   ShuttingDown,
   StoreError,
+  TooManyAuthFailures,
   Unauthorized,
   UpstreamFailure
 } from "../../../src/Domain/Errors.js"
@@ -190,6 +191,12 @@ describe("fromDomain", () => {
       "Rate limit reached for this API key."
     ],
     [
+      "TooManyAuthFailures",
+      new TooManyAuthFailures({ retryAfterSeconds: 42 }),
+      { status: 429, type: "rate_limit_error", code: "too_many_auth_failures", param: null, retryAfterSeconds: 42 },
+      "Too many requests with a wrong API key came from this client; try again later."
+    ],
+    [
       "Unauthorized",
       new Unauthorized({ message: "Invalid API key." }),
       { status: 401, type: "invalid_request_error", code: "invalid_api_key", param: null, retryAfterSeconds: null },
@@ -234,8 +241,8 @@ describe("fromDomain", () => {
     [
       "StoreError",
       new StoreError({ method: "append", message: `SQLITE_BUSY ${SECRET}`, cause: new Error(SECRET) }),
-      { status: 500, type: "server_error", code: "internal_error", param: null, retryAfterSeconds: null },
-      "The server had an error while processing your request."
+      { status: 503, type: "server_error", code: "storage_unavailable", param: null, retryAfterSeconds: 5 },
+      "The gateway's event log cannot be used right now (its database cannot be written or read), so this request was not kept. Try again later."
     ]
   ])("maps %s", (_name, error, expected, message) => {
     const http = fromDomain(error)

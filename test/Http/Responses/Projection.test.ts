@@ -6,7 +6,7 @@
  * keep-alives, and the JSON response as the stream's last snapshot.
  */
 import { describe, expect, it } from "vitest"
-import { CliTimeout, UpstreamFailure } from "../../../src/Domain/Errors.js"
+import { CliTimeout, StoreError, UpstreamFailure } from "../../../src/Domain/Errors.js"
 import {
   ResponseDeleted,
   type SessionEvent,
@@ -382,12 +382,14 @@ describe("unfinished answers", () => {
 
   it("a log that stops feeding the stream ends it with response.failed", () => {
     const { state } = run([started(), text("Partial")])
-    const [next, events] = brokenEventsOf(state, context())
+    const lost = new StoreError({ method: "append", message: "append: the disk is full" })
+    const [next, events] = brokenEventsOf(state, context(), lost)
     const { events: before } = run([started(), text("Partial")])
     const { terminal } = checkResponseStream(sse([...before, ...events]))
     expect(terminal.response.error?.code).toBe("server_error")
     expect(next.finished).toBe(true)
-    expect(brokenEventsOf(next, context())[1]).toEqual([])
+    expect(terminal.response.error?.message).not.toContain("disk")
+    expect(brokenEventsOf(next, context(), lost)[1]).toEqual([])
   })
 
   it("a running turn's response is in progress, with the open item as it stands", () => {
