@@ -15,14 +15,18 @@
  * same turn on a cold process started with `--resume` (interleaved), and the memory that
  * N idle warm sessions hold (their CLI processes' PSS and RSS).
  *
- * Last, one step of a client's own tool (OpenAI function calling): the client's result continuing
+ * Then one step of a client's own tool (OpenAI function calling): the client's result continuing
  * the CLI process that holds the call, against the same step replayed on a new process (bench/toolStep.ts).
+ *
+ * Last, load: 10, 50 and 100 streamed turns at once through the stand-in CLI against the same
+ * stand-in processes run bare, and the gateway's memory over 1 000 turns (bench/load.ts).
  *
  * BENCH_FIRST_TURNS (default 100) sets the number of first turns per path, BENCH_TURNS
  * (default 30) the number of turns per path in the other comparisons; BENCH_IDLE_SESSIONS
  * (default 4) the number of idle sessions. BENCH_SECTIONS=first runs the first-turn parts only,
  * BENCH_SECTIONS=standin the stand-in comparison only (half a minute: a quick check of the gateway's own overhead),
- * BENCH_SECTIONS=tools the tool step only.
+ * BENCH_SECTIONS=tools the tool step only, BENCH_SECTIONS=load the turns at once and the memory over
+ * 1 000 turns only (bench/load.ts).
  */
 import * as NodeChild from "node:child_process"
 import * as NodeFs from "node:fs"
@@ -34,6 +38,7 @@ import { startFakeAnthropic } from "../test/fixtures/FakeAnthropic.js"
 import { cliEnvFor } from "../test/fixtures/FakeAnthropic.js"
 import { fakeCliPath, realCliPath, tempDirectory } from "../test/support/Gateway.js"
 import { freePort } from "../test/support/ports.js"
+import { benchLoad } from "./load.js"
 import { benchToolStep } from "./toolStep.js"
 
 const turns = Number(process.env.BENCH_TURNS ?? 30)
@@ -59,6 +64,7 @@ const cliEnvironment = { ...cliEnvFor(fake), HOME: home }
 
 interface GatewayProcess {
   readonly baseURL: string
+  readonly pid: number
   readonly projectRoot: string
   /**
    * Waits until the gateway's CLI processes are back within its warm pool (an evicted one
@@ -103,6 +109,8 @@ const startGatewayProcess = async (settings: Record<string, string>): Promise<Ga
       CLAUDE_BINARY_PATH: realCliPath,
       CLAUDE_PERMISSION_MODE: "acceptEdits",
       SPARE_PROCESS: "false",
+      // The report is this process's output: the gateway's request and turn lines would drown it.
+      LOG_LEVEL: "warn",
       ...settings
     },
     stdio: ["ignore", "ignore", "inherit"]
@@ -119,6 +127,7 @@ const startGatewayProcess = async (settings: Record<string, string>): Promise<Ga
   const maxWarm = Number(settings.MAX_WARM_PROCESSES ?? 4) + (settings.SPARE_PROCESS === "true" ? 1 : 0)
   return {
     baseURL,
+    pid: child.pid!,
     projectRoot,
     settle: async () => {
       const until = Date.now() + 3_000
@@ -371,7 +380,7 @@ const benchSessions = async () => {
  * comparison only, or the tool step only.
  */
 const sections = process.env.BENCH_SECTIONS ?? "all"
-const firstTurnParts = sections !== "standin" && sections !== "tools"
+const firstTurnParts = sections === "all" || sections === "first"
 
 try {
   if (firstTurnParts) {
@@ -389,7 +398,7 @@ try {
     )
   }
 
-  if (sections !== "tools") {
+  if (sections === "all" || sections === "first" || sections === "standin") {
     // The same comparison with the project's stand-in CLI (test/fixtures/fake-claude.mjs): it starts
     // in about 0.1 s, with little variance, so what is left of the difference is the gateway's own.
     const fakeGateway = await startGatewayProcess({ CLAUDE_BINARY_PATH: fakeCliPath })
@@ -443,6 +452,7 @@ try {
   if (sections === "all" || sections === "tools") {
     await benchToolStep({ turns, model, agent, startGatewayProcess, median, medianInterval, report })
   }
+  if (sections === "all" || sections === "load") await benchLoad({ model, cwd: bareCwd, startGatewayProcess, median })
 } finally {
   await gateway.close()
   await fake.close()

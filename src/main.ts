@@ -7,6 +7,7 @@
 import { PlatformConfigProvider } from "@effect/platform"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Cause, Effect, Either, Layer, Option, RuntimeFlags, RuntimeFlagsPatch } from "effect"
+import * as NodeV8 from "node:v8"
 import { AppConfig } from "./AppConfig.js"
 import { gatewayVariables } from "./AppConfig/variables.js"
 import { HttpLive } from "./Http/Server.js"
@@ -62,5 +63,11 @@ const program = Effect.gen(function*() {
   // them, and they cost about a tenth of the gateway's CPU time per streamed turn.
   Effect.withRuntimeFlagsPatch(RuntimeFlagsPatch.disable(RuntimeFlags.RuntimeMetrics))
 )
+
+// V8 lets the heap grow to several times what is live before a full collection, and keeps the
+// pages: over 1 000 turns the gateway's memory swung between 200 and 370 MB (80 to 95 MB live)
+// and stayed up to 130 MB above its level after 100 turns. Grown by half at most, it stays
+// within 15 MB, for no more CPU time per turn (and a smaller process forks its CLIs faster).
+NodeV8.setFlagsFromString("--heap-growing-percent=50")
 
 NodeRuntime.runMain(program, { disableErrorReporting: true, disablePrettyLogger: true })

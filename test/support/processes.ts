@@ -41,3 +41,11 @@ export const claudeProcessesUnder = (
     return commandOf(pid).includes("claude.exe") ? [{ pid, cwd }] : []
   })
 }
+
+/** Live processes (any command, this one excepted) whose working directory lies inside `root`. */
+export const processesUnderRoot = (root: string): Array<number> =>
+  livePids().filter((pid) => {
+    if (pid === process.pid) return false
+    const cwd = cwdOf(pid)
+    return cwd !== null && isInside(cwd, root)
+  })
