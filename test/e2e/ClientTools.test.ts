@@ -10,12 +10,12 @@
  * message may follow the results, and when the held process is gone (cancelled, expired) the
  * conversation goes on from the log on a new process; nothing is left running.
  */
-import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { type FakeAnthropic, type RecordedRequest, startFakeAnthropic } from "../fixtures/FakeAnthropic.js"
-import { type Gateway, realCliConfig, startGateway, tempDirectory } from "../support/Gateway.js"
-import { claudeProcessesUnder } from "../support/processes.js"
+import type { FakeAnthropic, RecordedRequest } from "../fixtures/FakeAnthropic.js"
+import { type Gateway, realCliConfig, startGateway } from "../support/Gateway.js"
+import { claudeProcessesLeftUnder, claudeProcessesUnder } from "../support/processes.js"
+import { type RealCliSuite, startRealCliSuite } from "../support/RealCliSuite.js"
 
 const MODEL = "claude-sonnet-4-5-20250929"
 
@@ -59,10 +59,9 @@ let fake: FakeAnthropic
 let gateway: Gateway
 let suiteRoot: string
 let homeDir: string
-let savedIsSandbox: string | undefined
+let suite: RealCliSuite | undefined
 const extraGateways: Array<Gateway> = []
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 const unique = (label: string) => `${label}-${Math.random().toString(36).slice(2, 8)}`
 
 const post = async (base: string, body: unknown) => {
@@ -108,35 +107,17 @@ const toolResults = (message: { content: unknown }) =>
     (block: { type?: string }) => block.type === "tool_result"
   ) as ReadonlyArray<{ tool_use_id: string; is_error?: boolean; content: unknown }>
 
-const waitForNoCli = async (root: string, timeoutMs = 5_000) => {
-  const deadline = Date.now() + timeoutMs
-  while (claudeProcessesUnder(root).length > 0 && Date.now() < deadline) await sleep(50)
-  expect(claudeProcessesUnder(root)).toEqual([])
-}
+const waitForNoCli = async (root: string) => expect(await claudeProcessesLeftUnder(root)).toEqual([])
 
 describe("client tools with the real Claude Code CLI", () => {
   beforeAll(async () => {
-    savedIsSandbox = process.env.IS_SANDBOX
-    delete process.env.IS_SANDBOX
-    suiteRoot = NodeFs.realpathSync(tempDirectory("cca-e2e-tools-"))
-    homeDir = NodePath.join(suiteRoot, "home")
-    NodeFs.mkdirSync(homeDir)
-    fake = await startFakeAnthropic()
-    gateway = await startGateway({
-      ...realCliConfig(fake, homeDir),
-      databasePath: NodePath.join(suiteRoot, "main.db"),
-      projectRoot: NodePath.join(suiteRoot, "projects"),
-      spareProcess: false
-    })
+    suite = await startRealCliSuite("cca-e2e-tools-")
+    ;({ fake, gateway, home: homeDir, root: suiteRoot } = suite)
   })
 
   afterAll(async () => {
     for (const extra of extraGateways) await extra.close()
-    await gateway?.close()
-    await fake?.close()
-    if (savedIsSandbox !== undefined) process.env.IS_SANDBOX = savedIsSandbox
-    await waitForNoCli(suiteRoot)
-    NodeFs.rmSync(suiteRoot, { recursive: true, force: true })
+    expect(await suite?.close()).toEqual([])
   })
 
   it("answers with the call, then continues the same CLI process with the client's result", async () => {
@@ -314,7 +295,7 @@ describe("client tools with the real Claude Code CLI", () => {
       tools: [weather]
     }, expiring.url)
     const call = first.choices[0]!.message.tool_calls![0]!
-    await waitForNoCli(root, 5_000)
+    await waitForNoCli(root)
     const dropped = (await events(first.session_id, expiring.url)).filter((event) => event.type === "ToolCallsExpired")
     expect(dropped.map((event) => event.data)).toEqual([{
       _tag: "ToolCallsExpired",

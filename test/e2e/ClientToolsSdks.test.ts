@@ -19,14 +19,14 @@ import { AIMessage, type BaseMessage, HumanMessage, ToolMessage } from "@langcha
 import { tool as langchainTool } from "@langchain/core/tools"
 import { ChatOpenAI } from "@langchain/openai"
 import { generateText, type LanguageModel, stepCountIs, streamText, tool } from "ai"
-import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"
 import OpenAI from "openai"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { z } from "zod"
-import { type FakeAnthropic, type RecordedRequest, startFakeAnthropic } from "../fixtures/FakeAnthropic.js"
-import { type Gateway, realCliConfig, startGateway, tempDirectory } from "../support/Gateway.js"
+import type { FakeAnthropic, RecordedRequest } from "../fixtures/FakeAnthropic.js"
+import type { Gateway } from "../support/Gateway.js"
 import { claudeProcessesUnder } from "../support/processes.js"
+import { type RealCliSuite, startRealCliSuite } from "../support/RealCliSuite.js"
 
 const MODEL = "claude-sonnet-4-5-20250929"
 const API_KEY = "sk-test"
@@ -38,8 +38,7 @@ const weatherTool = {
 
 let fake: FakeAnthropic
 let gateway: Gateway
-let suiteRoot: string
-let savedIsSandbox: string | undefined
+let suite: RealCliSuite | undefined
 let openai: OpenAI
 
 /** An OpenAI `role: "tool"` message answering `id`. */
@@ -116,25 +115,13 @@ const weatherService = (project: string) => {
 
 describe("client tools through the official SDKs, real CLI", () => {
   beforeAll(async () => {
-    savedIsSandbox = process.env.IS_SANDBOX
-    delete process.env.IS_SANDBOX
-    suiteRoot = NodeFs.realpathSync(tempDirectory("cca-e2e-tool-sdks-"))
-    NodeFs.mkdirSync(NodePath.join(suiteRoot, "home"))
-    fake = await startFakeAnthropic()
-    gateway = await startGateway({
-      ...realCliConfig(fake, NodePath.join(suiteRoot, "home")),
-      databasePath: NodePath.join(suiteRoot, "gateway.db"),
-      projectRoot: NodePath.join(suiteRoot, "projects"),
-      spareProcess: false
-    })
+    suite = await startRealCliSuite("cca-e2e-tool-sdks-")
+    ;({ fake, gateway } = suite)
     openai = new OpenAI({ baseURL: gateway.baseURL, apiKey: API_KEY, maxRetries: 0 })
   })
 
   afterAll(async () => {
-    await gateway?.close()
-    await fake?.close()
-    if (savedIsSandbox !== undefined) process.env.IS_SANDBOX = savedIsSandbox
-    NodeFs.rmSync(suiteRoot, { recursive: true, force: true })
+    await suite?.close()
   })
 
   describe("openai SDK", () => {

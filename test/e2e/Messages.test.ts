@@ -15,9 +15,9 @@ import * as NodeChildProcess from "node:child_process"
 import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { type FakeAnthropic, type RecordedRequest, startFakeAnthropic } from "../fixtures/FakeAnthropic.js"
-import { type Gateway, realCliConfig, realCliPath, startGateway, tempDirectory } from "../support/Gateway.js"
-import { claudeProcessesUnder } from "../support/processes.js"
+import type { FakeAnthropic, RecordedRequest } from "../fixtures/FakeAnthropic.js"
+import { type Gateway, realCliConfig, realCliPath, startGateway } from "../support/Gateway.js"
+import { type RealCliSuite, startRealCliSuite } from "../support/RealCliSuite.js"
 
 const MODEL = "claude-sonnet-4-5-20250929"
 const weather: Anthropic.Tool = {
@@ -31,13 +31,12 @@ let gateway: Gateway
 let client: Anthropic
 let suiteRoot: string
 let homeDir: string
-let savedIsSandbox: string | undefined
+let suite: RealCliSuite | undefined
 const extraGateways: Array<Gateway> = []
 
 /** A 1×1 transparent PNG. */
 const tinyPng = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
 const unique = (label: string) => `${label}-${Math.random().toString(36).slice(2, 8)}`
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
 const upstreamCalls = (): ReadonlyArray<RecordedRequest> =>
   fake.requests.filter((request) => request.method === "POST" && request.path === "/v1/messages")
@@ -97,29 +96,14 @@ const expectWellFormed = (events: ReadonlyArray<readonly [string | undefined, { 
 
 describe("Anthropic's Messages API with the real Claude Code CLI", () => {
   beforeAll(async () => {
-    savedIsSandbox = process.env.IS_SANDBOX
-    delete process.env.IS_SANDBOX
-    suiteRoot = NodeFs.realpathSync(tempDirectory("cca-e2e-messages-"))
-    homeDir = NodePath.join(suiteRoot, "home")
-    NodeFs.mkdirSync(homeDir)
-    fake = await startFakeAnthropic()
-    gateway = await startGateway({
-      ...realCliConfig(fake, homeDir),
-      databasePath: NodePath.join(suiteRoot, "main.db"),
-      projectRoot: NodePath.join(suiteRoot, "projects"),
-      spareProcess: false
-    })
+    suite = await startRealCliSuite("cca-e2e-messages-")
+    ;({ fake, gateway, home: homeDir, root: suiteRoot } = suite)
     client = new Anthropic({ baseURL: gateway.url, apiKey: "test", maxRetries: 0 })
   })
 
   afterAll(async () => {
     for (const extra of extraGateways) await extra.close()
-    await gateway?.close()
-    await fake?.close()
-    if (savedIsSandbox !== undefined) process.env.IS_SANDBOX = savedIsSandbox
-    for (let waited = 0; claudeProcessesUnder(suiteRoot).length > 0 && waited < 5_000; waited += 50) await sleep(50)
-    expect(claudeProcessesUnder(suiteRoot)).toEqual([])
-    NodeFs.rmSync(suiteRoot, { recursive: true, force: true })
+    expect(await suite?.close()).toEqual([])
   })
 
   it("creates a message and streams the same one, with usage including the cache tokens", async () => {

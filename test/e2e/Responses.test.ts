@@ -11,14 +11,13 @@
  */
 import { createOpenAI } from "@ai-sdk/openai"
 import { generateText, stepCountIs, streamText, tool } from "ai"
-import * as NodeFs from "node:fs"
-import * as NodePath from "node:path"
 import OpenAI from "openai"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { z } from "zod"
 import type { OutputItem, ResponseObject } from "../../src/Http/Responses/Wire.js"
-import { type FakeAnthropic, type RecordedRequest, startFakeAnthropic } from "../fixtures/FakeAnthropic.js"
-import { type Gateway, realCliConfig, startGateway, tempDirectory } from "../support/Gateway.js"
+import type { FakeAnthropic, RecordedRequest } from "../fixtures/FakeAnthropic.js"
+import type { Gateway } from "../support/Gateway.js"
+import { type RealCliSuite, startRealCliSuite } from "../support/RealCliSuite.js"
 import { checkResponseStream } from "../support/ResponsesStream.js"
 
 const MODEL = "claude-sonnet-4-5-20250929"
@@ -34,8 +33,7 @@ const weatherTool = {
 
 let fake: FakeAnthropic
 let gateway: Gateway
-let suiteRoot: string
-let savedIsSandbox: string | undefined
+let suite: RealCliSuite | undefined
 let openai: OpenAI
 
 const unique = (label: string) => `${label}-${Math.random().toString(36).slice(2, 8)}`
@@ -102,25 +100,13 @@ const functionCalls = (output: ReadonlyArray<OutputItem | OpenAI.Responses.Respo
 
 describe("the Responses API, real CLI", () => {
   beforeAll(async () => {
-    savedIsSandbox = process.env.IS_SANDBOX
-    delete process.env.IS_SANDBOX
-    suiteRoot = NodeFs.realpathSync(tempDirectory("cca-e2e-responses-"))
-    NodeFs.mkdirSync(NodePath.join(suiteRoot, "home"))
-    fake = await startFakeAnthropic()
-    gateway = await startGateway({
-      ...realCliConfig(fake, NodePath.join(suiteRoot, "home")),
-      databasePath: NodePath.join(suiteRoot, "gateway.db"),
-      projectRoot: NodePath.join(suiteRoot, "projects"),
-      spareProcess: false
-    })
+    suite = await startRealCliSuite("cca-e2e-responses-")
+    ;({ fake, gateway } = suite)
     openai = new OpenAI({ baseURL: gateway.baseURL, apiKey: API_KEY, maxRetries: 0 })
   })
 
   afterAll(async () => {
-    await gateway?.close()
-    await fake?.close()
-    if (savedIsSandbox !== undefined) process.env.IS_SANDBOX = savedIsSandbox
-    NodeFs.rmSync(suiteRoot, { recursive: true, force: true })
+    await suite?.close()
   })
 
   describe("openai SDK", () => {

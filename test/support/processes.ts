@@ -42,6 +42,18 @@ export const claudeProcessesUnder = (
   })
 }
 
+/** Waits until no `claude.exe` runs inside `roots` (at most `timeoutMs`); the ones still running then. */
+export const claudeProcessesLeftUnder = async (
+  roots: string | ReadonlyArray<string>,
+  timeoutMs = 5_000
+): Promise<Array<{ readonly pid: number; readonly cwd: string }>> => {
+  const deadline = Date.now() + timeoutMs
+  while (claudeProcessesUnder(roots).length > 0 && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  return claudeProcessesUnder(roots)
+}
+
 /** Live processes (any command, this one excepted) whose working directory lies inside `root`. */
 export const processesUnderRoot = (root: string): Array<number> =>
   livePids().filter((pid) => {
