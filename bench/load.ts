@@ -5,8 +5,8 @@
  *
  * For each concurrency (10, 50, 100; `BENCH_LOAD_CONCURRENCY`), rounds alternate gateway and bare
  * (`BENCH_LOAD_ROUNDS` of each, default 3, the order flipped every round), each round starting
- * all its turns at once. Per path: the time from the request (the spawn, bare) to the first
- * content delta and to the end of the answer (`[DONE]`; bare: the `result` line), median and 90th
+ * all its turns at once. Per path: the time from the round's start (when all its turns were
+ * asked for) to the first content delta and to the end of the answer (`[DONE]`; bare: the `result` line), median and 90th
  * percentile over all turns of all rounds, and how far apart a turn's first and last deltas
  * arrived (3 s when content arrives as it is produced; near 0 when it comes in one lump at the
  * end). For the gateway: its CPU per turn (user and system time of its process, and of its main
@@ -71,10 +71,12 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 /** A client as light as the bare reader: no JSON parsing, a substring per frame. */
 const contentDelta = /"delta":\{"content":"[^"]/g
 
-/** One streamed turn through the gateway, over its own connection. */
-const viaGateway = (gateway: GatewayProcess, model: string, text: string): Promise<Turn> =>
+/**
+ * One streamed turn through the gateway, over its own connection, timed from `started` (the
+ * moment the round asked for all its turns).
+ */
+const viaGateway = (gateway: GatewayProcess, model: string, text: string, started = performance.now()): Promise<Turn> =>
   new Promise((resolve, reject) => {
-    const started = performance.now()
     const body = JSON.stringify({ model, stream: true, messages: [{ role: "user", content: text }] })
     const request = NodeHttp.request(`${gateway.baseURL}/chat/completions`, {
       method: "POST",
@@ -107,10 +109,14 @@ const viaGateway = (gateway: GatewayProcess, model: string, text: string): Promi
     request.end(body)
   })
 
-/** The same turn with the stand-in spawned directly and its stdout read line by line. */
-const viaBare = (harness: LoadHarness, text: string): Promise<Turn> =>
+/**
+ * The same turn with the stand-in spawned directly and its stdout read line by line, timed from
+ * `started` too: a spawn returns only once its process runs, so the hundredth spawn of a round
+ * begins seconds after the first, and timing each turn from its own spawn would leave that wait
+ * out of the bare figures (and in the gateway's, whose requests all leave at once).
+ */
+const viaBare = (harness: LoadHarness, text: string, started = performance.now()): Promise<Turn> =>
   new Promise((resolve, reject) => {
-    const started = performance.now()
     const child = NodeChild.spawn(
       fakeCliPath,
       cliArgs({
@@ -136,7 +142,8 @@ const viaBare = (harness: LoadHarness, text: string): Promise<Turn> =>
     })
     child.stdin.end(userMessageLine([{ _tag: "text", text }]))
     child.on("error", reject)
-    child.on("exit", (code) =>
+    // "close", not "exit": the process may end before its last lines are read.
+    child.on("close", (code) =>
       code === 0 && end >= 0
         ? resolve({ firstDeltaMs: first, endMs: end, spreadMs: first < 0 ? -1 : last - first })
         : reject(new Error(`the stand-in exited ${code}`)))
@@ -169,8 +176,9 @@ const benchConcurrency = async (harness: LoadHarness, gateway: GatewayProcess) =
     for (let round = 0; round < rounds; round++) {
       const onGateway = async () => {
         const before = cpuOf(gateway.pid)
+        const started = performance.now()
         const turns = await Promise.all(
-          Array.from({ length: concurrency }, () => viaGateway(gateway, harness.model, prompt))
+          Array.from({ length: concurrency }, () => viaGateway(gateway, harness.model, prompt, started))
         )
         const after = cpuOf(gateway.pid)
         cpuProcess += after.process - before.process
@@ -178,7 +186,8 @@ const benchConcurrency = async (harness: LoadHarness, gateway: GatewayProcess) =
         for (const turn of turns) gatewayTurns.push(turn)
       }
       const onBare = async () => {
-        const turns = await Promise.all(Array.from({ length: concurrency }, () => viaBare(harness, prompt)))
+        const started = performance.now()
+        const turns = await Promise.all(Array.from({ length: concurrency }, () => viaBare(harness, prompt, started)))
         for (const turn of turns) bareTurns.push(turn)
       }
       for (const run of round % 2 === 0 ? [onGateway, onBare] : [onBare, onGateway]) {

@@ -31,6 +31,8 @@ export interface AppConfigShape {
   readonly cliMaxRetries: number
   /** A CLI that prints nothing for this long is considered hung. */
   readonly cliIdleTimeoutSeconds: number
+  /** The CLI processes' nice value, so the gateway keeps the CPU it needs to serve them (0: none). */
+  readonly cliNice: number
   /** Wall-clock limit of one turn. */
   readonly turnTimeoutSeconds: number
   readonly maxConcurrentTurns: number
@@ -167,6 +169,10 @@ const load = Effect.gen(function*() {
   )
   const cliMaxRetries = yield* nonNegativeInt("CLAUDE_MAX_RETRIES", 2)
   const cliIdleTimeoutSeconds = yield* positiveInt("CLI_IDLE_TIMEOUT_SECONDS", 300)
+  const cliNice = yield* Config.integer("CLI_NICE").pipe(
+    Config.validate({ message: "must be an integer from 0 to 19", validation: (n) => n >= 0 && n <= 19 }),
+    Config.withDefault(10)
+  )
   const turnTimeoutSeconds = yield* positiveInt("TURN_TIMEOUT_SECONDS", 1800)
   const maxConcurrentTurns = yield* positiveInt("MAX_CONCURRENT_TURNS", 10)
   const queueTimeoutSeconds = yield* nonNegativeInt("QUEUE_TIMEOUT_SECONDS", 10)
@@ -259,6 +265,7 @@ const load = Effect.gen(function*() {
     permissionMode,
     systemPromptMode,
     cliMaxRetries,
+    cliNice,
     cliIdleTimeoutSeconds,
     turnTimeoutSeconds,
     maxConcurrentTurns,

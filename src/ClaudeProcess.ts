@@ -22,6 +22,7 @@ import {
   userMessageLine
 } from "./ClaudeProcess/invocation.js"
 import { readOutput } from "./ClaudeProcess/output.js"
+import { lowerPriority } from "./ClaudeProcess/priority.js"
 import { type CliSandbox, sandboxArgs, sandboxEnv } from "./ClaudeProcess/sandbox.js"
 import type { CliEvent } from "./Domain/CliEvent.js"
 import type { ContentPart } from "./Domain/Conversation.js"
@@ -98,6 +99,8 @@ export interface ClaudeProcessOptions {
   readonly env?: Readonly<Record<string, string>>
   /** Run the model's Bash commands in Claude Code's sandbox (`ClaudeProcess/sandbox`); null or absent: not. */
   readonly sandbox?: CliSandbox | null | undefined
+  /** The CLI's nice value (`ClaudeProcess/priority`); 0 or absent: the gateway's own priority. */
+  readonly nice?: number | undefined
 }
 
 const encoder = new TextEncoder()
@@ -156,6 +159,7 @@ export const makeClaudeProcess = (options: ClaudeProcessOptions) =>
         Effect.provideService(CommandExecutor.CommandExecutor, executor),
         Effect.mapError(notFound)
       )
+      yield* lowerPriority(proc.pid, options.nice ?? 0)
       // The pump was forked as the process started: let it write before the work that follows.
       if (first !== null) yield* Deferred.await(firstWritten)
       // Runs before the executor's own finalizer (which waits for exit after SIGTERM forever);
@@ -329,7 +333,8 @@ export class ClaudeProcess extends Context.Tag("claude-code-api/ClaudeProcess")<
         maxRetries: config.cliMaxRetries,
         idleTimeout: Duration.seconds(config.cliIdleTimeoutSeconds),
         env: config.cliEnv,
-        sandbox: config.sandbox ? { readPaths: config.sandboxReadPaths } : null
+        sandbox: config.sandbox ? { readPaths: config.sandboxReadPaths } : null,
+        nice: config.cliNice
       })
     })
   ).pipe(Layer.provide(cliExecutor))

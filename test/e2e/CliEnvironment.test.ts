@@ -124,6 +124,28 @@ describe("the CLI's environment and the gateway's own", () => {
       expect(gateways).not.toMatch(new RegExp(`^${name}=.`, "m"))
     }
   })
+
+  it("runs the CLI below its own priority (CLI_NICE, 10 by default), in a scheduling group of its own", async () => {
+    const response = await fetch(`${url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+      body: JSON.stringify({ messages: [{ role: "user", content: "hello" }] })
+    })
+    expect(response.status).toBe(200)
+    await response.arrayBuffer()
+    // Kept warm after its turn.
+    const [cli] = claudeProcessesUnder(NodeFs.realpathSync(directory))
+    expect(cli).toBeDefined()
+    const fields = (pid: number) => NodeFs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")
+    // The 17th field after the command is the nice value; the 4th the session.
+    expect(Number(fields(cli!.pid)[16])).toBe(10)
+    expect(Number(fields(server.pid!)[16])).toBe(0)
+    expect(fields(cli!.pid)[3]).not.toBe(fields(server.pid!)[3])
+    if (NodeFs.existsSync(`/proc/${server.pid}/autogroup`)) {
+      expect(NodeFs.readFileSync(`/proc/${cli!.pid}/autogroup`, "utf8")).toMatch(/ nice 10\n?$/)
+      expect(NodeFs.readFileSync(`/proc/${server.pid}/autogroup`, "utf8")).not.toMatch(/ nice 10\n?$/)
+    }
+  })
 })
 
 describe("withholdFromEnvironment", () => {
