@@ -22,7 +22,7 @@ import {
   type InvalidTurnRequest,
   type ProjectNotFound,
   type QueuedTurnCancelled,
-  type SessionBusy,
+  SessionBusy,
   type SessionIsClosed,
   SessionNotFound,
   type ShuttingDown,
@@ -105,10 +105,14 @@ export declare namespace SessionRunner {
     ) => Effect.Effect<void, SessionNotFound | StoreError>
     /**
      * Records that the response of a session's turn was deleted (`ResponseDeleted`), between
-     * turns: a turn running in the session is waited for (cancel it first if it is that
-     * turn). Recorded once; nothing is recorded in a purged session.
+     * turns: a turn running in the session is waited for, up to `responseDeletionWait` (cancel
+     * it first if it is that turn), then `SessionBusy`. Recorded once; nothing is recorded in a
+     * purged session.
      */
-    readonly recordResponseDeleted: (sessionId: string, turnId: string) => Effect.Effect<void, StoreError>
+    readonly recordResponseDeleted: (
+      sessionId: string,
+      turnId: string
+    ) => Effect.Effect<void, SessionBusy | StoreError>
     /** What runs in a session now. */
     readonly activity: (sessionId: string) => Effect.Effect<SessionActivity>
     /** How many turns run now. */
@@ -129,6 +133,9 @@ export declare namespace SessionRunner {
 const cliConfigDir = (config: AppConfigShape) =>
   config.cliEnv.CLAUDE_CONFIG_DIR ?? process.env.CLAUDE_CONFIG_DIR ??
     NodePath.join(config.cliEnv.HOME ?? process.env.HOME ?? NodeOs.homedir(), ".claude")
+
+/** How long deleting a response waits for a turn running in its session before `SessionBusy`. */
+const responseDeletionWait = Duration.seconds(2)
 
 export const makeSessionRunner = Effect.gen(function*() {
   const config = yield* AppConfig
@@ -166,10 +173,15 @@ export const makeSessionRunner = Effect.gen(function*() {
    * meanwhile; a running turn is waited for first (the caller has cancelled it). `write` gets
    * the session's log as it is.
    */
-  const writeBetweenTurns = <A, E>(
+  /**
+   * Runs `write` over the session's log while no turn runs there: a running turn is waited for
+   * with `awaitEnd` (until its claim is released, by default).
+   */
+  const writeBetweenTurns = <A, E, E2 = never>(
     sessionId: string,
-    write: (events: ReadonlyArray<StoredEvent>) => Effect.Effect<A, E>
-  ): Effect.Effect<A, E | StoreError> =>
+    write: (events: ReadonlyArray<StoredEvent>) => Effect.Effect<A, E>,
+    awaitEnd: (running: TurnClaim) => Effect.Effect<void, E2> = (running) => Deferred.await(running.released)
+  ): Effect.Effect<A, E | E2 | StoreError> =>
     Effect.gen(function*() {
       for (;;) {
         const claim = yield* admission.reserve(sessionId)
@@ -181,7 +193,7 @@ export const makeSessionRunner = Effect.gen(function*() {
         if (current === undefined) return yield* Effect.flatMap(store.read(sessionId), write)
         // The log refused the last turn's end: it refuses this write too, so do not wait for it.
         if (current.unrecordedEnd !== null) return yield* current.unrecordedEnd
-        yield* Deferred.await(current.released)
+        yield* awaitEnd(current)
       }
     })
 
@@ -310,7 +322,10 @@ export const makeSessionRunner = Effect.gen(function*() {
         return last === undefined || deleted
           ? Effect.void
           : Effect.asVoid(sessionAppender(store, sessionId, last.sequence)([new ResponseDeleted({ turnId })]))
-      })
+      }, (running) =>
+        Deferred.await(running.released).pipe(
+          Effect.timeoutFail({ duration: responseDeletionWait, onTimeout: () => new SessionBusy({ sessionId }) })
+        ))
     }
   )
 

@@ -6,7 +6,13 @@
  */
 import { Context, Effect, Layer, Option, type Stream } from "effect"
 import type { ConversationMessage } from "./Domain/Conversation.js"
-import { type InvalidTurnRequest, type ProjectNotFound, SessionNotFound, type StoreError } from "./Domain/Errors.js"
+import {
+  type InvalidTurnRequest,
+  type ProjectNotFound,
+  type SessionBusy,
+  SessionNotFound,
+  type StoreError
+} from "./Domain/Errors.js"
 import { isVisibleTo, type SessionSummary, type SessionTotals } from "./Domain/Session.js"
 import type { StoredEvent } from "./Domain/SessionEvent.js"
 import type { NewSession, SessionActivity } from "./Domain/Turn.js"
@@ -77,12 +83,13 @@ export declare namespace Sessions {
     /**
      * Records that the response of a turn of the caller's session was deleted (see
      * `SessionRunner.recordResponseDeleted`); the turn is cancelled first if it still runs.
+     * `SessionBusy` when another turn of the session runs on.
      */
     readonly deleteResponse: (
       caller: string | null,
       sessionId: string,
       turnId: string
-    ) => Effect.Effect<void, SessionNotFound | StoreError>
+    ) => Effect.Effect<void, SessionNotFound | SessionBusy | StoreError>
     /** Up to `limit` stored events after `after`, and whether more follow. */
     readonly events: (caller: string | null, sessionId: string, options: {
       readonly after: number

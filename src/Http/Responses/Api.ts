@@ -46,7 +46,7 @@ export class ResponsesApi extends HttpApiGroup.make("responses")
       .annotate(OpenApi.Summary, "Delete a stored response")
       .annotate(
         OpenApi.Description,
-        "Recorded as a ResponseDeleted event; the response is no longer read back or referred to. Its turn stays in the session's conversation."
+        "Recorded as a ResponseDeleted event; the response is no longer read back or referred to. Its turn stays in the session's conversation. A response whose turn still runs is cancelled first; while another turn of its session runs, the deletion waits up to 2 s for it, then answers 409 `session_busy`."
       )
   )
 {}

@@ -160,6 +160,32 @@ describe("POST /v1/responses", () => {
     ).toBe("tools[0].name")
     expect((await errorOf(await post(gateway, { input: "x", background: true }), 400)).param).toBe("background")
   })
+  it("DELETE while a later turn of its session runs: 409 session_busy after a short wait, then deleted", async () => {
+    const first = await created(gateway, { input: "delete me later" })
+    // The next turn streams for about 3 s (30 deltas 100 ms apart).
+    const running = await post(gateway, { input: "FAKE_SLOW please", previous_response_id: first.id, stream: true })
+    expect(running.status).toBe(200)
+    const reader = running.body!.getReader()
+    const decoder = new TextDecoder()
+    let seen = ""
+    while (!seen.includes("response.output_text.delta")) {
+      const { done, value } = await reader.read()
+      if (done) break
+      seen += decoder.decode(value, { stream: true })
+    }
+    const busy = await errorOf(await request(gateway, "DELETE", `/v1/responses/${first.id}`), 409)
+    expect(busy.code).toBe("session_busy")
+    // The running turn went on.
+    for (;;) {
+      const { done, value } = await reader.read()
+      if (done) break
+      seen += decoder.decode(value, { stream: true })
+    }
+    expect(seen).toContain("response.completed")
+    const deleted = await request(gateway, "DELETE", `/v1/responses/${first.id}`)
+    expect(deleted.status).toBe(200)
+    await errorOf(await request(gateway, "GET", `/v1/responses/${first.id}`), 404)
+  })
 })
 
 describe("keep-alive data events", () => {
