@@ -3,13 +3,25 @@
  * Names follow the original project where it had one. A bad value fails startup with a
  * message that names the variable.
  */
-import { Config, ConfigError, ConfigProvider, Context, Effect, Either, Layer, Option, Redacted } from "effect"
+import { Config, ConfigError, ConfigProvider, Context, Data, Effect, Either, Layer, Option, Redacted } from "effect"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
 import { exposedPath, sandboxUnavailable, systemReadPaths } from "./ClaudeProcess/sandbox.js"
 
 export const PermissionModes = ["acceptEdits", "auto", "bypassPermissions", "default", "dontAsk", "plan"] as const
 export type PermissionMode = (typeof PermissionModes)[number]
+
+/**
+ * Where the event log lives: a SQLite file (the default, one gateway), or a Postgres database
+ * that several gateways can share (its URL carries the credentials, so it stays redacted).
+ */
+export type EventLogDatabase = Data.TaggedEnum<{
+  /** `path` is absolute. */
+  Sqlite: { readonly path: string }
+  /** `poolSize`: at most this many connections to the server (`DATABASE_POOL_SIZE`). */
+  Postgres: { readonly url: Redacted.Redacted<string>; readonly poolSize: number }
+}>
+export const EventLogDatabase = Data.taggedEnum<EventLogDatabase>()
 
 export interface AppConfigShape {
   readonly host: string
@@ -18,8 +30,8 @@ export interface AppConfigShape {
   readonly claudeBinary: string
   /** Every project directory lives under this absolute path. */
   readonly projectRoot: string
-  /** Absolute path of the SQLite file. */
-  readonly databasePath: string
+  /** The event log's database (`DATABASE_URL`). */
+  readonly database: EventLogDatabase
   readonly requireAuth: boolean
   readonly apiKeys: ReadonlyArray<Redacted.Redacted<string>>
   /** `config/models.json` or its override. */
@@ -81,15 +93,22 @@ export class AppConfig extends Context.Tag("claude-code-api/AppConfig")<AppConfi
   )
 
   /** A fixed configuration (tests, embedding). */
-  static readonly layerWith = (overrides: Partial<AppConfigShape>) =>
+  static readonly layerWith = ({ databasePath, ...overrides }: AppConfigOverrides) =>
     Layer.effect(
       AppConfig,
       Effect.map(
         Effect.orDie(Effect.withConfigProvider(load, emptyProvider)),
-        (base): AppConfigShape => ({ ...base, ...overrides })
+        (base): AppConfigShape => ({
+          ...base,
+          ...overrides,
+          ...(databasePath === undefined ? {} : { database: EventLogDatabase.Sqlite({ path: databasePath }) })
+        })
       )
     )
 }
+
+/** Settings of a fixed configuration; `databasePath` is short for a SQLite `database` at that absolute path. */
+export type AppConfigOverrides = Partial<AppConfigShape> & { readonly databasePath?: string | undefined }
 
 /** Startup failed because of the configuration. */
 export class InvalidConfig extends Error {
@@ -150,6 +169,12 @@ export const databasePathFromUrl = (url: string): string => {
   return NodePath.resolve(path)
 }
 
+/** A `postgres://` or `postgresql://` URL names a Postgres database; anything else a SQLite file. */
+export const databaseFromUrl = (url: string, poolSize: number): EventLogDatabase =>
+  /^postgres(?:ql)?:\/\//i.test(url.trim())
+    ? EventLogDatabase.Postgres({ url: Redacted.make(url.trim()), poolSize })
+    : EventLogDatabase.Sqlite({ path: databasePathFromUrl(url) })
+
 const load = Effect.gen(function*() {
   const host = yield* Config.string("HOST").pipe(Config.withDefault("127.0.0.1"))
   const port = yield* Config.port("PORT").pipe(Config.withDefault(8000))
@@ -157,7 +182,15 @@ const load = Effect.gen(function*() {
     Config.withDefault(process.platform === "win32" ? "claude.cmd" : "claude")
   )
   const projectRoot = yield* Config.string("PROJECT_ROOT").pipe(Config.withDefault("./data/projects"))
-  const databaseUrl = yield* Config.string("DATABASE_URL").pipe(Config.withDefault("./data/claude_api.db"))
+  // Never shown in a message: a Postgres URL carries the password.
+  const databaseUrl = yield* Config.string("DATABASE_URL").pipe(
+    Config.validate({
+      message: "must be a path, a sqlite: URL or a postgres://user:password@host:port/database URL",
+      validation: (raw) => !/^postgres(?:ql)?:\/\//i.test(raw.trim()) || URL.canParse(raw.trim())
+    }),
+    Config.withDefault("./data/claude_api.db")
+  )
+  const database = databaseFromUrl(databaseUrl, yield* positiveInt("DATABASE_POOL_SIZE", 10))
   const requireAuth = yield* bool("REQUIRE_AUTH", false)
   const apiKeys = yield* list("API_KEYS")
   const modelsPath = yield* Config.string("CLAUDE_CODE_API_MODELS_PATH").pipe(Config.option)
@@ -248,7 +281,7 @@ const load = Effect.gen(function*() {
       permissionMode,
       readPaths: sandboxReadPaths,
       projectRoot: NodePath.resolve(projectRoot),
-      databasePath: databasePathFromUrl(databaseUrl)
+      databasePath: database._tag === "Sqlite" ? database.path : null
     })
     if (failure !== null) return yield* Effect.fail(failure)
   }
@@ -258,7 +291,7 @@ const load = Effect.gen(function*() {
     port,
     claudeBinary,
     projectRoot: NodePath.resolve(projectRoot),
-    databasePath: databasePathFromUrl(databaseUrl),
+    database,
     requireAuth,
     apiKeys: Option.getOrElse(apiKeys, () => []).map((key) => Redacted.make(key)),
     modelsPath: NodePath.resolve(Option.getOrElse(modelsPath, () => defaultModelsPath)),
@@ -313,7 +346,8 @@ const sandboxFailure = (options: {
   readonly permissionMode: PermissionMode
   readonly readPaths: ReadonlyArray<string>
   readonly projectRoot: string
-  readonly databasePath: string
+  /** The SQLite file (null on Postgres: nothing of the log is on this machine). */
+  readonly databasePath: string | null
 }): ConfigError.ConfigError | null => {
   const unavailable = sandboxUnavailable(process.platform, process.env.PATH ?? "")
   if (unavailable !== null) {
@@ -327,7 +361,7 @@ const sandboxFailure = (options: {
   }
   // What no sandboxed command may read: its path, the variable that places it, and what it is.
   const hidden: ReadonlyArray<readonly [string, string, string]> = [
-    [options.databasePath, "DATABASE_URL", "the database"],
+    ...(options.databasePath === null ? [] : [[options.databasePath, "DATABASE_URL", "the database"] as const]),
     [options.projectRoot, "PROJECT_ROOT", "every project"],
     [process.cwd(), "CLAUDE_SANDBOX", "the gateway's working directory"],
     [cliConfigDir(), "CLAUDE_SANDBOX", "the CLI's config directory (every session's transcript)"]

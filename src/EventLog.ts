@@ -1,17 +1,18 @@
 /**
- * EventLog: the event log's database, a SQLite file (created with its directory, WAL mode,
- * migrations applied), serving both `SessionStore` (the log) and `SessionQueries` (its read
- * models) over one connection.
+ * EventLog: the event log's database, serving both `SessionStore` (the log) and
+ * `SessionQueries` (its read models): a SQLite file (created with its directory, WAL mode,
+ * one connection), or a Postgres database (a pool), with the migrations of its dialect applied.
  */
 import { Migrator, SqlClient } from "@effect/sql"
+import { PgClient, PgMigrator } from "@effect/sql-pg"
 import { SqliteClient, SqliteMigrator } from "@effect/sql-sqlite-node"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, type Redacted } from "effect"
 import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"
-import { AppConfig } from "./AppConfig.js"
+import { AppConfig, type EventLogDatabase } from "./AppConfig.js"
 import { SessionQueries } from "./SessionQueries.js"
 import { SessionStore } from "./SessionStore.js"
-import { migrations } from "./SessionStore/migrations.js"
+import { migrations, pgMigrations } from "./SessionStore/migrations.js"
 
 /** A SQLite `SqlClient` over `filename` (created when missing), tuned for the log and migrated. */
 const database = (filename: string) =>
@@ -29,13 +30,37 @@ const database = (filename: string) =>
       )
     )
 
-/** The log and its read models over a SQLite file, and its `SqlClient` (for embedders' own queries and checks). */
-const layerSqlite = (filename: string) =>
-  Layer.mergeAll(SessionStore.layer, SessionQueries.layer).pipe(Layer.provideMerge(database(filename)))
+/**
+ * A Postgres `SqlClient` (a pool of at most `poolSize` connections), migrated. Several gateways
+ * may share the database: the migrator locks its table while it runs.
+ */
+const postgres = (url: Redacted.Redacted<string>, options: { readonly poolSize: number }) =>
+  PgMigrator.layer({ loader: Migrator.fromRecord(pgMigrations) }).pipe(
+    Layer.provideMerge(
+      PgClient.layer({ url, maxConnections: options.poolSize, applicationName: "claude-code-api" })
+    )
+  )
+
+/** The log and its read models over the given `SqlClient`, which they also provide (for embedders' own queries and checks). */
+const over = <E, R>(client: Layer.Layer<SqlClient.SqlClient, E, R>) =>
+  Layer.mergeAll(SessionStore.layer, SessionQueries.layer).pipe(Layer.provideMerge(client))
+
+/** The log and its read models over a SQLite file. */
+const layerSqlite = (filename: string) => over(database(filename))
+
+/** The log and its read models over a Postgres database. */
+const layerPg = (url: Redacted.Redacted<string>, options: { readonly poolSize: number }) => over(postgres(url, options))
+
+/** The log and its read models over `database`. */
+const layerFor = (database: EventLogDatabase) =>
+  database._tag === "Sqlite" ? layerSqlite(database.path) : layerPg(database.url, database)
 
 export const EventLog = {
   database,
+  postgres,
   layerSqlite,
-  /** Over the database named by `AppConfig.databasePath`. */
-  layer: Layer.unwrapEffect(Effect.map(AppConfig, (config) => layerSqlite(config.databasePath)))
+  layerPg,
+  layerFor,
+  /** Over the database named by `AppConfig.database`. */
+  layer: Layer.unwrapEffect(Effect.map(AppConfig, (config) => layerFor(config.database)))
 }

@@ -1,7 +1,8 @@
 /**
  * SessionQueries: the read models of the event log, queried in SQL over the events'
  * payloads: session summaries and totals, the session a resent history belongs to, where a
- * turn starts, and the turns a stopped gateway left unfinished. It never writes.
+ * turn starts, and the turns a stopped gateway left unfinished. It never writes. The SQL is
+ * the same on SQLite and Postgres but for reading the JSON payloads (`payload`).
  */
 import { SqlClient, type Statement } from "@effect/sql"
 import { Context, Effect, Layer, Option } from "effect"
@@ -45,88 +46,122 @@ export declare namespace SessionQueries {
   }
 }
 
+/** A count, sum or millisecond time: Postgres hands BIGINT and NUMERIC over as strings. */
+type Numeric = number | string
+
+/** A `Numeric` as a number, 0 for none. */
+const numeric = (value: Numeric | null | undefined): number => (value == null ? 0 : Number(value))
+
 interface SummaryRow {
   readonly session_id: string
   readonly owner: string | null
-  readonly created_at: number
-  readonly updated_at: number
+  readonly created_at: Numeric
+  readonly updated_at: Numeric
   readonly last_sequence: number
   readonly project_id: string | null
   readonly closed: number
   readonly title: string | null
   readonly model: string | null
   readonly system_prompt: string | null
-  readonly turns: number
-  readonly completed_turns: number
-  readonly message_count: number | null
-  readonly prompt_tokens: number
-  readonly completion_tokens: number
-  readonly cached_tokens: number
-  readonly cost_usd: number
+  readonly turns: Numeric
+  readonly completed_turns: Numeric
+  readonly message_count: Numeric | null
+  readonly prompt_tokens: Numeric
+  readonly completion_tokens: Numeric
+  readonly cached_tokens: Numeric
+  readonly cost_usd: Numeric
   readonly last_model: string | null
-  readonly total: number
+  readonly total: Numeric
 }
 
 interface TotalsRow {
-  readonly sessions: number
-  readonly closed_sessions: number | null
-  readonly turns: number | null
-  readonly completed_turns: number | null
-  readonly failed_turns: number | null
-  readonly cancelled_turns: number | null
-  readonly prompt_tokens: number | null
-  readonly completion_tokens: number | null
-  readonly cost_usd: number | null
+  readonly sessions: Numeric
+  readonly closed_sessions: Numeric | null
+  readonly turns: Numeric | null
+  readonly completed_turns: Numeric | null
+  readonly failed_turns: Numeric | null
+  readonly cancelled_turns: Numeric | null
+  readonly prompt_tokens: Numeric | null
+  readonly completion_tokens: Numeric | null
+  readonly cost_usd: Numeric | null
 }
 
 const toSummary = (row: SummaryRow): SessionSummary => ({
   sessionId: row.session_id,
   owner: row.owner,
   projectId: row.project_id ?? "default",
-  createdAt: row.created_at,
-  updatedAt: row.updated_at,
+  createdAt: numeric(row.created_at),
+  updatedAt: numeric(row.updated_at),
   closed: row.closed === 1,
   title: row.title,
   model: row.model,
   systemPrompt: row.system_prompt,
-  turns: row.turns,
-  completedTurns: row.completed_turns,
-  messageCount: row.message_count ?? 0,
-  promptTokens: row.prompt_tokens,
-  completionTokens: row.completion_tokens,
-  cachedTokens: row.cached_tokens,
-  costUsd: row.cost_usd,
+  turns: numeric(row.turns),
+  completedTurns: numeric(row.completed_turns),
+  messageCount: numeric(row.message_count),
+  promptTokens: numeric(row.prompt_tokens),
+  completionTokens: numeric(row.completion_tokens),
+  cachedTokens: numeric(row.cached_tokens),
+  costUsd: numeric(row.cost_usd),
   lastModel: row.last_model,
   lastSequence: row.last_sequence
 })
 
+/** A payload column as Postgres' `json`, an escaped NUL made U+FFFD (the digest index has the same expression). */
+const pgJson = (column: string) => `replace(${column}, '\\u0000', '\\ufffd')::json`
+
 export const makeSessionQueries = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
 
+  /**
+   * A value in the JSON payload `column` at `path` (`usage.inputTokens`), as text or a number.
+   * Postgres' JSON functions refuse a whole document holding an escaped NUL (its text cannot
+   * hold one), so they read it as U+FFFD there.
+   */
+  const payload = (column: string, path: string, as: "text" | "integer" | "real" = "text") =>
+    sql.onDialectOrElse({
+      pg: () => {
+        const text = `(${pgJson(column)} #>> '{${path.split(".").join(",")}}')`
+        return as === "text" ? text : `${text}::${as === "integer" ? "bigint" : "float8"}`
+      },
+      orElse: () => `json_extract(${column}, '$.${path}')`
+    })
+
+  /** The length of the JSON array at `key` of the payload `column`. */
+  const arrayLength = (column: string, key: string) =>
+    sql.onDialectOrElse({
+      pg: () => `json_array_length(${pgJson(column)} -> '${key}')`,
+      orElse: () => `json_array_length(${column}, '$.${key}')`
+    })
+
   /** Turn counts and usage totals over completed turns (prompt = input + cache reads + cache writes). */
   const completedSum = (expression: string) => `SUM(CASE WHEN type = 'TurnCompleted' THEN ${expression} ELSE 0 END)`
+  const tokens = (field: string) => payload("data", `usage.${field}`, "integer")
   const turnAggregates = sql.literal([
-    "SUM(type = 'TurnStarted') AS turns",
-    "SUM(type = 'TurnCompleted') AS completed_turns",
+    "COUNT(*) FILTER (WHERE type = 'TurnStarted') AS turns",
+    "COUNT(*) FILTER (WHERE type = 'TurnCompleted') AS completed_turns",
     `${
       completedSum(
-        "json_extract(data, '$.usage.inputTokens') + json_extract(data, '$.usage.cacheReadInputTokens') + json_extract(data, '$.usage.cacheCreationInputTokens')"
+        `${tokens("inputTokens")} + ${tokens("cacheReadInputTokens")} + ${tokens("cacheCreationInputTokens")}`
       )
     } AS prompt_tokens`,
-    `${completedSum("json_extract(data, '$.usage.outputTokens')")} AS completion_tokens`,
-    `${completedSum("json_extract(data, '$.usage.cacheReadInputTokens')")} AS cached_tokens`,
-    `${completedSum("COALESCE(json_extract(data, '$.costUsd'), 0)")} AS cost_usd`
+    `${completedSum(tokens("outputTokens"))} AS completion_tokens`,
+    `${completedSum(tokens("cacheReadInputTokens"))} AS cached_tokens`,
+    `${completedSum(`COALESCE(${payload("data", "costUsd", "real")}, 0)`)} AS cost_usd`
   ].join(",\n"))
 
   /** A field of the session's `SessionCreated` event. */
   const created = (field: string) =>
-    sql.literal(`MAX(CASE WHEN type = 'SessionCreated' THEN json_extract(data, '$.${field}') END)`)
+    sql.literal(`MAX(CASE WHEN type = 'SessionCreated' THEN ${payload("data", field)} END)`)
 
   /** A field of the page's session's latest event of `type`. */
   const latest = (type: string, field: string) =>
-    sql.literal(`(SELECT json_extract(last.data, '$.${field}') FROM session_events last
+    sql.literal(`(SELECT ${payload("last.data", field)} FROM session_events last
       WHERE last.session_id = page.session_id AND last.type = '${type}'
       ORDER BY last.sequence DESC LIMIT 1)`)
+
+  /** How many messages a `TurnStarted` (aliased `started`) brought. */
+  const messagesOfStarted = sql.literal(arrayLength("started.data", "messages"))
 
   /**
    * Summaries of the sessions matching `where`, one page of them. The totals over each
@@ -146,7 +181,7 @@ export const makeSessionQueries = Effect.gen(function*() {
           ${created("title")} AS title,
           ${created("model")} AS model,
           ${created("systemPrompt")} AS own_system_prompt,
-          MAX(type = 'SessionClosed') AS closed,
+          MAX(CASE WHEN type = 'SessionClosed' THEN 1 ELSE 0 END) AS closed,
           ${turnAggregates}
         FROM session_events e
         WHERE substr(session_id, 1, ${projectStreamPrefix.length}) <> ${projectStreamPrefix}
@@ -161,7 +196,7 @@ export const makeSessionQueries = Effect.gen(function*() {
         page.*,
         COALESCE(page.own_system_prompt, ${latest("TurnStarted", "systemPrompt")}) AS system_prompt,
         ${latest("TurnCompleted", "model")} AS last_model,
-        (SELECT COALESCE(SUM(json_array_length(started.data, '$.messages') + 1), 0) FROM session_events started
+        (SELECT COALESCE(SUM(${messagesOfStarted} + 1), 0) FROM session_events started
           WHERE started.session_id = page.session_id AND started.type = 'TurnStarted' AND EXISTS (
             SELECT 1 FROM session_events done WHERE done.turn_id = started.turn_id AND done.type = 'TurnCompleted'
           )) AS message_count
@@ -176,12 +211,13 @@ export const makeSessionQueries = Effect.gen(function*() {
     readonly offset: number
   }) {
     const where = options.projectId === undefined
-      ? sql`owner IS ${options.owner}`
-      : sql`owner IS ${options.owner} AND project_id = ${options.projectId}`
+      ? sql`owner IS NOT DISTINCT FROM ${options.owner}`
+      : sql`owner IS NOT DISTINCT FROM ${options.owner} AND project_id = ${options.projectId}`
     const rows = yield* summaries("listSessions", where, options.limit, options.offset)
     // Past the last page there is no row to carry the total: count on its own.
-    const total = rows[0]?.total ??
-      (options.offset > 0 ? (yield* summaries("listSessions", where, 1, 0))[0]?.total ?? 0 : 0)
+    const total = numeric(
+      rows[0]?.total ?? (options.offset > 0 ? (yield* summaries("listSessions", where, 1, 0))[0]?.total : 0)
+    )
     return { sessions: rows.map(toSummary), total }
   })
 
@@ -194,27 +230,27 @@ export const makeSessionQueries = Effect.gen(function*() {
     sql<TotalsRow>`
     SELECT
       COUNT(DISTINCT session_id) AS sessions,
-      SUM(type = 'SessionClosed') AS closed_sessions,
-      SUM(type = 'TurnFailed') AS failed_turns,
-      SUM(type = 'TurnCancelled') AS cancelled_turns,
+      COUNT(*) FILTER (WHERE type = 'SessionClosed') AS closed_sessions,
+      COUNT(*) FILTER (WHERE type = 'TurnFailed') AS failed_turns,
+      COUNT(*) FILTER (WHERE type = 'TurnCancelled') AS cancelled_turns,
       ${turnAggregates}
     FROM session_events
     WHERE substr(session_id, 1, ${projectStreamPrefix.length}) <> ${projectStreamPrefix}
       AND session_id IN (
         SELECT session_id FROM session_events
-        WHERE type = 'SessionCreated' AND json_extract(data, '$.owner') IS ${owner}
+        WHERE type = 'SessionCreated' AND ${sql.literal(payload("data", "owner"))} IS NOT DISTINCT FROM ${owner}
       )
   `.pipe(
       Effect.map(([row]): SessionTotals => ({
-        sessions: row?.sessions ?? 0,
-        closedSessions: row?.closed_sessions ?? 0,
-        turns: row?.turns ?? 0,
-        completedTurns: row?.completed_turns ?? 0,
-        failedTurns: row?.failed_turns ?? 0,
-        cancelledTurns: row?.cancelled_turns ?? 0,
-        promptTokens: row?.prompt_tokens ?? 0,
-        completionTokens: row?.completion_tokens ?? 0,
-        costUsd: row?.cost_usd ?? 0
+        sessions: numeric(row?.sessions),
+        closedSessions: numeric(row?.closed_sessions),
+        turns: numeric(row?.turns),
+        completedTurns: numeric(row?.completed_turns),
+        failedTurns: numeric(row?.failed_turns),
+        cancelledTurns: numeric(row?.cancelled_turns),
+        promptTokens: numeric(row?.prompt_tokens),
+        completionTokens: numeric(row?.completion_tokens),
+        costUsd: numeric(row?.cost_usd)
       })),
       Effect.mapError(storeError("totals"))
     )
@@ -222,7 +258,7 @@ export const makeSessionQueries = Effect.gen(function*() {
   const findByDigest = (owner: string | null, projectId: string, digest: string) =>
     sql<{ readonly session_id: string }>`
       SELECT e.session_id FROM session_events e
-      WHERE e.type = 'TurnCompleted' AND json_extract(e.data, '$.conversationDigest') = ${digest}
+      WHERE e.type = 'TurnCompleted' AND ${sql.literal(payload("e.data", "conversationDigest"))} = ${digest}
         AND NOT EXISTS (
           SELECT 1 FROM session_events later
           WHERE later.session_id = e.session_id AND later.sequence > e.sequence
@@ -231,8 +267,8 @@ export const makeSessionQueries = Effect.gen(function*() {
         AND EXISTS (
           SELECT 1 FROM session_events created
           WHERE created.session_id = e.session_id AND created.type = 'SessionCreated'
-            AND json_extract(created.data, '$.projectId') = ${projectId}
-            AND json_extract(created.data, '$.owner') IS ${owner}
+            AND ${sql.literal(payload("created.data", "projectId"))} = ${projectId}
+            AND ${sql.literal(payload("created.data", "owner"))} IS NOT DISTINCT FROM ${owner}
         )
       ORDER BY e.created_at DESC LIMIT 1
     `.pipe(

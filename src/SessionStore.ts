@@ -7,9 +7,11 @@
 import { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
 import { Clock, Context, Effect, Layer, Queue, Schema, Stream } from "effect"
+import * as NodeCrypto from "node:crypto"
 import * as NodeFs from "node:fs"
 import { SequenceConflict, StoreError } from "./Domain/Errors.js"
 import { SessionEvent, type SessionEvent as SessionEventType, StoredEvent } from "./Domain/SessionEvent.js"
+import { type EventRow, guardedInsert, isDuplicateKey, reasonOf } from "./SessionStore/dialect.js"
 import { LiveReaders } from "./SessionStore/live.js"
 
 export declare namespace SessionStore {
@@ -60,58 +62,31 @@ export declare namespace SessionStore {
 const encodeEvent = Schema.encodeSync(SessionEvent)
 const decodeEvent = Schema.decodeUnknownSync(SessionEvent)
 
-interface EventRow {
+interface StoredRow {
   readonly session_id: string
   readonly sequence: number
   readonly data: string
-  readonly created_at: number
+  /** Postgres hands a BIGINT over as a string. */
+  readonly created_at: number | string
 }
 
 /** Built from values already typed (the event is decoded), so not validated a second time. */
 const unvalidated = { disableValidation: true } as const
 
-const toStoredEvent = (row: EventRow): StoredEvent =>
+const toStoredEvent = (row: StoredRow): StoredEvent =>
   new StoredEvent({
     sessionId: row.session_id,
     sequence: row.sequence,
-    timestamp: row.created_at,
+    timestamp: Number(row.created_at),
     event: decodeEvent(JSON.parse(row.data))
   }, unvalidated)
 
 /** Rows per statement, well under SQLite's limit on bound parameters; more take a transaction. */
 const maxRowsPerInsert = 500
 
-/**
- * One statement that appends rows only when the stream's last sequence is the expected
- * one: atomic without an explicit transaction, and a single round through the driver.
- */
-const guardedInsert = (rowCount: number) =>
-  `INSERT INTO session_events (session_id, sequence, turn_id, type, data, created_at)
-   SELECT column1, column2, column3, column4, column5, column6
-   FROM (VALUES ${Array.from({ length: rowCount }, () => "(?, ?, ?, ?, ?, ?)").join(", ")})
-   WHERE (SELECT COALESCE(MAX(sequence), 0) FROM session_events WHERE session_id = ?) = ?`
-
 /** A driver failure as the domain's `StoreError`, naming the operation and, briefly, what went wrong. */
 export const storeError = (method: string) => (error: SqlError) =>
   new StoreError({ method, message: `${method}: ${reasonOf(error)}`, cause: error })
-
-/** SQLite's result codes an operator can act on, in words that name nothing internal. */
-const reasons: Record<string, string> = {
-  SQLITE_FULL: "the disk is full",
-  SQLITE_READONLY: "the database is read-only",
-  SQLITE_BUSY: "the database is locked by another process",
-  SQLITE_LOCKED: "the database is locked",
-  SQLITE_IOERR: "an I/O error",
-  SQLITE_CANTOPEN: "the database file cannot be opened",
-  SQLITE_CORRUPT: "the database file is corrupt"
-}
-
-const reasonOf = (error: SqlError): string => {
-  const code = (error.cause as { readonly code?: unknown } | null)?.code
-  if (typeof code !== "string") return error.message
-  const known = Object.keys(reasons).find((prefix) => code === prefix || code.startsWith(`${prefix}_`))
-  return known === undefined ? `${error.message} (${code})` : reasons[known]!
-}
 
 /** The file's inode, or null when there is no file at `path`. */
 const inodeOf = (path: string): number | null => NodeFs.statSync(path, { throwIfNoEntry: false })?.ino ?? null
@@ -148,24 +123,23 @@ export const makeSessionStore = Effect.gen(function*() {
           unvalidated
         )
       )
-      const rows = stored.map(({ event, sequence }) => [
-        streamId,
+      const rows = stored.map(({ event, sequence }): EventRow => ({
         sequence,
-        "turnId" in event ? event.turnId : null,
-        event._tag,
-        JSON.stringify(encodeEvent(event)),
-        now
-      ])
+        turnId: "turnId" in event ? event.turnId : null,
+        type: event._tag,
+        data: JSON.stringify(encodeEvent(event))
+      }))
+      const conflict = new SequenceConflict({ sessionId: streamId, expected: expectedSequence })
       const insertBatch = (from: number, to: number) =>
-        sql.unsafe(guardedInsert(to - from), [...rows.slice(from, to).flat(), streamId, expectedSequence + from]).raw
-          .pipe(
-            Effect.mapError(storeError("append")),
-            Effect.flatMap((result) =>
-              (result as { readonly changes?: number }).changes === to - from
-                ? Effect.void
-                : Effect.fail(new SequenceConflict({ sessionId: streamId, expected: expectedSequence }))
-            )
-          )
+        guardedInsert(sql, {
+          streamId,
+          expectedSequence: expectedSequence + from,
+          createdAt: now,
+          rows: rows.slice(from, to)
+        }).pipe(
+          Effect.mapError((error) => isDuplicateKey(error) ? conflict : storeError("append")(error)),
+          Effect.flatMap((inserted) => inserted === to - from ? Effect.void : Effect.fail(conflict))
+        )
       if (events.length <= maxRowsPerInsert) {
         yield* insertBatch(0, events.length)
       } else {
@@ -189,11 +163,11 @@ export const makeSessionStore = Effect.gen(function*() {
   )
 
   const read = (streamId: string, options?: { readonly after?: number; readonly limit?: number }) =>
-    sql<EventRow>`
+    sql<StoredRow>`
       SELECT session_id, sequence, data, created_at FROM session_events
       WHERE session_id = ${streamId} AND sequence > ${options?.after ?? 0}
       ORDER BY sequence
-      LIMIT ${options?.limit ?? -1}
+      ${options?.limit === undefined ? sql.literal("") : sql`LIMIT ${options.limit}`}
     `.pipe(
       Effect.map((rows) => rows.map(toStoredEvent)),
       Effect.mapError(storeError("read"))
@@ -243,18 +217,22 @@ export const makeSessionStore = Effect.gen(function*() {
 
   const ping = sql`SELECT 1`.pipe(Effect.asVoid, Effect.mapError(storeError("ping")))
 
-  // Two plain statements: SQLite itself rolls back a transaction that ran out of space.
+  // Two plain statements: SQLite itself rolls back a transaction that ran out of space. Random
+  // bytes, which Postgres cannot compress away.
   const probeWrite = Effect.zipRight(
-    sql`INSERT INTO write_probe (payload) VALUES (zeroblob(${probeBytes}))`,
+    Effect.suspend(() => sql`INSERT INTO write_probe (payload) VALUES (${NodeCrypto.randomBytes(probeBytes)})`),
     sql`DELETE FROM write_probe`
   ).pipe(
     Effect.mapError(storeError("write")),
     Effect.tap(() => Effect.sync(() => (writeFailure = null)))
   )
 
-  // A database file removed (or replaced) under the running gateway still takes writes, into a
+  // A SQLite file removed (or replaced) under the running gateway still takes writes, into a
   // file nobody will open again: that is a log that cannot be written as well.
-  const opened = yield* sql<{ readonly file: string }>`SELECT file FROM pragma_database_list WHERE name = 'main'`.pipe(
+  const opened = yield* sql.onDialectOrElse({
+    sqlite: () => sql<{ readonly file: string }>`SELECT file FROM pragma_database_list WHERE name = 'main'`,
+    orElse: () => Effect.succeed<ReadonlyArray<{ readonly file: string }>>([])
+  }).pipe(
     Effect.map((rows) => rows[0]?.file ?? ""),
     Effect.orElseSucceed(() => ""),
     Effect.map((file) => (file === "" ? null : { file, inode: inodeOf(file) }))

@@ -4,7 +4,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Layer, Redacted } from "effect"
 import * as NodePath from "node:path"
-import { AppConfig, databasePathFromUrl, defaultModelsPath } from "../src/AppConfig.js"
+import { AppConfig, databasePathFromUrl, defaultModelsPath, EventLogDatabase } from "../src/AppConfig.js"
 
 const withEnv = (env: Record<string, string>) =>
   AppConfig.layer.pipe(Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env))))))
@@ -60,7 +60,7 @@ describe("AppConfig.layer", () => {
       expect(config.permissionMode).toBe("acceptEdits")
       expect(config.systemPromptMode).toBe("append")
       expect(config.modelsPath).toBe(defaultModelsPath)
-      expect(config.databasePath).toBe(NodePath.resolve("data/claude_api.db"))
+      expect(config.database).toEqual(EventLogDatabase.Sqlite({ path: NodePath.resolve("data/claude_api.db") }))
       expect(NodePath.isAbsolute(config.projectRoot)).toBe(true)
       expect(config.corsOrigins).toEqual(["http://localhost:8000", "http://127.0.0.1:8000"])
       expect(config.toolCallTimeoutSeconds).toBe(600)
@@ -85,12 +85,40 @@ describe("AppConfig.layer", () => {
         requireAuth: true,
         permissionMode: "plan",
         systemPromptMode: "replace",
-        databasePath: "/abs/x.db",
+        database: EventLogDatabase.Sqlite({ path: "/abs/x.db" }),
         modelsPath: "/etc/gateway/models.json"
       })
       expect(config.apiKeys.map(Redacted.value)).toEqual(["k1"])
       expect(String(config.apiKeys[0])).not.toContain("k1")
       expect(config.corsOrigins).toContain("http://localhost:9123")
+    }))
+
+  it.effect("a postgres:// or postgresql:// DATABASE_URL selects Postgres, its URL redacted", () =>
+    Effect.gen(function*() {
+      const url = "postgres://gateway:s3cret-pw@db.internal:5433/events"
+      const config = yield* load({ DATABASE_URL: url, DATABASE_POOL_SIZE: "4" })
+      expect(config.database._tag).toBe("Postgres")
+      if (config.database._tag !== "Postgres") return
+      expect(Redacted.value(config.database.url)).toBe(url)
+      expect(config.database.poolSize).toBe(4)
+      expect(String(config.database.url)).not.toContain("s3cret-pw")
+      expect(JSON.stringify(config.database)).not.toContain("s3cret-pw")
+
+      const long = yield* load({ DATABASE_URL: " postgresql://gateway@localhost/events " })
+      expect(long.database).toMatchObject({ _tag: "Postgres", poolSize: 10 })
+      expect(long.database._tag === "Postgres" && Redacted.value(long.database.url)).toBe(
+        "postgresql://gateway@localhost/events"
+      )
+      // Anything else is a SQLite file.
+      expect((yield* load({ DATABASE_URL: "sqlite:///./pg.db" })).database._tag).toBe("Sqlite")
+    }))
+
+  it.effect("a DATABASE_URL or DATABASE_POOL_SIZE that cannot be used fails naming it, never showing the URL", () =>
+    Effect.gen(function*() {
+      const message = yield* loadError({ DATABASE_URL: "postgres://gateway:s3cret-pw@[bad/events" })
+      expect(message).toContain("DATABASE_URL")
+      expect(message).not.toContain("s3cret-pw")
+      expect(yield* loadError({ DATABASE_POOL_SIZE: "0" })).toContain("DATABASE_POOL_SIZE")
     }))
 
   it.effect("PORT=abc fails with a message naming PORT", () =>

@@ -18,7 +18,7 @@ import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"
 import OpenAI from "openai"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import type { AppConfigShape } from "../../src/AppConfig.js"
+import type { AppConfigOverrides } from "../../src/AppConfig.js"
 import { cliEnvFor, type FakeAnthropic, type RecordedRequest, startFakeAnthropic } from "../fixtures/FakeAnthropic.js"
 import { type Gateway, realCliConfig, realCliPath, startGateway, tempDirectory } from "../support/Gateway.js"
 import { freePort } from "../support/ports.js"
@@ -329,7 +329,7 @@ const streamChat = async (
 // Helpers: gateways
 
 /** A second in-process gateway with the real CLI; closed in afterAll if a test does not. */
-const startRealGateway = async (home: string, overrides: Partial<AppConfigShape> = {}): Promise<Gateway> => {
+const startRealGateway = async (home: string, overrides: AppConfigOverrides = {}): Promise<Gateway> => {
   const started = await startGateway({ ...realCliConfig(fake, home), ...overrides })
   openGateways.push(started)
   return started

@@ -1,7 +1,8 @@
 /**
  * Test harness: the whole gateway (every real service and the HTTP server) on an
- * ephemeral loopback port, with a temporary database and project root. Point it at the
- * fake CLI or at the real CLI talking to the fake Anthropic API.
+ * ephemeral loopback port, with a temporary database (or the Postgres database given as
+ * `database`) and project root. Point it at the fake CLI or at the real CLI talking to the fake
+ * Anthropic API.
  */
 import { HttpServer } from "@effect/platform"
 import { NodeContext, NodeHttpServer } from "@effect/platform-node"
@@ -11,7 +12,7 @@ import * as NodeFs from "node:fs"
 import * as NodeHttp from "node:http"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
-import { AppConfig, type AppConfigShape } from "../../src/AppConfig.js"
+import { AppConfig, type AppConfigOverrides, type AppConfigShape, EventLogDatabase } from "../../src/AppConfig.js"
 import { HttpAppLive } from "../../src/Http/Server.js"
 import { ServicesLive } from "../../src/Layers.js"
 import { loggingLayer } from "../../src/Logging.js"
@@ -34,6 +35,7 @@ export interface Gateway {
   readonly url: string
   /** `${url}/v1`, for the openai SDK's baseURL */
   readonly baseURL: string
+  /** The SQLite file (unused when the gateway runs on the Postgres database it was given). */
   readonly databasePath: string
   readonly projectRoot: string
   readonly directory: string
@@ -51,9 +53,10 @@ export const realCliConfig = (fake: FakeAnthropic, home: string): Partial<AppCon
 })
 
 /** Starts a gateway; `config` overrides the defaults (fake CLI, loopback, port 0, temp paths). */
-export const startGateway = async (config: Partial<AppConfigShape> = {}): Promise<Gateway> => {
+export const startGateway = async (config: AppConfigOverrides = {}): Promise<Gateway> => {
   const directory = tempDirectory()
   const databasePath = config.databasePath ?? NodePath.join(directory, "gateway.db")
+  const database = config.database ?? EventLogDatabase.Sqlite({ path: databasePath })
   const projectRoot = config.projectRoot ?? NodePath.join(directory, "projects")
   NodeFs.mkdirSync(projectRoot, { recursive: true })
   const layer = HttpAppLive.pipe(
@@ -66,7 +69,8 @@ export const startGateway = async (config: Partial<AppConfigShape> = {}): Promis
         // Suites that count processes start with no spare; the spare has tests of its own.
         spareProcess: false,
         ...config,
-        databasePath,
+        databasePath: undefined,
+        database,
         projectRoot
       })
     ),

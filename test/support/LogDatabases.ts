@@ -1,0 +1,57 @@
+/**
+ * The event log's two databases, for contract tests that must hold on both: a SQLite file in a
+ * scratch directory, and a database on a real Postgres server the test file starts
+ * (`Postgres.ts`). Each `fresh` is a new, empty database; `eventLog` opens one (as often as
+ * asked: a reopened database keeps its events).
+ */
+import { NodeContext } from "@effect/platform-node"
+import { Effect, Layer, Redacted } from "effect"
+import * as NodeFs from "node:fs"
+import * as NodeOs from "node:os"
+import * as NodePath from "node:path"
+import { afterAll } from "vitest"
+import { EventLogDatabase } from "../../src/AppConfig.js"
+import { EventLog } from "../../src/EventLog.js"
+import { postgresForFile, type TestPostgres } from "./Postgres.js"
+
+export interface LogDialect {
+  readonly name: "SQLite" | "Postgres"
+  /** A new, empty database. */
+  readonly fresh: () => Promise<EventLogDatabase>
+}
+
+/** The log, its read models and their `SqlClient` over `database`, migrated. */
+export const eventLog = (database: EventLogDatabase) =>
+  EventLog.layerFor(database).pipe(Layer.provide(NodeContext.layer))
+
+/** The log over a new, empty database of `dialect`. */
+export const freshLog = (dialect: LogDialect) => Layer.unwrapEffect(Effect.map(Effect.promise(dialect.fresh), eventLog))
+
+/**
+ * Both dialects, for the calling test file: its scratch directory is removed and its Postgres
+ * server stopped after its tests. Also returns the server, for the file's Postgres-only tests.
+ */
+export const logDialects = (): {
+  readonly dialects: ReadonlyArray<LogDialect>
+  readonly postgres: () => TestPostgres
+} => {
+  const postgres = postgresForFile()
+  const scratch: Array<string> = []
+  afterAll(() => {
+    for (const dir of scratch) NodeFs.rmSync(dir, { recursive: true, force: true })
+  })
+  const sqlite: LogDialect = {
+    name: "SQLite",
+    fresh: async () => {
+      const dir = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "cca-log-"))
+      scratch.push(dir)
+      // A directory that does not exist yet: the layer creates it.
+      return EventLogDatabase.Sqlite({ path: NodePath.join(dir, "nested", "events.db") })
+    }
+  }
+  const pg: LogDialect = {
+    name: "Postgres",
+    fresh: async () => EventLogDatabase.Postgres({ url: Redacted.make(await postgres().createDatabase()), poolSize: 4 })
+  }
+  return { dialects: [sqlite, pg], postgres }
+}
