@@ -1,17 +1,20 @@
 /**
  * SessionStore: the append-only event log (one table keyed by stream and sequence) and live
- * publication of what is appended. Readers replay stored events and then follow live ones.
+ * publication of what is appended. Readers replay stored events and then follow live ones:
+ * this process's appends, and on Postgres other gateways' too (`SessionStore/follow.ts`).
  * Queries over the events' payloads (lists, totals) are `SessionQueries`' job. It knows
  * nothing about HTTP or OpenAI.
  */
 import { SqlClient } from "@effect/sql"
+import { PgClient } from "@effect/sql-pg"
 import type { SqlError } from "@effect/sql/SqlError"
-import { Clock, Context, Effect, Layer, Queue, Schema, Stream } from "effect"
+import { Chunk, Clock, Context, Effect, Layer, Option, Queue, Schema, Stream } from "effect"
 import * as NodeCrypto from "node:crypto"
 import * as NodeFs from "node:fs"
 import { SequenceConflict, StoreError } from "./Domain/Errors.js"
 import { SessionEvent, type SessionEvent as SessionEventType, StoredEvent } from "./Domain/SessionEvent.js"
 import { type EventRow, guardedInsert, isDuplicateKey, reasonOf } from "./SessionStore/dialect.js"
+import { followOtherWriters } from "./SessionStore/follow.js"
 import { LiveReaders } from "./SessionStore/live.js"
 
 export declare namespace SessionStore {
@@ -33,9 +36,9 @@ export declare namespace SessionStore {
     ) => Effect.Effect<ReadonlyArray<StoredEvent>, StoreError>
     /**
      * Every event after `after`: first the stored ones, then live ones as they are
-     * appended, each exactly once and in sequence order. Never ends by itself; when `until`
-     * fails, the stream fails with its error at once (one waiting fiber per reader, nothing
-     * per event).
+     * appended (on Postgres by any gateway), each exactly once and in sequence order. Never
+     * ends by itself; when `until` fails, the stream fails with its error at once (one
+     * waiting fiber per reader, nothing per event).
      */
     readonly tail: (
       streamId: string,
@@ -97,6 +100,8 @@ const probeBytes = 64 * 1024
 export const makeSessionStore = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   const live = new LiveReaders<StoredEvent>()
+  /** This instance, as its notifications on Postgres name it. */
+  const origin = NodeCrypto.randomBytes(8).toString("hex")
   /** The last append's failure, until a write goes in. */
   let writeFailure: StoreError | null = null
 
@@ -135,7 +140,8 @@ export const makeSessionStore = Effect.gen(function*() {
           streamId,
           expectedSequence: expectedSequence + from,
           createdAt: now,
-          rows: rows.slice(from, to)
+          rows: rows.slice(from, to),
+          origin
         }).pipe(
           Effect.mapError((error) => isDuplicateKey(error) ? conflict : storeError("append")(error)),
           Effect.flatMap((inserted) => inserted === to - from ? Effect.void : Effect.fail(conflict))
@@ -191,13 +197,34 @@ export const makeSessionStore = Effect.gen(function*() {
         }
         const stored = yield* read(streamId, { after })
         let last = stored.length > 0 ? stored[stored.length - 1]!.sequence : after
-        const liveEvents = Stream.fromQueue(subscription).pipe(
-          Stream.filter((entry) => {
-            if (entry.sequence <= last) return false
-            last = entry.sequence
-            return true
-          })
-        )
+        // Live events come in sequence order but may skip some (another gateway's append, read
+        // after this process's next one): those are read here. Older ones were replayed already.
+        const inOrder = (entries: Chunk.Chunk<StoredEvent>): Effect.Effect<Chunk.Chunk<StoredEvent>, StoreError> => {
+          const next: Array<StoredEvent> = []
+          const from = (index: number): Effect.Effect<Chunk.Chunk<StoredEvent>, StoreError> => {
+            for (let i = index; i < entries.length; i++) {
+              const entry = Chunk.unsafeGet(entries, i)
+              if (entry.sequence <= last) continue
+              if (entry.sequence > last + 1) {
+                return Effect.flatMap(read(streamId, { after: last }), (missed) => {
+                  for (const event of missed) next.push(event)
+                  last = missed.length > 0 ? missed[missed.length - 1]!.sequence : last
+                  // Not in the log (its transaction was rolled back): handed on as it came.
+                  if (entry.sequence > last) {
+                    next.push(entry)
+                    last = entry.sequence
+                  }
+                  return from(i + 1)
+                })
+              }
+              next.push(entry)
+              last = entry.sequence
+            }
+            return Effect.succeed(Chunk.unsafeFromArray(next))
+          }
+          return from(0)
+        }
+        const liveEvents = Stream.fromQueue(subscription).pipe(Stream.mapChunksEffect(inOrder))
         return Stream.concat(Stream.fromIterable(stored), liveEvents).pipe(
           Stream.concat(Stream.suspend(() => cutOff === null ? Stream.empty : Stream.fail(cutOff)))
         )
@@ -246,6 +273,16 @@ export const makeSessionStore = Effect.gen(function*() {
       ? Effect.void
       : probeWrite)
 
+  // Postgres may have other writers (gateways sharing the database): follow their appends too.
+  yield* sql.onDialectOrElse({
+    pg: () =>
+      Effect.flatMap(Effect.serviceOption(PgClient.PgClient), (pg) =>
+        Option.isSome(pg)
+          ? followOtherWriters({ config: pg.value.config, origin, live, read, lastSequence })
+          : Effect.logWarning("no PgClient provided: live tails follow only this process's appends")),
+    orElse: () => Effect.void
+  })
+
   return {
     append,
     read,
@@ -259,6 +296,9 @@ export const makeSessionStore = Effect.gen(function*() {
 })
 
 export class SessionStore extends Context.Tag("claude-code-api/SessionStore")<SessionStore, SessionStore.Service>() {
-  /** The log over the provided `SqlClient` (see `EventLog` for a database with its migrations). */
-  static readonly layer = Layer.effect(SessionStore, makeSessionStore)
+  /**
+   * The log over the provided `SqlClient` (see `EventLog` for a database with its migrations);
+   * on Postgres, with the `PgClient` behind it, it follows other gateways' appends too.
+   */
+  static readonly layer = Layer.scoped(SessionStore, makeSessionStore)
 }

@@ -24,7 +24,7 @@ describe("SessionRunner when TurnStarted cannot be recorded", () => {
     const directory = tempDirectory()
     const projectRoot = NodePath.join(directory, "projects")
     let refuseTurnStarted = true
-    const FlakyStore = Layer.effect(
+    const FlakyStore = Layer.scoped(
       SessionStore,
       Effect.map(makeSessionStore, (store) =>
         SessionStore.of({

@@ -1,11 +1,13 @@
 /**
  * What differs between the log's two databases: the guarded insert (one statement that appends
- * only after the expected sequence) and the driver's failures, in words an operator can act on
- * (SQLite's result codes, Postgres' SQLSTATEs, a server that cannot be reached).
+ * only after the expected sequence, and on Postgres notifies the other gateways) and the
+ * driver's failures, in words an operator can act on (SQLite's result codes, Postgres'
+ * SQLSTATEs, a server that cannot be reached).
  */
 import type { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
 import { Effect } from "effect"
+import { changesChannel, encodeChange } from "./changes.js"
 
 /** An event to insert, encoded. */
 export interface EventRow {
@@ -22,38 +24,51 @@ const sqliteInsert = (rowCount: number) =>
    FROM (VALUES ${Array.from({ length: rowCount }, () => "(?, ?, ?, ?, ?, ?)").join(", ")})
    WHERE (SELECT COALESCE(MAX(sequence), 0) FROM session_events WHERE session_id = ?) = ?`
 
-/** Postgres: one array per column, so the statement is the same for any number of rows. */
-const pgInsert = `INSERT INTO session_events (session_id, sequence, turn_id, type, data, created_at)
-  SELECT $1::text, batch.sequence, batch.turn_id, batch.type, batch.data, $2::bigint
-  FROM unnest($3::integer[], $4::text[], $5::text[], $6::text[]) AS batch (sequence, turn_id, type, data)
-  WHERE (SELECT COALESCE(MAX(sequence), 0) FROM session_events WHERE session_id = $1::text) = $7::integer`
+/**
+ * Postgres: one array per column, so the statement is the same for any number of rows. When
+ * rows went in, the same statement notifies `changesChannel` with `$8`: sent on commit only,
+ * never for a refused append, and never lost between the insert and a second statement.
+ */
+const pgInsert = `WITH inserted AS (
+    INSERT INTO session_events (session_id, sequence, turn_id, type, data, created_at)
+    SELECT $1::text, batch.sequence, batch.turn_id, batch.type, batch.data, $2::bigint
+    FROM unnest($3::integer[], $4::text[], $5::text[], $6::text[]) AS batch (sequence, turn_id, type, data)
+    WHERE (SELECT COALESCE(MAX(sequence), 0) FROM session_events WHERE session_id = $1::text) = $7::integer
+    RETURNING sequence
+  )
+  SELECT COUNT(*)::integer AS inserted,
+    CASE WHEN COUNT(*) > 0 THEN pg_notify('${changesChannel}', $8::text) END AS notified
+  FROM inserted`
 
 /**
  * Inserts `rows` into `streamId` only when the stream's last sequence is `expectedSequence`:
  * atomic without an explicit transaction, one round through the driver. Succeeds with the
  * number of rows inserted (none when the stream had moved on). Two writers that both pass the
  * check (Postgres, read committed) collide on the primary key instead: see `isDuplicateKey`.
+ * On Postgres the insert also notifies the other gateways, naming `origin` as the writer.
  */
 export const guardedInsert = (sql: SqlClient.SqlClient, options: {
   readonly streamId: string
   readonly expectedSequence: number
   readonly createdAt: number
   readonly rows: ReadonlyArray<EventRow>
+  readonly origin: string
 }): Effect.Effect<number, SqlError> => {
-  const { createdAt, expectedSequence, rows, streamId } = options
+  const { createdAt, expectedSequence, origin, rows, streamId } = options
   return sql.onDialectOrElse({
     pg: () =>
       Effect.map(
-        sql.unsafe(pgInsert, [
+        sql.unsafe<{ readonly inserted: number }>(pgInsert, [
           streamId,
           createdAt,
           rows.map((row) => row.sequence),
           rows.map((row) => row.turnId),
           rows.map((row) => row.type),
           rows.map((row) => row.data),
-          expectedSequence
-        ]).raw,
-        (result) => (result as { readonly rowCount?: number | null }).rowCount ?? 0
+          expectedSequence,
+          encodeChange({ origin, streamId, from: expectedSequence + 1, last: expectedSequence + rows.length })
+        ]),
+        (result) => result[0]?.inserted ?? 0
       ),
     orElse: () =>
       Effect.map(

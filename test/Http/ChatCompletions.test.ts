@@ -1,10 +1,9 @@
 /**
  * `POST /v1/chat/completions` end to end: the whole gateway on an ephemeral port with the
  * fake CLI, driven by the official `openai` SDK (and by `fetch` where the raw bytes,
- * headers or statuses matter), with the event log read straight from SQLite.
+ * headers or statuses matter), with the event log read on the gateway's own database connection.
  */
 import * as NodeFs from "node:fs"
-import { createRequire } from "node:module"
 import * as NodePath from "node:path"
 import OpenAI from "openai"
 import type { ChatCompletion, ChatCompletionChunk } from "openai/resources/chat/completions"
@@ -61,16 +60,6 @@ interface ErrorBody {
   }
 }
 
-const require = createRequire(import.meta.url)
-interface SqliteDatabase {
-  prepare(sql: string): { all(...params: ReadonlyArray<unknown>): Array<unknown> }
-  close(): void
-}
-const Database = require("better-sqlite3") as new(
-  path: string,
-  options: { readonly readonly: boolean }
-) => SqliteDatabase
-
 interface LogRow {
   readonly session_id: string
   readonly sequence: number
@@ -78,31 +67,18 @@ interface LogRow {
   readonly data: string
 }
 
-const withDb = <A>(gateway: Gateway, f: (db: SqliteDatabase) => A): A => {
-  const db = new Database(gateway.databasePath, { readonly: true })
-  try {
-    return f(db)
-  } finally {
-    db.close()
-  }
-}
-
 /** A session's log, in order. */
-const logOf = (gateway: Gateway, sessionId: string): ReadonlyArray<LogRow> =>
-  withDb(
-    gateway,
-    (db) =>
-      db.prepare("SELECT session_id, sequence, type, data FROM session_events WHERE session_id = ? ORDER BY sequence")
-        .all(sessionId) as Array<LogRow>
+const logOf = (gateway: Gateway, sessionId: string): Promise<ReadonlyArray<LogRow>> =>
+  gateway.query((sql) =>
+    sql<LogRow>`SELECT session_id, sequence, type, data FROM session_events
+      WHERE session_id = ${sessionId} ORDER BY sequence`
   )
 
 /** The session whose turn was started with a message containing `marker` (error answers carry no session header). */
-const sessionWithMarker = (gateway: Gateway, marker: string): string => {
-  const rows = withDb(
-    gateway,
-    (db) =>
-      db.prepare("SELECT DISTINCT session_id FROM session_events WHERE type = 'TurnStarted' AND data LIKE ?")
-        .all(`%${marker}%`) as Array<{ session_id: string }>
+const sessionWithMarker = async (gateway: Gateway, marker: string): Promise<string> => {
+  const rows = await gateway.query((sql) =>
+    sql<{ readonly session_id: string }>`SELECT DISTINCT session_id FROM session_events
+      WHERE type = 'TurnStarted' AND data LIKE ${`%${marker}%`}`
   )
   expect(rows).toHaveLength(1)
   return rows[0]!.session_id
@@ -111,10 +87,14 @@ const sessionWithMarker = (gateway: Gateway, marker: string): string => {
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
 /** Polls until `f` returns a value (not undefined) or the deadline passes. */
-const eventually = async <A>(f: () => A | undefined, timeoutMs = 10_000, intervalMs = 50): Promise<A> => {
+const eventually = async <A>(
+  f: () => Promise<A | undefined>,
+  timeoutMs = 10_000,
+  intervalMs = 50
+): Promise<A> => {
   const deadline = Date.now() + timeoutMs
   for (;;) {
-    const value = f()
+    const value = await f()
     if (value !== undefined) return value
     if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`)
     await sleep(intervalMs)
@@ -123,8 +103,8 @@ const eventually = async <A>(f: () => A | undefined, timeoutMs = 10_000, interva
 
 /** Waits until the session's log ends with a terminal event, and returns the log. */
 const settledLog = (gateway: Gateway, sessionId: string) =>
-  eventually(() => {
-    const log = logOf(gateway, sessionId)
+  eventually(async () => {
+    const log = await logOf(gateway, sessionId)
     const last = log[log.length - 1]
     return last !== undefined && ["TurnCompleted", "TurnFailed", "TurnCancelled"].includes(last.type) ? log : undefined
   })
@@ -887,7 +867,7 @@ describe("failures", () => {
       { param: "model", code: "model_not_supported", type: "invalid_request_error" }
     )
     expect(error.message).toContain("claude-rejected-x")
-    await expectFailedWith(gateway, sessionWithMarker(gateway, marker), "ModelRejected")
+    await expectFailedWith(gateway, await sessionWithMarker(gateway, marker), "ModelRejected")
     await expectSdkError(
       client.chat.completions.create({ model: "claude-rejected-x", messages: [{ role: "user", content: "sdk" }] }),
       OpenAI.BadRequestError,
@@ -904,7 +884,7 @@ describe("failures", () => {
     })
     expect(response.headers.get("content-type")).not.toMatch(/event-stream/)
     await expectEnvelope(response, 400, { param: "model", code: "model_not_supported" })
-    await expectFailedWith(gateway, sessionWithMarker(gateway, marker), "ModelRejected")
+    await expectFailedWith(gateway, await sessionWithMarker(gateway, marker), "ModelRejected")
     await expectSdkError(
       client.chat.completions.create({
         model: "claude-rejected-x",
@@ -927,7 +907,7 @@ describe("failures", () => {
     expect(error.message).not.toContain(fakeCliPath)
     expect(error.message).not.toContain(gateway.projectRoot)
     expect(error.message).not.toMatch(/\/[\w.-]+\//)
-    await expectFailedWith(gateway, sessionWithMarker(gateway, marker), "CliExitedEarly")
+    await expectFailedWith(gateway, await sessionWithMarker(gateway, marker), "CliExitedEarly")
   })
 
   it("streams a CLI crash as content, then an error frame, then [DONE]", async () => {
@@ -978,7 +958,7 @@ describe("failures", () => {
     })
     expect(response.headers.get("retry-after")).toBe("1")
     await expectEnvelope(response, 429, { code: "upstream_rate_limited", type: "rate_limit_error" })
-    await expectFailedWith(gateway, sessionWithMarker(gateway, marker), "UpstreamFailure")
+    await expectFailedWith(gateway, await sessionWithMarker(gateway, marker), "UpstreamFailure")
     await expectSdkError(
       client.chat.completions.create({
         model: "sonnet",
@@ -997,7 +977,7 @@ describe("failures", () => {
       { type: "server_error", code: "upstream_error" }
     )
     expect(error.message).not.toContain("api.anthropic.com")
-    await expectFailedWith(gateway, sessionWithMarker(gateway, marker), "UpstreamFailure")
+    await expectFailedWith(gateway, await sessionWithMarker(gateway, marker), "UpstreamFailure")
   })
 })
 
@@ -1065,7 +1045,7 @@ describe("model fallbacks", () => {
     )
     expect(error.message).toContain("claude-rejected-first")
     expect(error.message).toContain("claude-rejected-second")
-    const log = await expectFailedWith(gateway, sessionWithMarker(gateway, marker), "ModelRejected")
+    const log = await expectFailedWith(gateway, await sessionWithMarker(gateway, marker), "ModelRejected")
     expect(log.filter((row) => row.type === "ModelFallback")).toHaveLength(1)
     expect((JSON.parse(log[log.length - 1]!.data) as { error: { models: Array<string> } }).error.models).toEqual([
       "claude-rejected-first",
@@ -1081,7 +1061,7 @@ describe("model fallbacks", () => {
       stream: true
     })
     await expectEnvelope(response, 400, { param: "model", code: "model_not_supported" })
-    await expectFailedWith(gateway, sessionWithMarker(gateway, marker), "ModelRejected")
+    await expectFailedWith(gateway, await sessionWithMarker(gateway, marker), "ModelRejected")
     await expectSdkError(
       client.chat.completions.create({ model: "doomed", messages: [{ role: "user", content: "sdk" }], stream: true }),
       OpenAI.BadRequestError,
@@ -1105,7 +1085,7 @@ describe("missing CLI", () => {
       { code: "cli_unavailable", type: "server_error" }
     )
     expect(error.message).not.toContain("/nonexistent")
-    await expectFailedWith(gateway, sessionWithMarker(gateway, marker), "CliNotFound")
+    await expectFailedWith(gateway, await sessionWithMarker(gateway, marker), "CliNotFound")
     const streamMarker = "missing-cli-stream-marker"
     await expectEnvelope(
       await post(gateway, { model: "sonnet", messages: [{ role: "user", content: streamMarker }], stream: true }),
@@ -1208,8 +1188,8 @@ describe("a client that disconnects mid-stream", () => {
     expect(response.status).toBe(200)
     const sessionId = response.headers.get("x-session-id")!
     await readFor(response, controller, (sofar) => sofar.includes("\"content\":\"w1 \""), 5_000)
-    const log = await eventually(() => {
-      const rows = logOf(gateway, sessionId)
+    const log = await eventually(async () => {
+      const rows = await logOf(gateway, sessionId)
       return rows[rows.length - 1]?.type === "TurnCancelled" ? rows : undefined
     }, 5_000)
     expectContiguousFromOne(log)
@@ -1239,8 +1219,8 @@ describe("a turn outlives its request (CANCEL_ON_DISCONNECT=false)", () => {
     expect(body).toContain("\"content\":\"w1 \"")
     expect(body).not.toContain("[DONE]")
     // Nobody listens any more; the turn must still run to completion.
-    const log = await eventually(() => {
-      const rows = logOf(gateway, sessionId)
+    const log = await eventually(async () => {
+      const rows = await logOf(gateway, sessionId)
       const last = rows[rows.length - 1]
       return last !== undefined && last.type !== "TextDelta" && last.type !== "TurnAttached" &&
           last.type !== "TurnStarted"

@@ -9,7 +9,8 @@ import * as NodeFs from "node:fs"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { databaseFromUrl } from "../../src/AppConfig.js"
 import { type Gateway, startGateway, tempDirectory } from "../support/Gateway.js"
-import { gatewayRole, postgresForFile } from "../support/Postgres.js"
+import { postgresForFile } from "../support/LogDatabases.js"
+import { gatewayRole } from "../support/Postgres.js"
 
 interface Completion {
   readonly session_id: string

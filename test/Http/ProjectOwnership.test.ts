@@ -14,7 +14,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { SessionCreated } from "../../src/Domain/SessionEvent.js"
 import { EventLog } from "../../src/EventLog.js"
 import { SessionStore } from "../../src/SessionStore.js"
-import { type Gateway, startGateway, tempDirectory } from "../support/Gateway.js"
+import { type Gateway, sharedDatabase, startGateway, tempDirectory } from "../support/Gateway.js"
+import type { SuiteDatabase } from "../support/SuitePostgres.js"
 
 const keys = [Redacted.make("k-one"), Redacted.make("k-two")]
 
@@ -204,13 +205,17 @@ describe("projects belong to the key that created them", () => {
 
 describe("projects registered with auth off", () => {
   const directory = tempDirectory("cca-projects-shared-")
-  const shared = {
-    databasePath: NodePath.join(directory, "gateway.db"),
-    projectRoot: NodePath.join(directory, "projects")
-  }
-  afterAll(() => NodeFs.rmSync(directory, { recursive: true, force: true }))
+  let log: SuiteDatabase | undefined
+  beforeAll(async () => {
+    log = await sharedDatabase(directory)
+  })
+  afterAll(async () => {
+    await log?.drop()
+    NodeFs.rmSync(directory, { recursive: true, force: true })
+  })
 
   it("stay shared by every key once auth is on, except default; no key deletes them", async () => {
+    const shared = { database: log!.database, projectRoot: NodePath.join(directory, "projects") }
     const open = await startGateway(shared)
     try {
       expect((await as(open, null, "POST", "/v1/projects", { id: "legacy" })).status).toBe(201)
@@ -229,7 +234,7 @@ describe("projects registered with auth off", () => {
             cwd: NodePath.join(shared.projectRoot, "default"),
             owner: principalOf("k-one")
           })
-        ])).pipe(Effect.provide(EventLog.layerSqlite(shared.databasePath).pipe(Layer.provide(NodeContext.layer))))
+        ])).pipe(Effect.provide(EventLog.layerFor(shared.database).pipe(Layer.provide(NodeContext.layer))))
     )
 
     const guarded = await startGateway({ ...shared, requireAuth: true, apiKeys: keys, rateLimitPerMinute: 0 })

@@ -7,7 +7,6 @@
  * sessions, status, cancellation, the global turn limit and the turn timeout.
  */
 import * as NodeFs from "node:fs"
-import { createRequire } from "node:module"
 import * as NodePath from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { type Gateway, startGateway, tempDirectory } from "../support/Gateway.js"
@@ -113,31 +112,17 @@ interface StatusBody {
   readonly warm: boolean
 }
 
-const require = createRequire(import.meta.url)
-interface SqliteDatabase {
-  prepare(sql: string): { all(...params: ReadonlyArray<unknown>): Array<unknown> }
-  close(): void
-}
-const Database = require("better-sqlite3") as new(
-  path: string,
-  options: { readonly readonly: boolean }
-) => SqliteDatabase
-
 interface LogRow {
   readonly sequence: number
   readonly type: string
   readonly data: string
 }
 
-const logOf = (gateway: Gateway, sessionId: string): ReadonlyArray<LogRow> => {
-  const db = new Database(gateway.databasePath, { readonly: true })
-  try {
-    return db.prepare("SELECT sequence, type, data FROM session_events WHERE session_id = ? ORDER BY sequence")
-      .all(sessionId) as Array<LogRow>
-  } finally {
-    db.close()
-  }
-}
+/** A session's log, in order, read on the gateway's own database connection. */
+const logOf = (gateway: Gateway, sessionId: string): Promise<ReadonlyArray<LogRow>> =>
+  gateway.query((sql) =>
+    sql<LogRow>`SELECT sequence, type, data FROM session_events WHERE session_id = ${sessionId} ORDER BY sequence`
+  )
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
@@ -388,7 +373,7 @@ describe("sessions over HTTP", () => {
       cached_tokens: 60,
       total_cost_usd: expect.closeTo(0.0246, 10),
       warm: true,
-      last_event_id: logOf(gateway, sessionId).length,
+      last_event_id: (await logOf(gateway, sessionId)).length,
       // The original project's fields, alongside.
       title: `Session ${sessionId.slice(0, 8)}`,
       is_active: true,
@@ -418,7 +403,7 @@ describe("sessions over HTTP", () => {
   })
 
   it("GET /v1/sessions/{id}/events pages the raw events as JSON", async () => {
-    const log = logOf(gateway, sessionId)
+    const log = await logOf(gateway, sessionId)
     const all = await getJson<EventPageBody>(gateway, `/v1/sessions/${sessionId}/events`)
     expect(all.object).toBe("list")
     expect(all.session_id).toBe(sessionId)
@@ -467,7 +452,7 @@ describe("sessions over HTTP", () => {
   })
 
   it("GET /v1/sessions/{id}/events streams SSE frames with id = sequence (stream=true and Accept)", async () => {
-    const log = logOf(gateway, sessionId)
+    const log = await logOf(gateway, sessionId)
     const complete = (text: string) => framesOf(text).length >= log.length
 
     const viaParam = await openSse(gateway, `/v1/sessions/${sessionId}/events?stream=true`)
@@ -495,7 +480,7 @@ describe("sessions over HTTP", () => {
   })
 
   it("resumes an SSE event stream after Last-Event-ID", async () => {
-    const log = logOf(gateway, sessionId)
+    const log = await logOf(gateway, sessionId)
     const resumed = await openSse(gateway, `/v1/sessions/${sessionId}/events?stream=true`, { "last-event-id": "3" })
     const frames = framesOf(await resumed.readUntil((text) => framesOf(text).length >= log.length - 3))
     await resumed.close()
@@ -506,7 +491,7 @@ describe("sessions over HTTP", () => {
   it("answers an SSE event request at once, even when there is nothing to replay yet", async () => {
     // A client following a quiet session must get its 200 and headers before the next
     // event (or keep-alive, 15 s by default) arrives.
-    const after = logOf(gateway, sessionId).length
+    const after = (await logOf(gateway, sessionId)).length
     const controller = new AbortController()
     const timer = setTimeout(() => controller.abort(), 2_000)
     try {
@@ -525,7 +510,7 @@ describe("sessions over HTTP", () => {
   })
 
   it("follows a session live: a reader sees a new turn from TurnStarted to TurnCompleted", async () => {
-    const before = logOf(gateway, sessionId).length
+    const before = (await logOf(gateway, sessionId)).length
     const controller = new AbortController()
     // The reader subscribes first; the headers may only come with the first event.
     const pending = request(gateway, "GET", `/v1/sessions/${sessionId}/events?stream=true&after=${before}`, {
@@ -772,7 +757,7 @@ describe("sessions over HTTP", () => {
     expect(closed.warm).toBe(false)
     expect(closed.turn_count).toBe(1)
     expect((await statusOf(gateway, id)).status).toBe("closed")
-    expect(logOf(gateway, id).at(-1)!.type).toBe("SessionClosed")
+    expect((await logOf(gateway, id)).at(-1)!.type).toBe("SessionClosed")
     const statsAfter = await getJson<StatsBody>(gateway, "/v1/sessions/stats")
     expect(statsAfter.closed_sessions).toBe(statsBefore.closed_sessions + 1)
     expect(statsAfter.active_sessions).toBe(statsBefore.active_sessions - 1)
@@ -787,9 +772,9 @@ describe("sessions over HTTP", () => {
     expect(messages.data).toHaveLength(2)
 
     // Closing twice is harmless and records nothing more.
-    const length = logOf(gateway, id).length
+    const length = (await logOf(gateway, id)).length
     await json(request(gateway, "DELETE", `/v1/sessions/${id}`))
-    expect(logOf(gateway, id)).toHaveLength(length)
+    expect(await logOf(gateway, id)).toHaveLength(length)
 
     // A stateless client resending that history starts a new session instead.
     const resent = await json<Completion>(chatRequest(gateway, {
@@ -813,7 +798,7 @@ describe("sessions over HTTP", () => {
       session_id: id,
       status: "deleted"
     })
-    expect(logOf(gateway, id)).toEqual([])
+    expect(await logOf(gateway, id)).toEqual([])
     await expectEnvelope(request(gateway, "GET", `/v1/sessions/${id}`), 404, {
       code: "session_not_found",
       param: "session_id"
@@ -843,7 +828,7 @@ describe("sessions over HTTP", () => {
     await expectNotFound(request(gateway, "DELETE", `/v1/chat/completions/${unknown}`))
     await expectNotFound(chatRequest(gateway, { session_id: unknown, messages: [{ role: "user", content: "hello?" }] }))
     // Nothing was created for it.
-    expect(logOf(gateway, unknown)).toEqual([])
+    expect(await logOf(gateway, unknown)).toEqual([])
   })
 
   it("a busy session refuses a second turn (409); status shows the turn; DELETE cancels it", async () => {
@@ -868,7 +853,7 @@ describe("sessions over HTTP", () => {
     })
     expect(Math.abs(status.started_at! - Date.now() / 1000)).toBeLessThan(60)
     expect((await sessionOf(gateway, id)).status).toBe("running")
-    const started = logOf(gateway, id).find((row) => row.type === "TurnStarted")!
+    const started = (await logOf(gateway, id)).find((row) => row.type === "TurnStarted")!
     expect((JSON.parse(started.data) as { turnId: string }).turnId).toBe(status.turn_id)
 
     await expectEnvelope(
@@ -885,7 +870,7 @@ describe("sessions over HTTP", () => {
       status: "cancelled"
     })
     // The cancellation is recorded by the time DELETE answers.
-    const log = logOf(gateway, id)
+    const log = await logOf(gateway, id)
     const last = log[log.length - 1]!
     expect(last.type).toBe("TurnCancelled")
     expect(JSON.parse(last.data)).toMatchObject({ _tag: "TurnCancelled", turnId: status.turn_id, reason: "client" })
@@ -947,9 +932,10 @@ describe("idle sessions (sessionIdleSeconds: 1)", () => {
     // The next turn resumes the CLI session on a new process, which keeps counting.
     const resumed = await say(gateway, "FAKE_ECHO_ARGS cold", id)
     const coldArgs = JSON.parse(contentOf(resumed)) as { argv: ReadonlyArray<string> }
-    const cliSessionId = (JSON.parse(logOf(gateway, id).filter((row) => row.type === "TurnCompleted")[1]!.data) as {
-      cliSessionId: string
-    }).cliSessionId
+    const cliSessionId =
+      (JSON.parse((await logOf(gateway, id)).filter((row) => row.type === "TurnCompleted")[1]!.data) as {
+        cliSessionId: string
+      }).cliSessionId
     expect(coldArgs.argv).toContain("--resume")
     expect(coldArgs.argv[coldArgs.argv.indexOf("--resume") + 1]).toBe(cliSessionId)
     expect((await sessionOf(gateway, id)).warm).toBe(true)
@@ -995,7 +981,7 @@ describe("the global turn limit (maxConcurrentTurns: 1, queueTimeoutSeconds: 0)"
     expect(refusedToo.headers.get("retry-after")).toMatch(/^\d+$/)
     await expectEnvelope(refusedToo, 429, { code: "too_many_running_turns" })
     // The refused request left no turn behind.
-    expect(logOf(gateway, other.id).map((row) => row.type)).toEqual(["SessionCreated"])
+    expect((await logOf(gateway, other.id)).map((row) => row.type)).toEqual(["SessionCreated"])
     expect((await statusOf(gateway, other.id)).is_running).toBe(false)
 
     expect((await json<{ cancelled: boolean }>(request(gateway, "DELETE", `/v1/chat/completions/${id}`))).cancelled)
@@ -1026,8 +1012,8 @@ describe("the turn timeout (turnTimeoutSeconds: 1)", () => {
     const elapsed = Date.now() - startedAt
     expect(elapsed).toBeGreaterThanOrEqual(900)
     expect(elapsed).toBeLessThan(5_000)
-    const log = await eventually(() => {
-      const rows = logOf(gateway, id)
+    const log = await eventually(async () => {
+      const rows = await logOf(gateway, id)
       return terminalTypes.includes(rows.at(-1)?.type ?? "") ? rows : undefined
     })
     expect(JSON.parse(log.at(-1)!.data)).toMatchObject({ _tag: "TurnCancelled", reason: "timeout" })

@@ -14,9 +14,9 @@ import { EventLogDatabase } from "../../src/AppConfig.js"
 import { SessionCreated, type SessionEvent, TextDelta } from "../../src/Domain/SessionEvent.js"
 import { EventLog } from "../../src/EventLog.js"
 import { SessionStore } from "../../src/SessionStore.js"
-import { eventLog } from "../support/LogDatabases.js"
+import { eventLog, postgresForFile } from "../support/LogDatabases.js"
 import { freePort } from "../support/ports.js"
-import { gatewayRole, postgresForFile } from "../support/Postgres.js"
+import { gatewayRole } from "../support/Postgres.js"
 
 const postgres = postgresForFile()
 

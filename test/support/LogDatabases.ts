@@ -1,7 +1,7 @@
 /**
  * The event log's two databases, for contract tests that must hold on both: a SQLite file in a
  * scratch directory, and a database on a real Postgres server the test file starts
- * (`Postgres.ts`). Each `fresh` is a new, empty database; `eventLog` opens one (as often as
+ * (`postgresForFile`). Each `fresh` is a new, empty database; `eventLog` opens one (as often as
  * asked: a reopened database keeps its events).
  */
 import { NodeContext } from "@effect/platform-node"
@@ -9,15 +9,33 @@ import { Effect, Layer, Redacted } from "effect"
 import * as NodeFs from "node:fs"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
-import { afterAll } from "vitest"
+import { afterAll, beforeAll } from "vitest"
 import { EventLogDatabase } from "../../src/AppConfig.js"
 import { EventLog } from "../../src/EventLog.js"
-import { postgresForFile, type TestPostgres } from "./Postgres.js"
+import { startPostgres, type TestPostgres } from "./Postgres.js"
 
 export interface LogDialect {
   readonly name: "SQLite" | "Postgres"
   /** A new, empty database. */
   readonly fresh: () => Promise<EventLogDatabase>
+}
+
+/**
+ * A server for the calling test file: started before its tests, stopped and removed after them.
+ * Returns its getter (the server exists once the file's `beforeAll` ran).
+ */
+export const postgresForFile = (): () => TestPostgres => {
+  let server: TestPostgres | undefined
+  beforeAll(async () => {
+    server = await startPostgres()
+  }, 60_000)
+  afterAll(async () => {
+    await server?.stop()
+  })
+  return () => {
+    if (server === undefined) throw new Error("the test file's Postgres server has not started")
+    return server
+  }
 }
 
 /** The log, its read models and their `SqlClient` over `database`, migrated. */

