@@ -6,9 +6,11 @@
 import { Migrator, SqlClient } from "@effect/sql"
 import { PgClient, PgMigrator } from "@effect/sql-pg"
 import { SqliteClient, SqliteMigrator } from "@effect/sql-sqlite-node"
-import { Effect, Layer, type Redacted } from "effect"
+import { SqlError } from "@effect/sql/SqlError"
+import { Effect, Layer, Redacted } from "effect"
 import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"
+import * as Pg from "pg"
 import { AppConfig, type EventLogDatabase } from "./AppConfig.js"
 import { SessionQueries } from "./SessionQueries.js"
 import { SessionStore } from "./SessionStore.js"
@@ -30,12 +32,45 @@ const database = (filename: string) =>
       )
     )
 
+/** The advisory lock that gateways starting on one database take in turn to migrate it. */
+const migrationLock = 0x63636131 // "cca1"
+
+/**
+ * Runs the migrations while holding a database-wide advisory lock, on a connection of its own
+ * (outside the pool, which may have a single one): the migrator creates its table before it
+ * locks it, so gateways that start together on a new database would otherwise collide.
+ */
+const migrateInTurn = (url: Redacted.Redacted<string>) =>
+  Effect.scoped(Effect.gen(function*() {
+    const lockHolder = yield* Effect.acquireRelease(
+      Effect.tryPromise({
+        try: async () => {
+          const client = new Pg.Client({
+            connectionString: Redacted.value(url),
+            application_name: "claude-code-api migrate"
+          })
+          // A server that drops the connection must not crash the process: the lock is gone with it.
+          client.on("error", () => undefined)
+          await client.connect()
+          await client.query("SELECT pg_advisory_lock($1)", [migrationLock])
+          return client
+        },
+        catch: (cause) => new SqlError({ cause, message: "Failed to lock the database for its migrations" })
+      }),
+      (client) => Effect.promise(() => client.end().catch(() => undefined))
+    )
+    yield* PgMigrator.run({ loader: Migrator.fromRecord(pgMigrations) })
+    yield* Effect.promise(() =>
+      lockHolder.query("SELECT pg_advisory_unlock($1)", [migrationLock]).catch(() => undefined)
+    )
+  }))
+
 /**
  * A Postgres `SqlClient` (a pool of at most `poolSize` connections), migrated. Several gateways
- * may share the database: the migrator locks its table while it runs.
+ * may share the database: they migrate it one at a time.
  */
 const postgres = (url: Redacted.Redacted<string>, options: { readonly poolSize: number }) =>
-  PgMigrator.layer({ loader: Migrator.fromRecord(pgMigrations) }).pipe(
+  Layer.effectDiscard(migrateInTurn(url)).pipe(
     Layer.provideMerge(
       PgClient.layer({ url, maxConnections: options.poolSize, applicationName: "claude-code-api" })
     )

@@ -190,3 +190,17 @@ describe("SessionStore (Postgres: failures)", () => {
       }
     }))
 })
+
+describe("SessionStore (Postgres: gateways starting together)", () => {
+  it.scopedLive("several gateways migrating a brand-new database at the same moment all start, with one schema", () =>
+    Effect.gen(function*() {
+      const { database } = yield* freshDatabase
+      const nodes = yield* Effect.all(Array.from({ length: 4 }, () => node(database)), { concurrency: "unbounded" })
+      yield* nodes[0]!.store.append("s", 0, [created])
+      for (const other of nodes) expect(texts(yield* other.store.read("s"))).toEqual(["<SessionCreated>"])
+      const applied = yield* nodes[0]!.sql<{ readonly count: number | string }>`
+        SELECT COUNT(*) AS count FROM effect_sql_migrations
+      `
+      expect(Number(applied[0]!.count)).toBe(3)
+    }))
+})
