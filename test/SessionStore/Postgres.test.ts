@@ -7,33 +7,17 @@
  * start without showing the URL's password.
  */
 import { NodeContext } from "@effect/platform-node"
-import { SqlClient } from "@effect/sql"
+import { type SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Deferred, Effect, Either, Fiber, Layer, Redacted, Schedule } from "effect"
-import { EventLogDatabase } from "../../src/AppConfig.js"
+import { Deferred, Effect, Either, Fiber, Layer, Redacted, Schedule } from "effect"
 import { SessionCreated, type SessionEvent, TextDelta } from "../../src/Domain/SessionEvent.js"
 import { EventLog } from "../../src/EventLog.js"
-import { SessionStore } from "../../src/SessionStore.js"
-import { eventLog, postgresForFile } from "../support/LogDatabases.js"
+import { postgresForFile, postgresGateways } from "../support/LogDatabases.js"
 import { freePort } from "../support/ports.js"
 import { gatewayRole } from "../support/Postgres.js"
 
 const postgres = postgresForFile()
-
-/** A new database, and its name (for the superuser's statements). */
-const freshDatabase = Effect.promise(() => postgres().createDatabase()).pipe(
-  Effect.map((url) => ({
-    name: new URL(url).pathname.slice(1),
-    database: EventLogDatabase.Postgres({ url: Redacted.make(url), poolSize: 4 })
-  }))
-)
-
-/** One gateway's log over `database`: its own pool, its own store, for the scope's life. */
-const node = (database: EventLogDatabase) =>
-  Effect.map(Layer.build(eventLog(database)), (context) => ({
-    store: Context.get(context, SessionStore),
-    sql: Context.get(context, SqlClient.SqlClient)
-  }))
+const { freshDatabase, node } = postgresGateways(postgres)
 
 const created = new SessionCreated({ projectId: "default", cwd: "/tmp/x" })
 const delta = (text: string) => new TextDelta({ turnId: "t", text })

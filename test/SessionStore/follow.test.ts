@@ -8,35 +8,17 @@
  * alone, with notifications sent by hand: one more read for a burst of them, none for its own
  * appends or for streams nobody follows here.
  */
-import { SqlClient } from "@effect/sql"
-import { PgClient } from "@effect/sql-pg"
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Context, Deferred, Effect, Either, Layer, Logger, LogLevel, Queue, Redacted, Stream } from "effect"
-import { EventLogDatabase } from "../../src/AppConfig.js"
+import { Chunk, Deferred, Effect, Either, Logger, LogLevel, Queue, Stream } from "effect"
 import { SessionCreated, type SessionEvent, StoredEvent, TextDelta } from "../../src/Domain/SessionEvent.js"
-import { SessionStore } from "../../src/SessionStore.js"
+import { type SessionStore } from "../../src/SessionStore.js"
 import { changesChannel, decodeChange, encodeChange } from "../../src/SessionStore/changes.js"
 import { followOtherWriters } from "../../src/SessionStore/follow.js"
 import { LiveReaders } from "../../src/SessionStore/live.js"
-import { eventLog, postgresForFile } from "../support/LogDatabases.js"
+import { postgresForFile, postgresGateways } from "../support/LogDatabases.js"
 
 const postgres = postgresForFile()
-
-/** A new database, and its name (for the superuser's statements). */
-const freshDatabase = Effect.promise(() => postgres().createDatabase()).pipe(
-  Effect.map((url) => ({
-    name: new URL(url).pathname.slice(1),
-    database: EventLogDatabase.Postgres({ url: Redacted.make(url), poolSize: 4 })
-  }))
-)
-
-/** One gateway's log over `database`: its own pool, its own store, for the scope's life. */
-const node = (database: EventLogDatabase) =>
-  Effect.map(Layer.build(eventLog(database)), (context) => ({
-    store: Context.get(context, SessionStore),
-    sql: Context.get(context, SqlClient.SqlClient),
-    pg: Context.get(context, PgClient.PgClient)
-  }))
+const { freshDatabase, node } = postgresGateways(postgres)
 
 const created = new SessionCreated({ projectId: "default", cwd: "/tmp/x" })
 const delta = (text: string) => new TextDelta({ turnId: "t", text })

@@ -5,13 +5,16 @@
  * asked: a reopened database keeps its events).
  */
 import { NodeContext } from "@effect/platform-node"
-import { Effect, Layer, Redacted } from "effect"
+import { SqlClient } from "@effect/sql"
+import { PgClient } from "@effect/sql-pg"
+import { Context, Effect, Layer, Redacted } from "effect"
 import * as NodeFs from "node:fs"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
 import { afterAll, beforeAll } from "vitest"
 import { EventLogDatabase } from "../../src/AppConfig.js"
 import { EventLog } from "../../src/EventLog.js"
+import { SessionStore } from "../../src/SessionStore.js"
 import { startPostgres, type TestPostgres } from "./Postgres.js"
 
 export interface LogDialect {
@@ -73,3 +76,23 @@ export const logDialects = (): {
   }
   return { dialects: [sqlite, pg], postgres }
 }
+
+/**
+ * For tests of several gateways on one Postgres server (the file's, from `postgresForFile`): a
+ * new database and its name (for the superuser's statements), and one gateway's log over a
+ * database, with its own pool and store, for the scope's life.
+ */
+export const postgresGateways = (postgres: () => TestPostgres) => ({
+  freshDatabase: Effect.promise(() => postgres().createDatabase()).pipe(
+    Effect.map((url) => ({
+      name: new URL(url).pathname.slice(1),
+      database: EventLogDatabase.Postgres({ url: Redacted.make(url), poolSize: 4 })
+    }))
+  ),
+  node: (database: EventLogDatabase) =>
+    Effect.map(Layer.build(eventLog(database)), (context) => ({
+      store: Context.get(context, SessionStore),
+      sql: Context.get(context, SqlClient.SqlClient),
+      pg: Context.get(context, PgClient.PgClient)
+    }))
+})
