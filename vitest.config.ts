@@ -1,4 +1,4 @@
-import { configDefaults, defineConfig } from "vitest/config"
+import { defineConfig } from "vitest/config"
 
 export default defineConfig({
   test: {
@@ -15,15 +15,26 @@ export default defineConfig({
     projects: [
       // Every suite, each gateway on a SQLite file of its own.
       { extends: true, test: { name: "sqlite", include: ["test/**/*.test.ts"] } },
-      // The HTTP suites again, each gateway on a database of its own on one Postgres server for
-      // the run (test/support/SuitePostgres.ts). Left out: what is SQLite's by nature (its pragmas,
-      // its file) and suites that bring their own Postgres server.
+      // The HTTP suites that start a gateway, again, each gateway on a database of its own on one
+      // Postgres server for the run (test/support/SuitePostgres.ts). Not again: the pure ones
+      // (projections, parsing), what is SQLite's by nature (StoreFailure: its pragmas, its file)
+      // and Postgres.test.ts (its own server). A new HTTP suite that starts a gateway goes here.
       {
         extends: true,
         test: {
           name: "postgres",
-          include: ["test/Http/**/*.test.ts", "test/e2e/KeyIsolation.test.ts"],
-          exclude: [...configDefaults.exclude, "test/Http/StoreFailure.test.ts", "test/Http/Postgres.test.ts"],
+          include: [
+            "Auth",
+            "ChatCompletions",
+            "Edge/Limits",
+            "Models",
+            "Operations",
+            "ProjectOwnership",
+            "Projects",
+            "Responses/Responses",
+            "SeedParity",
+            "Sessions"
+          ].map((suite) => `test/Http/${suite}.test.ts`).concat("test/e2e/KeyIsolation.test.ts"),
           globalSetup: ["test/support/SuitePostgres.ts"]
         }
       }
