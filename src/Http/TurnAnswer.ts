@@ -12,7 +12,7 @@ import type { StoreError } from "../Domain/Errors.js"
 import type { StoredEvent } from "../Domain/SessionEvent.js"
 import type { TurnHandle } from "../Domain/Turn.js"
 import type { SessionRunner } from "../SessionRunner.js"
-import { fromCancel, fromDomain, type HttpError } from "./Edge/Errors.js"
+import { failFromDomain, fromCancel, fromDomain, type HttpError } from "./Edge/Errors.js"
 import { sseResponse } from "./Sse.js"
 
 /** How a surface renders a turn's stream; one per answer (it keeps the projection's state). */
@@ -77,7 +77,7 @@ export const whenAbandoned = (
 
 /** The turn's events through its end. */
 export const turnEvents = (handle: TurnHandle): Effect.Effect<ReadonlyArray<StoredEvent>, HttpError> =>
-  Stream.runCollect(handle.events).pipe(Effect.map(Chunk.toReadonlyArray), Effect.mapError(fromDomain))
+  Stream.runCollect(handle.events).pipe(Effect.map(Chunk.toReadonlyArray), Effect.catchAll(failFromDomain))
 
 export interface StreamOptions {
   readonly request: HttpServerRequest.HttpServerRequest

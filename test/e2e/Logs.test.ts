@@ -3,13 +3,15 @@
  * environment, the stand-in CLI): one JSON object per line on stderr with LOG_FORMAT=json, a
  * line per request (method, path without the query, status, duration, session, key id) and
  * per turn end (outcome, model, tokens, cost, duration), a CLI crash logged with its cause that
- * the client never sees, API keys nowhere in the output, LOG_LEVEL=error hiding the info lines,
+ * the client never sees, a read the event log failed logged with the database's error behind
+ * the client's plain 503, API keys nowhere in the output, LOG_LEVEL=error hiding the info lines,
  * readable text by default, a bad logging setting failing startup by name, and a failed start
  * (its port taken) logged in the configured format with its reason.
  */
 import * as NodeChildProcess from "node:child_process"
 import * as NodeCrypto from "node:crypto"
 import * as NodeFs from "node:fs"
+import { createRequire } from "node:module"
 import * as NodeNet from "node:net"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
@@ -117,6 +119,12 @@ const chat = (server: ServerProcess, key: string | null, body: Record<string, un
 
 type Entry = Record<string, unknown>
 
+/** The SQLite driver the gateway uses, to take its log's table away under it. */
+const Database = createRequire(import.meta.url)("better-sqlite3") as new(path: string) => {
+  readonly exec: (statement: string) => void
+  readonly close: () => void
+}
+
 const entries = (stderr: string): Array<Entry> =>
   stderr.split("\n").filter((line) => line.length > 0).map((line) => JSON.parse(line) as Entry)
 
@@ -217,6 +225,31 @@ describe("logs", () => {
     for (const key of keys) expect(output).not.toContain(key)
     expect(output).not.toContain("secret=query")
     expect(server.stdout()).toBe("")
+  })
+
+  it("a read the event log fails: the client gets a plain 503, the log has the database's error", async ({ onTestFinished }) => {
+    const scratch = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "cca-logs-db-"))
+    onTestFinished(() => NodeFs.rmSync(scratch, { recursive: true, force: true }))
+    const database = NodePath.join(scratch, "gateway.db")
+    const server = spawnServer({ LOG_FORMAT: "json", DATABASE_URL: database }, onTestFinished)
+    await waitForHealth(server)
+    const answered = await chat(server, null, { messages: [{ role: "user", content: "before" }] })
+    expect(answered.status).toBe(200)
+    const sessionId = answered.headers.get("x-session-id")!
+    await answered.json()
+    // The log's table gone under the running gateway: every read of it fails.
+    const sqlite = new Database(database)
+    sqlite.exec("DROP TABLE session_events")
+    sqlite.close()
+    const read = await fetch(`${server.url}/v1/sessions/${sessionId}/events`)
+    expect(read.status).toBe(503)
+    const body = await read.text()
+    expect(body).toContain("storage_unavailable")
+    expect(body).not.toContain("session_events")
+    await eventually(() => server.stderr().includes("\"status\":503"), "the 503's line", server.stderr)
+    const line = entries(server.stderr()).find((entry) => entry.status === 503)!
+    expect(line).toMatchObject({ level: "error", message: "request failed", path: `/v1/sessions/${sessionId}/events` })
+    expect(JSON.stringify(line)).toContain("no such table: session_events")
   })
 
   it("LOG_LEVEL=error keeps the errors and drops the info lines", async ({ onTestFinished }) => {

@@ -14,7 +14,7 @@ import { SessionRunner } from "../../SessionRunner.js"
 import { Sessions } from "../../Sessions.js"
 import { GatewayApi } from "../Api.js"
 import { readJsonBody } from "../Decode.js"
-import { fromDomain, fromTurnFailure } from "../Edge/Errors.js"
+import { failFromDomain, fromDomain, fromTurnFailure } from "../Edge/Errors.js"
 import { doneFrame, keepAliveFrame, renderFrame } from "../Sse.js"
 import {
   answerWithTurn,
@@ -116,7 +116,7 @@ export const ChatHandlers = HttpApiBuilder.group(GatewayApi, "chat", (handlers) 
             clientTools,
             parameters,
             cancelIfCallerGone: config.cancelOnDisconnect
-          }).pipe(Effect.mapError(fromDomain)),
+          }).pipe(Effect.catchAll(failFromDomain)),
           (turn) => {
             const context = projectionContextOf(turn.sessionId, turn.projectId, parameters)
             return chat.stream === true ? streamAnswer(request, turn, context) : jsonAnswer(turn, context)
@@ -136,7 +136,7 @@ export const ChatHandlers = HttpApiBuilder.group(GatewayApi, "chat", (handlers) 
               cancelled,
               status: cancelled ? "cancelled" as const : "not_running" as const
             })),
-            Effect.mapError(fromDomain)
+            Effect.catchAll(failFromDomain)
           ))
       .handle("chatCompletionStatus", ({ path }) =>
         Effect.flatMap(currentOwner, (owner) =>
@@ -157,6 +157,6 @@ export const ChatHandlers = HttpApiBuilder.group(GatewayApi, "chat", (handlers) 
               total_cost: summary.costUsd,
               message_count: summary.messageCount
             })),
-            Effect.mapError(fromDomain)
+            Effect.catchAll(failFromDomain)
           ))
   }))

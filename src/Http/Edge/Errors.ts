@@ -4,7 +4,7 @@
  * (paths, stderr, upstream addresses).
  */
 import { HttpServerResponse } from "@effect/platform"
-import { Schema } from "effect"
+import { Effect, Schema } from "effect"
 import type {
   CapacityExceeded,
   InvalidTurnRequest,
@@ -24,6 +24,7 @@ import type {
   Unauthorized
 } from "../../Domain/Errors.js"
 import type { CancelReason } from "../../Domain/SessionEvent.js"
+import { noteFailure } from "./RequestLog.js"
 
 /** How a turn ended when it did not complete, as every surface's projection reports it. */
 export type TurnFailure =
@@ -274,6 +275,13 @@ export const fromDomain = (
       )
   }
 }
+
+/**
+ * `fromDomain` as the effect's failure. When the answer hides what failed inside (the event
+ * log's error behind a 503), that is noted for the request's log line, with its cause.
+ */
+export const failFromDomain = (error: Parameters<typeof fromDomain>[0]): Effect.Effect<never, HttpError> =>
+  Effect.zipRight(error._tag === "StoreError" ? noteFailure(error) : Effect.void, Effect.fail(fromDomain(error)))
 
 /**
  * The upstream's own words when it refused a conversation too long for the model (`prompt is

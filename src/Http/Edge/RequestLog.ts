@@ -3,7 +3,8 @@
  * when the stream ends or its client goes away. It names the method, the path without its
  * query, the status sent, the duration in milliseconds, the session the response names
  * (`x-session-id`) and the caller's key id (never the key). Answers up to 4xx are info, 5xx
- * warnings; a failure that escaped the edge (a broken response stream) is an error with its
+ * warnings; a failure that escaped the edge (a broken response stream), or one a handler noted
+ * behind its answer (`noteFailure`: the event log's error behind a 503), is an error with its
  * cause.
  */
 import { HttpApp, HttpMiddleware, HttpServerError, HttpServerRequest, type HttpServerResponse } from "@effect/platform"
@@ -19,6 +20,8 @@ interface RequestNote {
   /** The status and session of the response handed over (null until then). */
   status: number | null
   sessionId: string | undefined
+  /** What failed inside, behind an answer that names nothing internal. */
+  failure: unknown
 }
 
 const currentNote = FiberRef.unsafeMake<RequestNote | null>(null)
@@ -27,6 +30,12 @@ const currentNote = FiberRef.unsafeMake<RequestNote | null>(null)
 export const noteCaller = (principal: Principal): Effect.Effect<void> =>
   principal.anonymous ? Effect.void : Effect.map(FiberRef.get(currentNote), (note) => {
     if (note !== null) note.keyId = principal.id
+  })
+
+/** Records, for the request's log line, the internal failure behind the error the client is answered. */
+export const noteFailure = (failure: unknown): Effect.Effect<void> =>
+  Effect.map(FiberRef.get(currentNote), (note) => {
+    if (note !== null) note.failure = failure
   })
 
 const pathOf = (url: string) => {
@@ -57,6 +66,8 @@ const logRequest = (
     if (note.keyId !== null) annotations.key_id = note.keyId
     const line = failure !== null && !Cause.isInterruptedOnly(failure)
       ? Effect.logError("request failed", failure)
+      : note.failure !== undefined
+      ? Effect.logError("request failed", Cause.fail(note.failure))
       : status >= 500
       ? Effect.logWarning("request")
       : Effect.logInfo("request")
@@ -68,7 +79,7 @@ export const requestLog = HttpMiddleware.make((app) =>
   Effect.gen(function*() {
     const request = yield* HttpServerRequest.HttpServerRequest
     const startedAt = yield* Clock.currentTimeNanos
-    const note: RequestNote = { keyId: null, status: null, sessionId: undefined }
+    const note: RequestNote = { keyId: null, status: null, sessionId: undefined, failure: undefined }
     yield* HttpApp.appendPreResponseHandler((_, response) =>
       Effect.sync(() => {
         note.status = response.status

@@ -13,7 +13,7 @@ import { ModelRegistry } from "../../ModelRegistry.js"
 import { SessionRunner } from "../../SessionRunner.js"
 import { GatewayApi } from "../Api.js"
 import { readJsonBody } from "../Decode.js"
-import { fromDomain, fromTurnFailure } from "../Edge/Errors.js"
+import { failFromDomain, fromDomain, fromTurnFailure } from "../Edge/Errors.js"
 import {
   answerWithTurn,
   sessionHeaders,
@@ -89,7 +89,7 @@ export const MessagesHandlers = HttpApiBuilder.group(GatewayApi, "messages", (ha
             clientTools,
             parameters,
             cancelIfCallerGone: config.cancelOnDisconnect
-          }).pipe(Effect.mapError(fromDomain)),
+          }).pipe(Effect.catchAll(failFromDomain)),
           (handle) =>
             body.stream === true
               ? streamTurn({

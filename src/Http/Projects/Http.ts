@@ -6,7 +6,7 @@ import { Effect } from "effect"
 import { currentOwner } from "../../Auth.js"
 import { type Project as ProjectRecord, Projects } from "../../Projects.js"
 import { GatewayApi } from "../Api.js"
-import { fromDomain } from "../Edge/Errors.js"
+import { failFromDomain } from "../Edge/Errors.js"
 import { pageOf, windowOf } from "../Params.js"
 import type { Project } from "./Api.js"
 
@@ -34,7 +34,7 @@ export const ProjectsHandlers = HttpApiBuilder.group(GatewayApi, "projects", (ha
             name: payload.name,
             description: payload.description ?? undefined,
             path: payload.path
-          })).pipe(Effect.map(projectOf), Effect.mapError(fromDomain)))
+          })).pipe(Effect.map(projectOf), Effect.catchAll(failFromDomain)))
       .handle("listProjects", ({ urlParams }) =>
         Effect.flatMap(currentOwner, projects.list).pipe(
           Effect.map((all) => {
@@ -42,13 +42,13 @@ export const ProjectsHandlers = HttpApiBuilder.group(GatewayApi, "projects", (ha
             const data = all.slice(window.offset, window.offset + window.limit).map(projectOf)
             return { object: "list" as const, data, ...pageOf(window, data.length, all.length) }
           }),
-          Effect.mapError(fromDomain)
+          Effect.catchAll(failFromDomain)
         ))
       .handle("getProject", ({ path }) =>
         Effect.flatMap(currentOwner, (caller) =>
           projects.get(caller, path.project_id)).pipe(
             Effect.map(projectOf),
-            Effect.mapError(fromDomain)
+            Effect.catchAll(failFromDomain)
           ))
       .handle("deleteProject", ({ path, urlParams }) =>
         Effect.flatMap(currentOwner, (caller) =>
@@ -61,6 +61,6 @@ export const ProjectsHandlers = HttpApiBuilder.group(GatewayApi, "projects", (ha
               project_id: path.project_id,
               status: "deleted" as const
             }),
-            Effect.mapError(fromDomain)
+            Effect.catchAll(failFromDomain)
           ))
   }))

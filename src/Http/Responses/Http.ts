@@ -17,7 +17,7 @@ import { SessionRunner } from "../../SessionRunner.js"
 import { Sessions, type TurnLog } from "../../Sessions.js"
 import { GatewayApi } from "../Api.js"
 import { readJsonBody } from "../Decode.js"
-import { fromDomain, fromTurnFailure, invalidRequest, notFound } from "../Edge/Errors.js"
+import { failFromDomain, fromTurnFailure, invalidRequest, notFound } from "../Edge/Errors.js"
 import { doneFrame } from "../Sse.js"
 import {
   answerWithTurn,
@@ -138,7 +138,7 @@ export const ResponsesHandlers = HttpApiBuilder.group(GatewayApi, "responses", (
     const storedResponse = (owner: string | null, turnId: string | null) =>
       Effect.gen(function*() {
         if (turnId === null) return Option.none<StoredResponse>()
-        const found = yield* sessions.turn(owner, turnId).pipe(Effect.mapError(fromDomain))
+        const found = yield* sessions.turn(owner, turnId).pipe(Effect.catchAll(failFromDomain))
         if (Option.isNone(found)) return Option.none<StoredResponse>()
         const log = found.value
         const started = log.events[0]?.event
@@ -243,7 +243,7 @@ export const ResponsesHandlers = HttpApiBuilder.group(GatewayApi, "responses", (
             clientTools,
             parameters,
             cancelIfCallerGone: config.cancelOnDisconnect
-          }).pipe(Effect.mapError(fromDomain)),
+          }).pipe(Effect.catchAll(failFromDomain)),
           (handle) => {
             const context = responseContextOf(handle.sessionId, handle.projectId, parameters)
             return create.stream === true
@@ -279,7 +279,7 @@ export const ResponsesHandlers = HttpApiBuilder.group(GatewayApi, "responses", (
           yield* Effect.flatMap(
             currentOwner,
             (owner) => sessions.deleteResponse(owner, found.log.sessionId, found.turnId)
-          ).pipe(Effect.mapError(fromDomain))
+          ).pipe(Effect.catchAll(failFromDomain))
           return { id: path.response_id, object: "response" as const, deleted: true as const }
         }))
   }))

@@ -14,7 +14,7 @@ import { Sessions, type SessionStatistics, type SessionView } from "../../Sessio
 import { GatewayApi } from "../Api.js"
 import { chunksOf, initialChunkState, type ProjectionContext } from "../Chat/Projection.js"
 import { projectionContextOf } from "../Chat/Request.js"
-import { fromDomain } from "../Edge/Errors.js"
+import { failFromDomain } from "../Edge/Errors.js"
 import { pageOf, windowOf } from "../Params.js"
 import { renderFrame, sseResponse } from "../Sse.js"
 import type { EventsParams, Session, SessionStats } from "./Api.js"
@@ -189,7 +189,7 @@ export const SessionsHandlers = HttpApiBuilder.group(GatewayApi, "sessions", (ha
             title: payload.title,
             model: payload.model,
             systemPrompt: payload.system_prompt
-          })).pipe(Effect.map(sessionOf), Effect.mapError(fromDomain)))
+          })).pipe(Effect.map(sessionOf), Effect.catchAll(failFromDomain)))
       .handle("listSessions", ({ urlParams }) =>
         Effect.gen(function*() {
           const window = windowOf(urlParams)
@@ -198,14 +198,14 @@ export const SessionsHandlers = HttpApiBuilder.group(GatewayApi, "sessions", (ha
             ...window
           })
           return { object: "list" as const, data: views.map(sessionOf), ...pageOf(window, views.length, total) }
-        }).pipe(Effect.mapError(fromDomain)))
+        }).pipe(Effect.catchAll(failFromDomain)))
       .handle("sessionStats", () =>
-        Effect.flatMap(currentOwner, sessions.statistics).pipe(Effect.map(statsOf), Effect.mapError(fromDomain)))
+        Effect.flatMap(currentOwner, sessions.statistics).pipe(Effect.map(statsOf), Effect.catchAll(failFromDomain)))
       .handle("getSession", ({ path }) =>
         Effect.flatMap(currentOwner, (owner) =>
           sessions.get(owner, path.session_id)).pipe(
             Effect.map(sessionOf),
-            Effect.mapError(fromDomain)
+            Effect.catchAll(failFromDomain)
           ))
       .handle("deleteSession", ({ path, urlParams }) =>
         Effect.flatMap(currentOwner, (owner) =>
@@ -218,7 +218,7 @@ export const SessionsHandlers = HttpApiBuilder.group(GatewayApi, "sessions", (ha
               session_id: path.session_id,
               status: "deleted" as const
             }),
-            Effect.mapError(fromDomain)
+            Effect.catchAll(failFromDomain)
           ))
       .handle("sessionMessages", ({ path }) =>
         Effect.flatMap(currentOwner, (owner) =>
@@ -228,8 +228,8 @@ export const SessionsHandlers = HttpApiBuilder.group(GatewayApi, "sessions", (ha
               session_id: path.session_id,
               data: conversation.map(openAiMessage)
             })),
-            Effect.mapError(fromDomain)
+            Effect.catchAll(failFromDomain)
           ))
       .handleRaw("sessionEvents", ({ path, request, urlParams }) =>
-        eventsOf(path.session_id, request, urlParams).pipe(Effect.mapError(fromDomain)))
+        eventsOf(path.session_id, request, urlParams).pipe(Effect.catchAll(failFromDomain)))
   }))
