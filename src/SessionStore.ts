@@ -134,7 +134,8 @@ export const makeSessionStore = Effect.gen(function*() {
         type: event._tag,
         data: JSON.stringify(encodeEvent(event))
       }))
-      const conflict = new SequenceConflict({ sessionId: streamId, expected: expectedSequence })
+      // Built only when it happens: an error captures a stack trace, too dear for every append.
+      const conflict = () => new SequenceConflict({ sessionId: streamId, expected: expectedSequence })
       const insertBatch = (from: number, to: number) =>
         guardedInsert(sql, {
           streamId,
@@ -143,8 +144,8 @@ export const makeSessionStore = Effect.gen(function*() {
           rows: rows.slice(from, to),
           origin
         }).pipe(
-          Effect.mapError((error) => isDuplicateKey(error) ? conflict : storeError("append")(error)),
-          Effect.flatMap((inserted) => inserted === to - from ? Effect.void : Effect.fail(conflict))
+          Effect.mapError((error) => isDuplicateKey(error) ? conflict() : storeError("append")(error)),
+          Effect.flatMap((inserted) => inserted === to - from ? Effect.void : Effect.fail(conflict()))
         )
       if (events.length <= maxRowsPerInsert) {
         yield* insertBatch(0, events.length)

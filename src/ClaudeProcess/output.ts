@@ -116,7 +116,9 @@ export const readOutput = (options: {
   Effect.gen(function*() {
     const clock = yield* Effect.clock
     const idleMillis = Duration.toMillis(options.idleTimeout)
-    const idleTimedOut = Effect.fail(Option.some<CliError>(new CliTimeout({ idleSeconds: idleMillis / 1000 })))
+    const idleTimedOut = Effect.failSync(() =>
+      Option.some<CliError>(new CliTimeout({ idleSeconds: idleMillis / 1000 }))
+    )
     const queued = yield* Mailbox.make<Queued, CliExitedEarly>()
     const lines = new LineSplitter()
     const calls = new CallLedger()

@@ -146,16 +146,17 @@ const withBody = (
   text: string,
   json: unknown
 ): HttpServerRequest.HttpServerRequest => {
-  const notJson = new RequestError({ request, reason: "Decode", description: "the request body is JSON" })
+  // Built only when asked for: an error captures a stack trace, too dear for every request.
+  const notJson = () => new RequestError({ request, reason: "Decode", description: "the request body is JSON" })
   return Object.create(request, {
     headers: { value: Headers.set(request.headers, "content-type", "application/json") },
     text: { value: Effect.succeed(text) },
     json: { value: Effect.succeed(json) },
     arrayBuffer: { get: () => Effect.sync(() => new TextEncoder().encode(text).buffer) },
-    urlParamsBody: { value: Effect.fail(notJson) },
+    urlParamsBody: { value: Effect.failSync(notJson) },
     stream: { get: () => Stream.sync(() => new TextEncoder().encode(text)) },
-    multipart: { value: Effect.fail(notJson) },
-    multipartStream: { value: Stream.fail(notJson) }
+    multipart: { value: Effect.failSync(notJson) },
+    multipartStream: { get: () => Stream.failSync(notJson) }
   }) as HttpServerRequest.HttpServerRequest
 }
 
