@@ -61,7 +61,9 @@ export class TurnAttached extends Schema.TaggedClass<TurnAttached>()("TurnAttach
   turnId: TurnId,
   model: Schema.String,
   cliSessionId: Schema.String,
-  cliVersion: Schema.NullOr(Schema.String)
+  cliVersion: Schema.NullOr(Schema.String),
+  /** The usage the upstream announced as the answer began (its input, known then); null when it named none. */
+  startUsage: Schema.optionalWith(Schema.NullOr(TurnUsage), { default: () => null })
 }) {}
 
 /** A piece of the answer's text. */

@@ -93,7 +93,11 @@ export const toolResultText = (content: unknown): string => {
   return content === undefined || content === null ? "" : JSON.stringify(content)
 }
 
-const attach = (state: TranslatorState, model: string | undefined): [TranslatorState, ReadonlyArray<SessionEvent>] => {
+const attach = (
+  state: TranslatorState,
+  model: string | undefined,
+  startUsage: CliUsage | undefined = undefined
+): [TranslatorState, ReadonlyArray<SessionEvent>] => {
   if (state.attachedModel !== null) return [state, []]
   const attachedModel = model ?? state.init?.model ?? "unknown"
   return [
@@ -103,7 +107,8 @@ const attach = (state: TranslatorState, model: string | undefined): [TranslatorS
         turnId: state.turnId,
         model: attachedModel,
         cliSessionId: cliSessionOf(state),
-        cliVersion: state.init?.claude_code_version ?? null
+        cliVersion: state.init?.claude_code_version ?? null,
+        startUsage: startUsage === undefined ? null : usageOf(startUsage)
       })
     ]
   ]
@@ -163,7 +168,9 @@ export const translate = (
         const [attached, before] = attach(state, undefined)
         return [attached, [...before, ...calls]]
       }
-      if (inner.type === "message_start" && "message" in inner) return attach(state, inner.message.model)
+      if (inner.type === "message_start" && "message" in inner) {
+        return attach(state, inner.message.model, inner.message.usage)
+      }
       if (inner.type === "content_block_delta" && "delta" in inner) {
         const delta = inner.delta
         if (delta.type === "text_delta" && "text" in delta && delta.text.length > 0) {

@@ -185,7 +185,13 @@ describe("client tools, recorded single.frames.jsonl", () => {
 
   it("the suspended part: TurnAttached, the text before the call, the call whole once written; no ToolUse", () => {
     expect(first.events).toEqual([
-      new TurnAttached({ turnId: "turn-1", model: "claude-opus-4-8", cliSessionId: sessionId, cliVersion: "2.1.197" }),
+      new TurnAttached({
+        turnId: "turn-1",
+        model: "claude-opus-4-8",
+        cliSessionId: sessionId,
+        cliVersion: "2.1.197",
+        startUsage: { inputTokens: 1631, outputTokens: 1, cacheReadInputTokens: 7, cacheCreationInputTokens: 3 }
+      }),
       new TextDelta({ turnId: "turn-1", text: "Let" }),
       new TextDelta({ turnId: "turn-1", text: " me" }),
       new TextDelta({ turnId: "turn-1", text: " use" }),
@@ -239,7 +245,13 @@ describe("client tools, recorded single.frames.jsonl", () => {
     ])
     expect(ofTag(events, "ToolResult")).toEqual([])
     expect(events[0]).toEqual(
-      new TurnAttached({ turnId: "turn-2", model: "claude-opus-4-8", cliSessionId: sessionId, cliVersion: null })
+      new TurnAttached({
+        turnId: "turn-2",
+        model: "claude-opus-4-8",
+        cliSessionId: sessionId,
+        cliVersion: null,
+        startUsage: { inputTokens: 1707, outputTokens: 1, cacheReadInputTokens: 7, cacheCreationInputTokens: 3 }
+      })
     )
     expect(textOf(events)).toBe("Tool said: sunny, 21 C")
     const completed = ofTag(events, "TurnCompleted")[0]!
@@ -577,7 +589,13 @@ describe("client tools, synthesised runs", () => {
       { names: BOTH }
     )
     expect(events).toEqual([
-      new TurnAttached({ turnId: "t", model: "claude-opus-4-8", cliSessionId: SESSION, cliVersion: "2.1.197" }),
+      new TurnAttached({
+        turnId: "t",
+        model: "claude-opus-4-8",
+        cliSessionId: SESSION,
+        cliVersion: "2.1.197",
+        startUsage: { inputTokens: 20, outputTokens: 1, cacheReadInputTokens: 0, cacheCreationInputTokens: 0 }
+      }),
       new ToolCallStarted({ turnId: "t", index: 0, callId: "toolu_t", name: "get_time" }),
       new ToolCallDelta({ turnId: "t", index: 0, arguments: "{}" })
     ])
@@ -606,7 +624,13 @@ describe("client tools, synthesised runs", () => {
       { names: WEATHER }
     )
     expect(events).toEqual([
-      new TurnAttached({ turnId: "t", model: "claude-opus-4-8", cliSessionId: SESSION, cliVersion: "2.1.197" }),
+      new TurnAttached({
+        turnId: "t",
+        model: "claude-opus-4-8",
+        cliSessionId: SESSION,
+        cliVersion: "2.1.197",
+        startUsage: { inputTokens: 10, outputTokens: 1, cacheReadInputTokens: 2, cacheCreationInputTokens: 0 }
+      }),
       new ToolUse({ turnId: "t", toolUseId: "toolu_bash", name: "Bash", input: { command: "ls" } }),
       new ToolResult({ turnId: "t", toolUseId: "toolu_bash", content: "a.txt", isError: false })
     ])
@@ -683,7 +707,13 @@ describe("client tools, synthesised runs", () => {
       { names: WEATHER, answered: ["toolu_1"], cliSessionId: "cli-held" }
     )
     expect(events).toEqual([
-      new TurnAttached({ turnId: "t2", model: "claude-opus-4-8", cliSessionId: "cli-held", cliVersion: null }),
+      new TurnAttached({
+        turnId: "t2",
+        model: "claude-opus-4-8",
+        cliSessionId: "cli-held",
+        cliVersion: null,
+        startUsage: { inputTokens: 100, outputTokens: 1, cacheReadInputTokens: 0, cacheCreationInputTokens: 0 }
+      }),
       new ToolCallStarted({ turnId: "t2", index: 0, callId: "toolu_2", name: "get_weather" }),
       new ToolCallDelta({ turnId: "t2", index: 0, arguments: "{\"city\":\"Rome\"}" })
     ])

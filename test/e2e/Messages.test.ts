@@ -136,6 +136,10 @@ describe("Anthropic's Messages API with the real Claude Code CLI", () => {
     const starts = events.filter(([, data]) => data.type === "content_block_start")
       .map(([, data]) => (data as unknown as { content_block: { type: string } }).content_block.type)
     expect(starts).toEqual(["thinking", "text"])
+    // message_start carries the input the upstream announced as the answer began, as Anthropic's does.
+    const start = events[0]![1] as unknown as { message: { usage: Record<string, number> } }
+    expect(start.message.usage.input_tokens).toBeGreaterThan(0)
+    expect(start.message.usage).toMatchObject({ cache_read_input_tokens: 7, cache_creation_input_tokens: 3 })
   })
 
   it("passes images to Claude Code as image blocks", async () => {

@@ -7,7 +7,7 @@
  * The request's stop sequences cut the text as they do in chat.
  */
 import { InternalFailure } from "../../Domain/Errors.js"
-import type { StoredEvent, TurnCompleted } from "../../Domain/SessionEvent.js"
+import type { StoredEvent, TurnCompleted, TurnUsage } from "../../Domain/SessionEvent.js"
 import { flushStop, initialStopScanner, scanStop, type StopScanner } from "../Chat/StopSequences.js"
 import type { TurnFailure } from "../Edge/Errors.js"
 import type { AnthropicMessage, AnthropicUsage, ContentBlock } from "./Wire.js"
@@ -42,6 +42,8 @@ type BlockKind = "text" | "thinking" | "tool_use"
 export interface MessageState {
   readonly id: string
   readonly model: string
+  /** What `message_start` reports: the usage the upstream announced as the answer began, if known. */
+  readonly startUsage: AnthropicUsage
   readonly started: boolean
   /** Blocks opened so far; the open one is the last, unless `open` is false. */
   readonly blocks: number
@@ -54,9 +56,17 @@ export interface MessageState {
   readonly done: boolean
 }
 
+const emptyUsage: AnthropicUsage = {
+  input_tokens: 0,
+  output_tokens: 0,
+  cache_creation_input_tokens: 0,
+  cache_read_input_tokens: 0
+}
+
 export const initialMessageState: MessageState = {
   id: "",
   model: "claude-code",
+  startUsage: emptyUsage,
   started: false,
   blocks: 0,
   open: null,
@@ -64,13 +74,6 @@ export const initialMessageState: MessageState = {
   callIds: [],
   scanner: initialStopScanner,
   done: false
-}
-
-const emptyUsage: AnthropicUsage = {
-  input_tokens: 0,
-  output_tokens: 0,
-  cache_creation_input_tokens: 0,
-  cache_read_input_tokens: 0
 }
 
 const messageId = (turnId: string) => `msg_${turnId.replace(/^turn_/, "")}`
@@ -85,11 +88,11 @@ const stopReasonOf = (completed: TurnCompleted, scanner: StopScanner): string =>
     ? "end_turn"
     : completed.stopReason
 
-const usageOf = (completed: TurnCompleted): AnthropicUsage => ({
-  input_tokens: completed.usage.inputTokens,
-  output_tokens: completed.usage.outputTokens,
-  cache_creation_input_tokens: completed.usage.cacheCreationInputTokens,
-  cache_read_input_tokens: completed.usage.cacheReadInputTokens
+const usageOf = (usage: TurnUsage): AnthropicUsage => ({
+  input_tokens: usage.inputTokens,
+  output_tokens: usage.outputTokens,
+  cache_creation_input_tokens: usage.cacheCreationInputTokens,
+  cache_read_input_tokens: usage.cacheReadInputTokens
 })
 
 /** A step's output, built up while the state advances. */
@@ -115,7 +118,7 @@ class Steps {
         content: [],
         stop_reason: null,
         stop_sequence: null,
-        usage: emptyUsage
+        usage: this.state.startUsage
       }
     })
   }
@@ -166,7 +169,11 @@ export const messageEventsOf = (
       }
       break
     case "TurnAttached":
-      steps.state = { ...state, model: event.model }
+      steps.state = {
+        ...state,
+        model: event.model,
+        startUsage: event.startUsage === null ? state.startUsage : usageOf(event.startUsage)
+      }
       steps.start()
       break
     case "TextDelta": {
@@ -218,7 +225,7 @@ export const messageEventsOf = (
       steps.emit({
         type: "message_delta",
         delta: { stop_reason: stopReasonOf(event, state.scanner), stop_sequence: state.scanner.matched ?? null },
-        usage: usageOf(event)
+        usage: usageOf(event.usage)
       })
       steps.emit({ type: "message_stop" })
       steps.state = { ...steps.state, model: event.model, done: true }

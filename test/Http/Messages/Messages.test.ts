@@ -193,6 +193,32 @@ const streamOf = (events: ReadonlyArray<SessionEvent>, stops: ReadonlyArray<stri
 }
 
 describe("Messages projections", () => {
+  it("message_start reports the usage the upstream announced as the answer began, zeros when it named none", () => {
+    const announced = new TurnAttached({
+      turnId: TURN,
+      model: MODEL,
+      cliSessionId: "cli",
+      cliVersion: null,
+      startUsage: { inputTokens: 120, outputTokens: 1, cacheReadInputTokens: 30, cacheCreationInputTokens: 20 }
+    })
+    const startOf = (events: ReadonlyArray<SessionEvent>) => {
+      const first = streamOf(events).frames[0]
+      return first?._tag === "Event" && first.event.type === "message_start" ? first.event.message.usage : null
+    }
+    expect(startOf([started, announced, new TextDelta({ turnId: TURN, text: "Hi" })])).toEqual({
+      input_tokens: 120,
+      output_tokens: 1,
+      cache_read_input_tokens: 30,
+      cache_creation_input_tokens: 20
+    })
+    expect(startOf([started, attached, new TextDelta({ turnId: TURN, text: "Hi" })])).toEqual({
+      input_tokens: 0,
+      output_tokens: 0,
+      cache_read_input_tokens: 0,
+      cache_creation_input_tokens: 0
+    })
+  })
+
   it("opens, fills and closes a block per kind, leaves Claude Code's own tools out, and ends with the usage", () => {
     const events = [
       started,
