@@ -43,7 +43,7 @@ export interface AppConfigShape {
   readonly cliMaxRetries: number
   /** A CLI that prints nothing for this long is considered hung. */
   readonly cliIdleTimeoutSeconds: number
-  /** The CLI processes' nice value, so the gateway keeps the CPU it needs to serve them (0: none). */
+  /** How many nice steps the CLI processes run below the gateway, so it keeps the CPU it needs to serve them (0: none). */
   readonly cliNice: number
   /** Wall-clock limit of one turn. */
   readonly turnTimeoutSeconds: number

@@ -99,7 +99,7 @@ export interface ClaudeProcessOptions {
   readonly env?: Readonly<Record<string, string>>
   /** Run the model's Bash commands in Claude Code's sandbox (`ClaudeProcess/sandbox`); null or absent: not. */
   readonly sandbox?: CliSandbox | null | undefined
-  /** The CLI's nice value (`ClaudeProcess/priority`); 0 or absent: the gateway's own priority. */
+  /** How many nice steps the CLI runs below the gateway (`ClaudeProcess/priority`); 0 or absent: the gateway's own priority. */
   readonly nice?: number | undefined
 }
 
