@@ -4,8 +4,9 @@
  * slot is free again. The store is the real SQLite one, wrapped to refuse that one write.
  */
 import { NodeContext } from "@effect/platform-node"
-import { describe, expect, it } from "@effect/vitest"
+import { afterAll, describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Stream } from "effect"
+import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"
 import { AppConfig } from "../src/AppConfig.js"
 import { ClaudeProcess } from "../src/ClaudeProcess.js"
@@ -19,9 +20,16 @@ import { makeSessionStore, SessionStore } from "../src/SessionStore.js"
 import { fakeCliPath, tempDirectory } from "./support/Gateway.js"
 import { processesIn } from "./support/processes.js"
 
+/** Scratch directories of this file's tests, removed after them. */
+const scratch: Array<string> = []
+afterAll(() => {
+  for (const directory of scratch.splice(0)) NodeFs.rmSync(directory, { recursive: true, force: true })
+})
+
 describe("SessionRunner when TurnStarted cannot be recorded", () => {
   it.live("fails the start, stops the CLI, records nothing and frees the slot", () => {
     const directory = tempDirectory()
+    scratch.push(directory)
     const projectRoot = NodePath.join(directory, "projects")
     let refuseTurnStarted = true
     const FlakyStore = Layer.scoped(

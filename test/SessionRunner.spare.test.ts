@@ -5,8 +5,9 @@
  * CLI); settings that differ never take the spare; shutdown leaves no process.
  */
 import { NodeContext } from "@effect/platform-node"
-import { describe, expect, it } from "@effect/vitest"
+import { afterAll, describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Stream } from "effect"
+import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"
 import { AppConfig } from "../src/AppConfig.js"
 import { ClaudeProcess, type CliLaunch, makeClaudeProcess } from "../src/ClaudeProcess.js"
@@ -17,8 +18,15 @@ import { SessionRunner } from "../src/SessionRunner.js"
 import { fakeCliPath, tempDirectory } from "./support/Gateway.js"
 import { processesIn } from "./support/processes.js"
 
+/** Scratch directories of this file's tests, removed after them. */
+const scratch: Array<string> = []
+afterAll(() => {
+  for (const directory of scratch.splice(0)) NodeFs.rmSync(directory, { recursive: true, force: true })
+})
+
 const setup = () => {
   const directory = tempDirectory()
+  scratch.push(directory)
   const projectRoot = NodePath.join(directory, "projects")
   const starts: Array<CliLaunch> = []
   const CountingClaude = Layer.effect(
