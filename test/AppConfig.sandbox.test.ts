@@ -10,6 +10,7 @@ import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
 import { afterAll } from "vitest"
 import { AppConfig } from "../src/AppConfig.js"
+import { withProcessEnv } from "./support/env.js"
 
 const scratchDirs: Array<string> = []
 afterAll(() => {
@@ -23,26 +24,6 @@ const pathWith = (...names: ReadonlyArray<string>): string => {
   for (const name of names) NodeFs.writeFileSync(NodePath.join(dir, name), "#!/bin/sh\n", { mode: 0o755 })
   return dir
 }
-
-/** Sets (or unsets, with undefined) process environment variables for the scope's lifetime. */
-const withProcessEnv = (vars: Readonly<Record<string, string | undefined>>) =>
-  Effect.acquireRelease(
-    Effect.sync(() => {
-      const saved = Object.fromEntries(Object.keys(vars).map((key) => [key, process.env[key]] as const))
-      for (const [key, value] of Object.entries(vars)) {
-        if (value === undefined) delete process.env[key]
-        else process.env[key] = value
-      }
-      return saved
-    }),
-    (saved) =>
-      Effect.sync(() => {
-        for (const [key, value] of Object.entries(saved)) {
-          if (value === undefined) delete process.env[key]
-          else process.env[key] = value
-        }
-      })
-  )
 
 /** Loads the configuration from `env`, the gateway's `PATH` being `path`. */
 const load = (env: Record<string, string>, path = pathWith("bwrap", "socat")) =>

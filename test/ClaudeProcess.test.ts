@@ -16,6 +16,7 @@ import { ClaudeProcess, type ClaudeProcessOptions, type CliLaunch } from "../src
 import { type CliEvent, isApiRetry, isInit } from "../src/Domain/CliEvent.js"
 import type { ContentPart } from "../src/Domain/Conversation.js"
 import type { CliError } from "../src/Domain/Errors.js"
+import { withProcessEnv } from "./support/env.js"
 import { processesIn } from "./support/processes.js"
 
 const FAKE_CLAUDE = fileURLToPath(new URL("./fixtures/fake-claude.mjs", import.meta.url))
@@ -147,26 +148,6 @@ const flagValue = (argv: ReadonlyArray<string>, flag: string): string | undefine
   const index = argv.indexOf(flag)
   return index < 0 ? undefined : argv[index + 1]
 }
-
-/** Sets (or unsets, with undefined) environment variables for the scope's lifetime. */
-const withProcessEnv = (vars: Readonly<Record<string, string | undefined>>) =>
-  Effect.acquireRelease(
-    Effect.sync(() => {
-      const saved = Object.fromEntries(Object.keys(vars).map((key) => [key, process.env[key]] as const))
-      for (const [key, value] of Object.entries(vars)) {
-        if (value === undefined) delete process.env[key]
-        else process.env[key] = value
-      }
-      return saved
-    }),
-    (saved) =>
-      Effect.sync(() => {
-        for (const [key, value] of Object.entries(saved)) {
-          if (value === undefined) delete process.env[key]
-          else process.env[key] = value
-        }
-      })
-  )
 
 // ---------------------------------------------------------------------------------------------
 

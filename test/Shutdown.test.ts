@@ -10,6 +10,7 @@ import { createRequire } from "node:module"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
 import { describe, expect, it } from "vitest"
+import { waitForHealthy } from "./support/health.js"
 import { freePort } from "./support/ports.js"
 
 interface SqliteDatabase {
@@ -133,21 +134,8 @@ const spawnServer = (
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
-const waitForHealth = async (url: string, server: ServerProcess, timeoutMs = 15_000) => {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    if (server.child.exitCode !== null) throw new Error(`server exited early: ${server.stderr()}`)
-    try {
-      const response = await fetch(`${url}/health`)
-      await response.arrayBuffer()
-      if (response.status === 200) return
-    } catch {
-      // not listening yet
-    }
-    await sleep(100)
-  }
-  throw new Error(`server did not become healthy: ${server.stderr()}`)
-}
+const waitForHealth = (url: string, server: ServerProcess) =>
+  waitForHealthy(url, { output: server.stderr, exited: () => server.child.exitCode !== null })
 
 /** Pids of fake CLI processes whose working directory is inside `directory`. */
 const fakeCliProcessesUnder = (directory: string): Array<string> => {

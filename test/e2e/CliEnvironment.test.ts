@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { gatewayVariables } from "../../src/AppConfig/variables.js"
 import { callScenario, cliEnvFor, type FakeAnthropic, startFakeAnthropic } from "../fixtures/FakeAnthropic.js"
 import { realCliPath, tempDirectory } from "../support/Gateway.js"
+import { waitForHealthy } from "../support/health.js"
 import { freePort } from "../support/ports.js"
 import { claudeProcessesUnder } from "../support/processes.js"
 
@@ -32,22 +33,6 @@ let url: string
 let stderr = ""
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-
-const waitForHealth = async (timeoutMs = 20_000) => {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    if (server.exitCode !== null) throw new Error(`server exited early: ${stderr}`)
-    try {
-      const response = await fetch(`${url}/health`)
-      await response.arrayBuffer()
-      if (response.status === 200) return
-    } catch {
-      // not listening yet
-    }
-    await sleep(100)
-  }
-  throw new Error(`server did not become healthy: ${stderr}`)
-}
 
 describe("the CLI's environment and the gateway's own", () => {
   beforeAll(async () => {
@@ -81,7 +66,7 @@ describe("the CLI's environment and the gateway's own", () => {
       { cwd: directory, env, stdio: ["ignore", "ignore", "pipe"] }
     )
     server.stderr!.on("data", (data: Buffer) => (stderr += data.toString()))
-    await waitForHealth()
+    await waitForHealthy(url, { output: () => stderr, exited: () => server.exitCode !== null }, 20_000)
   })
 
   afterAll(async () => {

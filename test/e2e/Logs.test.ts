@@ -16,6 +16,7 @@ import * as NodeNet from "node:net"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
 import { describe, expect, it } from "vitest"
+import { waitForHealthy } from "../support/health.js"
 import { freePort } from "../support/ports.js"
 
 const root = NodePath.resolve(import.meta.dirname, "..", "..")
@@ -99,15 +100,7 @@ const eventually = async (check: () => boolean, what: string, output: () => stri
 
 const waitForHealth = async (server: ServerProcess & { readonly port: Promise<number> }) => {
   await server.port
-  for (let i = 0; i < 150; i++) {
-    try {
-      if ((await fetch(`${server.url}/health`)).ok) return
-    } catch {
-      // not listening yet
-    }
-    await sleep(100)
-  }
-  throw new Error(`server did not start: ${server.stderr()}`)
+  await waitForHealthy(server.url, { output: server.stderr })
 }
 
 const chat = (server: ServerProcess, key: string | null, body: Record<string, unknown>) =>
