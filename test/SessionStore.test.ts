@@ -24,14 +24,13 @@ import {
   UpstreamRetry
 } from "../src/Domain/SessionEvent.js"
 import { SessionStore } from "../src/SessionStore.js"
+import { texts } from "./support/events.js"
 import { eventLog, freshLog, type LogDialect, logDialects } from "./support/LogDatabases.js"
 
 const { dialects } = logDialects()
 const sqlite = dialects.find((dialect) => dialect.name === "SQLite")!
 
 const delta = (turnId: string, text: string) => new TextDelta({ turnId, text })
-const texts = (events: ReadonlyArray<{ readonly event: SessionEvent }>) =>
-  events.map(({ event }) => (event._tag === "TextDelta" ? event.text : `<${event._tag}>`))
 
 const contract = (dialect: LogDialect) =>
   describe(`SessionStore (${dialect.name})`, () => {

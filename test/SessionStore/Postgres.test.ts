@@ -10,19 +10,14 @@ import { NodeContext } from "@effect/platform-node"
 import { type SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Either, Fiber, Layer, Redacted, Schedule } from "effect"
-import { SessionCreated, type SessionEvent, TextDelta } from "../../src/Domain/SessionEvent.js"
 import { EventLog } from "../../src/EventLog.js"
+import { created, delta, texts } from "../support/events.js"
 import { postgresForFile, postgresGateways } from "../support/LogDatabases.js"
 import { freePort } from "../support/ports.js"
 import { gatewayRole } from "../support/Postgres.js"
 
 const postgres = postgresForFile()
 const { freshDatabase, node } = postgresGateways(postgres)
-
-const created = new SessionCreated({ projectId: "default", cwd: "/tmp/x" })
-const delta = (text: string) => new TextDelta({ turnId: "t", text })
-const texts = (events: ReadonlyArray<{ readonly event: SessionEvent }>) =>
-  events.map(({ event }) => (event._tag === "TextDelta" ? event.text : `<${event._tag}>`))
 
 /** Waits until a statement of this database waits for a row lock held by another transaction. */
 const someoneWaitsForALock = (sql: SqlClient.SqlClient) =>

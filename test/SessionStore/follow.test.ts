@@ -10,20 +10,17 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Deferred, Effect, Either, Logger, LogLevel, Queue, Stream } from "effect"
-import { SessionCreated, type SessionEvent, StoredEvent, TextDelta } from "../../src/Domain/SessionEvent.js"
+import { StoredEvent } from "../../src/Domain/SessionEvent.js"
 import { type SessionStore } from "../../src/SessionStore.js"
 import { changesChannel, decodeChange, encodeChange } from "../../src/SessionStore/changes.js"
 import { followOtherWriters } from "../../src/SessionStore/follow.js"
 import { LiveReaders } from "../../src/SessionStore/live.js"
+import { created, delta, texts } from "../support/events.js"
 import { postgresForFile, postgresGateways } from "../support/LogDatabases.js"
 
 const postgres = postgresForFile()
 const { freshDatabase, node } = postgresGateways(postgres)
 
-const created = new SessionCreated({ projectId: "default", cwd: "/tmp/x" })
-const delta = (text: string) => new TextDelta({ turnId: "t", text })
-const texts = (events: ReadonlyArray<{ readonly event: SessionEvent }>) =>
-  events.map(({ event }) => (event._tag === "TextDelta" ? event.text : `<${event._tag}>`))
 const sequences = (events: ReadonlyArray<StoredEvent>) => events.map((entry) => entry.sequence)
 const range = (after: number, last: number) => Array.from({ length: last - after }, (_, index) => after + index + 1)
 
