@@ -6,10 +6,13 @@ import { lowerPriority } from "../../src/ClaudeProcess/priority.js"
 
 /** The nice value of a process, from `/proc/<pid>/stat` (the field after the command's closing parenthesis, 17th). */
 const niceOf = (pid: number) => Number(NodeFs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")[16])
-/** "/autogroup-<id> nice <n>", or null on a kernel without autogroups. */
+/**
+ * "/autogroup-<id> nice <n>", or null on a kernel without autogroups or for a process outside the
+ * root cgroup (the file is then empty, as in many containers).
+ */
 const autogroupOf = (pid: number) => {
   try {
-    return NodeFs.readFileSync(`/proc/${pid}/autogroup`, "utf8").trim()
+    return NodeFs.readFileSync(`/proc/${pid}/autogroup`, "utf8").trim() || null
   } catch {
     return null
   }
