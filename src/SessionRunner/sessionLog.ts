@@ -20,7 +20,9 @@ export const sessionAppender = (
 ): SessionAppender => {
   let sequence = lastSequence
   return (events) =>
-    events.length === 0 ? Effect.succeed([]) : store.append(sessionId, sequence, events).pipe(
+    // The sequence is read when the append runs, not when it is built: a turn builds its first
+    // append while its start may still be on its way to the log.
+    events.length === 0 ? Effect.succeed([]) : Effect.suspend(() => store.append(sessionId, sequence, events)).pipe(
       Effect.tap((stored) =>
         Effect.sync(() => {
           sequence = stored[stored.length - 1]!.sequence
