@@ -97,7 +97,12 @@ interface ProjectState {
   readonly filesOf: { readonly owner: string | null } | null
 }
 
-const stateOf = (events: ReadonlyArray<StoredEvent>): ProjectState => {
+/**
+ * A project's state from its stream. Its directory is the one under this gateway's `root`: the
+ * path a `ProjectCreated` names is the registering gateway's, and in a cluster another node keeps
+ * the project's files under its own root.
+ */
+const stateOf = (events: ReadonlyArray<StoredEvent>, root: string): ProjectState => {
   let project: Project | null = null
   let filesOf: ProjectState["filesOf"] = null
   for (const { event, timestamp } of events) {
@@ -107,7 +112,7 @@ const stateOf = (events: ReadonlyArray<StoredEvent>): ProjectState => {
         owner: event.owner,
         name: event.name,
         description: event.description,
-        path: event.path,
+        path: NodePath.join(root, event.projectId),
         createdAt: timestamp,
         updatedAt: timestamp
       }
@@ -143,7 +148,7 @@ export const makeProjects = Effect.gen(function*() {
 
   const load = (projectId: string) =>
     Effect.map(store.read(projectStreamId(projectId)), (events) => {
-      const state = stateOf(events)
+      const state = stateOf(events, paths.root)
       if (state.project !== null) registered.set(projectId, state.project)
       else registered.delete(projectId)
       return state
