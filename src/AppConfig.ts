@@ -6,6 +6,7 @@
 import { Config, ConfigError, ConfigProvider, Context, Data, Effect, Either, Layer, Option, Redacted } from "effect"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
+import { type ClusterSettings, clusterSettings } from "./AppConfig/cluster.js"
 import { exposedPath, sandboxUnavailable, systemReadPaths } from "./ClaudeProcess/sandbox.js"
 
 export const PermissionModes = ["acceptEdits", "auto", "bypassPermissions", "default", "dontAsk", "plan"] as const
@@ -32,6 +33,8 @@ export interface AppConfigShape {
   readonly projectRoot: string
   /** The event log's database (`DATABASE_URL`). */
   readonly database: EventLogDatabase
+  /** This gateway is a runner of a cluster sharing `database` (Postgres); null on its own. */
+  readonly cluster: ClusterSettings | null
   readonly requireAuth: boolean
   readonly apiKeys: ReadonlyArray<Redacted.Redacted<string>>
   /** `config/models.json` or its override. */
@@ -191,6 +194,7 @@ const load = Effect.gen(function*() {
     Config.withDefault("./data/claude_api.db")
   )
   const database = databaseFromUrl(databaseUrl, yield* positiveInt("DATABASE_POOL_SIZE", 10))
+  const cluster = yield* clusterSettings
   const requireAuth = yield* bool("REQUIRE_AUTH", false)
   const apiKeys = yield* list("API_KEYS")
   const modelsPath = yield* Config.string("CLAUDE_CODE_API_MODELS_PATH").pipe(Config.option)
@@ -270,6 +274,12 @@ const load = Effect.gen(function*() {
       `refusing to listen on ${host} without authentication: set REQUIRE_AUTH=true with API_KEYS, or ALLOW_INSECURE_BIND=true to accept the risk`
     ))
   }
+  if (cluster !== null && database._tag !== "Postgres") {
+    return yield* Effect.fail(ConfigError.InvalidData(
+      ["CLUSTER_RUNNER_ADDRESS"],
+      "a cluster's nodes share their event log: set DATABASE_URL to a postgres:// URL"
+    ))
+  }
   if (permissionMode === "bypassPermissions" && runsAsRoot() && process.env.IS_SANDBOX !== "1") {
     return yield* Effect.fail(ConfigError.InvalidData(
       ["CLAUDE_PERMISSION_MODE"],
@@ -292,6 +302,7 @@ const load = Effect.gen(function*() {
     claudeBinary,
     projectRoot: NodePath.resolve(projectRoot),
     database,
+    cluster,
     requireAuth,
     apiKeys: Option.getOrElse(apiKeys, () => []).map((key) => Redacted.make(key)),
     modelsPath: NodePath.resolve(Option.getOrElse(modelsPath, () => defaultModelsPath)),

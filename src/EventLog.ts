@@ -36,34 +36,35 @@ const database = (filename: string) =>
 const migrationLock = 0x63636131 // "cca1"
 
 /**
- * Runs the migrations while holding a database-wide advisory lock, on a connection of its own
- * (outside the pool, which may have a single one): the migrator creates its table before it
- * locks it, so gateways that start together on a new database would otherwise collide.
+ * Runs `effect` while holding a database-wide advisory lock, on a connection of its own (outside
+ * the pool, which may have a single one): gateways that start together on a new database create
+ * its tables one at a time (`CREATE TABLE IF NOT EXISTS` run at once by two of them collides in
+ * Postgres' catalog). `effect` keeps the caller's scope.
  */
+export const inMigrationTurn = (url: Redacted.Redacted<string>) => <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.acquireUseRelease(
+    Effect.tryPromise({
+      try: async () => {
+        const client = new Pg.Client({
+          connectionString: Redacted.value(url),
+          application_name: "claude-code-api migrate"
+        })
+        // A server that drops the connection must not crash the process: the lock is gone with it.
+        client.on("error", () => undefined)
+        await client.connect()
+        await client.query("SELECT pg_advisory_lock($1)", [migrationLock])
+        return client
+      },
+      catch: (cause) => new SqlError({ cause, message: "Failed to lock the database for its migrations" })
+    }),
+    () => effect,
+    // Closing the connection releases the lock.
+    (client) => Effect.promise(() => client.end().catch(() => undefined))
+  )
+
+/** Runs the migrations, one gateway at a time (the migrator creates its table before it locks it). */
 const migrateInTurn = (url: Redacted.Redacted<string>) =>
-  Effect.scoped(Effect.gen(function*() {
-    const lockHolder = yield* Effect.acquireRelease(
-      Effect.tryPromise({
-        try: async () => {
-          const client = new Pg.Client({
-            connectionString: Redacted.value(url),
-            application_name: "claude-code-api migrate"
-          })
-          // A server that drops the connection must not crash the process: the lock is gone with it.
-          client.on("error", () => undefined)
-          await client.connect()
-          await client.query("SELECT pg_advisory_lock($1)", [migrationLock])
-          return client
-        },
-        catch: (cause) => new SqlError({ cause, message: "Failed to lock the database for its migrations" })
-      }),
-      (client) => Effect.promise(() => client.end().catch(() => undefined))
-    )
-    yield* PgMigrator.run({ loader: Migrator.fromRecord(pgMigrations) })
-    yield* Effect.promise(() =>
-      lockHolder.query("SELECT pg_advisory_unlock($1)", [migrationLock]).catch(() => undefined)
-    )
-  }))
+  inMigrationTurn(url)(PgMigrator.run({ loader: Migrator.fromRecord(pgMigrations) }))
 
 /**
  * A Postgres `SqlClient` (a pool of at most `poolSize` connections), migrated. Several gateways

@@ -127,6 +127,20 @@ export declare namespace SessionRunner {
      */
     readonly shutdown: Effect.Effect<void>
   }
+
+  /** The runner of this process's own sessions, with what a cluster asks of it besides. */
+  export interface Local extends Service {
+    /**
+     * Gives a session up (another node runs it from now on): its running turn is cancelled
+     * (recorded as `shutdown`), its process stopped and its held tool calls dropped.
+     */
+    readonly relinquish: (sessionId: string) => Effect.Effect<void>
+    /**
+     * Records the session's unfinished turn as interrupted, unless a turn of this gateway holds
+     * the session: the node that ran it is gone. Failures are logged.
+     */
+    readonly endOrphanedTurn: (sessionId: string) => Effect.Effect<void>
+  }
 }
 
 /** Where the CLI keeps its transcripts: a session resumes only with the same directory. */
@@ -147,8 +161,10 @@ export const makeSessionRunner = Effect.gen(function*() {
   const configDir = cliConfigDir(config)
 
   // Turns that were running when the gateway last stopped (even by SIGKILL) are over.
-  // A session may have several: each is recorded after the last event as it is then.
-  for (const unfinished of yield* queries.unfinishedTurns) {
+  // A session may have several: each is recorded after the last event as it is then. In a
+  // cluster other nodes run turns in the same log: a session's unfinished turn is ended by the
+  // node it moves to instead (see `endOrphanedTurn`).
+  for (const unfinished of config.cluster === null ? yield* queries.unfinishedTurns : []) {
     yield* store.lastSequence(unfinished.sessionId).pipe(
       Effect.flatMap((last) =>
         sessionAppender(store, unfinished.sessionId, last)([
@@ -168,11 +184,6 @@ export const makeSessionRunner = Effect.gen(function*() {
     configDir
   })
 
-  /**
-   * Runs `write` with the session claimed, as a turn would hold it, so that no turn appends
-   * meanwhile; a running turn is waited for first (the caller has cancelled it). `write` gets
-   * the session's log as it is.
-   */
   /**
    * Runs `write` over the session's log while no turn runs there: a running turn is waited for
    * with `awaitEnd` (until its claim is released, by default).
@@ -341,6 +352,24 @@ export const makeSessionRunner = Effect.gen(function*() {
       }
     })
 
+  const relinquish = (sessionId: string) =>
+    Effect.zipRight(cancel(sessionId, "shutdown"), pool.release(sessionId, "shutdown"))
+
+  const endOrphanedTurn = (sessionId: string) =>
+    Effect.acquireUseRelease(
+      admission.reserve(sessionId),
+      (claim) =>
+        claim === null ? Effect.void : Effect.flatMap(store.read(sessionId), (events) => {
+          const { lastSequence, unfinishedTurnId } = historyOf(events)
+          return unfinishedTurnId === null ? Effect.void : Effect.asVoid(
+            sessionAppender(store, sessionId, lastSequence)([
+              new TurnCancelled({ turnId: unfinishedTurnId, reason: "interrupted" })
+            ])
+          )
+        }),
+      (claim) => (claim === null ? Effect.void : admission.release(claim))
+    ).pipe(warnOnFailure("could not record the end of a turn whose node stopped while it ran"))
+
   // Every turn is stopped first (recording why), then every process.
   const shutdown = Effect.gen(function*() {
     yield* admission.stop
@@ -365,8 +394,10 @@ export const makeSessionRunner = Effect.gen(function*() {
         ...pool.warmSessions()
       ])
     ]),
-    shutdown
-  } satisfies SessionRunner.Service
+    shutdown,
+    relinquish,
+    endOrphanedTurn
+  } satisfies SessionRunner.Local
 })
 
 export class SessionRunner

@@ -121,6 +121,38 @@ describe("AppConfig.layer", () => {
       expect(yield* loadError({ DATABASE_POOL_SIZE: "0" })).toContain("DATABASE_POOL_SIZE")
     }))
 
+  it.effect("CLUSTER_RUNNER_ADDRESS makes a node of a cluster on a Postgres log; none runs on its own", () =>
+    Effect.gen(function*() {
+      const url = "postgres://gateway:pw@db.internal/events"
+      expect((yield* load({})).cluster).toBeNull()
+      expect((yield* load({ DATABASE_URL: url, CLUSTER_RUNNER_ADDRESS: "10.0.0.5:34431" })).cluster).toEqual({
+        runnerAddress: { host: "10.0.0.5", port: 34431 },
+        listenAddress: null
+      })
+      const behindNat = yield* load({
+        DATABASE_URL: url,
+        CLUSTER_RUNNER_ADDRESS: "[fd00::5]:34431",
+        CLUSTER_LISTEN_ADDRESS: "0.0.0.0:4000"
+      })
+      expect(behindNat.cluster).toEqual({
+        runnerAddress: { host: "fd00::5", port: 34431 },
+        listenAddress: { host: "0.0.0.0", port: 4000 }
+      })
+    }))
+
+  it.effect("a cluster setting that cannot be used fails naming it", () =>
+    Effect.gen(function*() {
+      const url = "postgres://gateway:pw@db.internal/events"
+      // A SQLite log is one machine's: nodes must share theirs.
+      expect(yield* loadError({ CLUSTER_RUNNER_ADDRESS: "node-1:34431" })).toMatch(/CLUSTER_RUNNER_ADDRESS.*postgres/)
+      for (const bad of ["node-1", "node-1:0", "node-1:70000", "http://node-1:80", ":80"]) {
+        expect(yield* loadError({ DATABASE_URL: url, CLUSTER_RUNNER_ADDRESS: bad })).toContain("CLUSTER_RUNNER_ADDRESS")
+      }
+      expect(yield* loadError({ DATABASE_URL: url, CLUSTER_LISTEN_ADDRESS: "0.0.0.0:4000" })).toContain(
+        "CLUSTER_LISTEN_ADDRESS"
+      )
+    }))
+
   it.effect("PORT=abc fails with a message naming PORT", () =>
     Effect.gen(function*() {
       const message = yield* loadError({ PORT: "abc" })

@@ -25,7 +25,9 @@ import {
   SessionRunner,
   SessionStore,
   type StoredEvent,
-  type TurnRequest
+  TurnCancelled,
+  type TurnRequest,
+  TurnStarted
 } from "../src/index.js"
 import { cliEnvFor, startFakeAnthropic } from "./fixtures/FakeAnthropic.js"
 import { processesIn } from "./support/processes.js"
@@ -249,6 +251,36 @@ describe("SessionRunner (fake CLI)", () => {
     }).pipe(Effect.provide(runnerLayer(world)))
   })
 
+  it.live("a turn left unfinished by a node that is gone is recorded as interrupted before the next turn starts", () => {
+    const world = makeWorld()
+    return Effect.gen(function*() {
+      const runner = yield* SessionRunner
+      const store = yield* SessionStore
+      const first = yield* runner.startTurn(request("first"))
+      yield* collect(first.events)
+      // Another node started a turn in this session's log and died with it (as a cluster's would).
+      const last = yield* store.lastSequence(first.sessionId)
+      yield* store.append(first.sessionId, last, [
+        new TurnStarted({
+          turnId: "turn_orphaned",
+          messages: [{ role: "user", content: [{ _tag: "text", text: "lost" }] }],
+          systemPrompt: null,
+          requestedModel: null,
+          resolvedModel: null,
+          fallbackModels: [],
+          parameters: {}
+        })
+      ])
+      const next = yield* runner.startTurn(request("next", { sessionId: first.sessionId }))
+      expect(lastEvent(yield* collect(next.events))._tag).toBe("TurnCompleted")
+      const log = yield* store.read(first.sessionId)
+      const after = log.filter(({ sequence }) => sequence > last + 1).map(({ event }) => event)
+      expect(after[0]).toMatchObject({ _tag: "TurnCancelled", turnId: "turn_orphaned", reason: "interrupted" })
+      expect(after[1]).toMatchObject({ _tag: "TurnStarted", turnId: next.turnId })
+      expect(replyOf(log.filter(({ event }) => "turnId" in event && event.turnId === next.turnId))).toContain("next")
+    }).pipe(Effect.provide(runnerLayer(world)))
+  })
+
   it.live("a rejected model falls back: ModelFallback, then a completed turn attached to the fallback model", () => {
     const world = makeWorld()
     return Effect.gen(function*() {
@@ -378,6 +410,27 @@ describe("SessionRunner (fake CLI)", () => {
       // The running turn is unaffected.
       expect(yield* Effect.map(runner.activity(handle.sessionId), (activity) => activity.running)).toBe(true)
       expect(yield* runner.cancel(handle.sessionId, "client")).toBe(true)
+    }).pipe(Effect.provide(runnerLayer(world)))
+  })
+
+  it.live("a turn whose session another node wrote to meanwhile stops writing, frees the session and is not retried", () => {
+    const world = makeWorld()
+    return Effect.gen(function*() {
+      const runner = yield* SessionRunner
+      const store = yield* SessionStore
+      const handle = yield* runner.startTurn(request("FAKE_SLOW"))
+      yield* firstDelta(handle.events)
+      // The session moved: its new node records this turn as interrupted.
+      const last = yield* store.lastSequence(handle.sessionId)
+      yield* store.append(handle.sessionId, last, [new TurnCancelled({ turnId: handle.turnId, reason: "interrupted" })])
+      const moved = yield* store.lastSequence(handle.sessionId)
+      yield* eventually("the turn still runs", () => Effect.runSync(runner.runningCount) === 0, 5000)
+      // Nothing more was written here, and nothing is retried.
+      yield* Effect.sleep("600 millis")
+      expect(yield* store.lastSequence(handle.sessionId)).toBe(moved)
+      yield* eventually("the fake CLI still runs", () => processesIn(world.defaultCwd).length === 0, 3000)
+      const next = yield* runner.startTurn(request("again", { sessionId: handle.sessionId }))
+      expect(lastEvent(yield* collect(next.events))._tag).toBe("TurnCompleted")
     }).pipe(Effect.provide(runnerLayer(world)))
   })
 

@@ -14,6 +14,12 @@ export interface TurnRequest {
   /** Continue this session; absent continues the session that holds the request's history, or starts one. */
   readonly sessionId?: string | undefined
   /**
+   * Start a new session with this id, without looking for one that holds the request's history
+   * (a cluster chooses the id first: the node that runs a session is the one its id maps to).
+   * Ignored with `sessionId`.
+   */
+  readonly newSessionId?: string | undefined
+  /**
    * The project (working directory under the project root) of a new session; by default the
    * owner's default project (`default` with auth off, see `defaultProjectOf`).
    */

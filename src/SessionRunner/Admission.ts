@@ -67,6 +67,11 @@ export interface AdmittedTurn {
   readonly cwd: string
   /** The session is new: its `SessionCreated` is recorded with the turn's start. */
   readonly isNew: boolean
+  /**
+   * A turn the log shows unfinished although no turn holds the session here: its node stopped
+   * while it ran. It is recorded as interrupted before this turn starts.
+   */
+  readonly interruptedTurnId: string | null
   readonly lastSequence: number
   /** The conversation the session already holds. */
   readonly held: ReadonlyArray<ConversationMessage>
@@ -174,6 +179,7 @@ export const makeAdmission = (
           if (history.closed) return yield* new SessionIsClosed({ sessionId: request.sessionId })
           return { sessionId: request.sessionId, history }
         }
+        if (request.newSessionId !== undefined) return null
         const heldLength = afterLastAssistant(request.messages)
         if (heldLength === 0) return null
         const found = yield* queries.findByDigest(owner, projectId, digestOf(request.messages.slice(0, heldLength)))
@@ -274,7 +280,7 @@ export const makeAdmission = (
         existing = yield* sessionFor({ ...request, sessionId: existing.sessionId }, requestedProject, owner)
       }
       const history: SessionHistory | null = existing?.history ?? null
-      const sessionId = existing?.sessionId ?? NodeCrypto.randomUUID()
+      const sessionId = existing?.sessionId ?? request.newSessionId ?? NodeCrypto.randomUUID()
       const projectId = history?.projectId ?? requestedProject
       // A continued session's project too: it may have been unregistered, or purged and taken since.
       const { path: cwd } = yield* projects.ensure(owner, projectId)
@@ -323,6 +329,8 @@ export const makeAdmission = (
         projectId,
         cwd,
         isNew: existing === null,
+        // Claimed here and the log unchanged since it was read: no turn of this gateway runs it.
+        interruptedTurnId: history?.unfinishedTurnId ?? null,
         lastSequence,
         held,
         added,

@@ -21,6 +21,11 @@ export interface SessionHistory {
   readonly conversation: ReadonlyArray<ConversationMessage>
   /** The last completed turn (its CLI session id is the one to resume). */
   readonly lastCompleted: TurnCompleted | null
+  /**
+   * A turn the log shows started but not ended: one running now, or one whose node stopped
+   * while it ran (a session that moved to this node in a cluster).
+   */
+  readonly unfinishedTurnId: string | null
   readonly lastSequence: number
 }
 
@@ -82,6 +87,7 @@ export const historyOf = (events: ReadonlyArray<StoredEvent>): SessionHistory =>
     closed,
     conversation,
     lastCompleted,
+    unfinishedTurnId: pending?.turnId ?? null,
     lastSequence: last?.sequence ?? 0
   }
 }

@@ -8,8 +8,15 @@
  */
 import { Cause, Deferred, type Duration, Effect, Either, Exit, FiberMap, Schedule, Stream } from "effect"
 import type { PermissionMode } from "../AppConfig.js"
-import type { StoreError } from "../Domain/Errors.js"
-import { isTurnTerminal, SessionCreated, type SessionEvent, TurnStarted } from "../Domain/SessionEvent.js"
+import { SequenceConflict, type StoreError } from "../Domain/Errors.js"
+import {
+  isTurnTerminal,
+  SessionCreated,
+  type SessionEvent,
+  type StoredEvent,
+  TurnCancelled,
+  TurnStarted
+} from "../Domain/SessionEvent.js"
 import type { TurnHandle, TurnRequest } from "../Domain/Turn.js"
 import type { SessionStore } from "../SessionStore.js"
 import type { AdmittedTurn, TurnClaim } from "./Admission.js"
@@ -40,13 +47,13 @@ export interface TurnFibers {
  * The turn's events from `TurnStarted` through its end, replayed from the log and then followed
  * live; failing with `until`'s error when the end cannot be recorded.
  */
-const turnEvents = (
+export const turnEvents = (
   store: SessionStore.Service,
   sessionId: string,
   turnId: string,
   startSequence: number,
   until: Effect.Effect<never, StoreError>
-) =>
+): Stream.Stream<StoredEvent, StoreError> =>
   store.tail(sessionId, startSequence - 1, until).pipe(
     Stream.filter((entry) => "turnId" in entry.event && entry.event.turnId === turnId),
     Stream.takeUntil((entry) => isTurnTerminal(entry.event))
@@ -101,6 +108,13 @@ export const launchTurn = (
         if (Exit.isFailure(yield* Effect.exit(Deferred.await(recorded)))) return
         const first = yield* Effect.either(append([event]))
         if (Either.isRight(first)) return
+        if (first.left.cause instanceof SequenceConflict) {
+          // Another node wrote to the session since: it runs there now (a cluster moved it), and
+          // has recorded this turn's end itself. Nothing more may be written here.
+          claim.ended = true
+          yield* Effect.logWarning("the session moved to another node while its turn ran here", first.left)
+          return yield* Deferred.fail(endNotRecorded, first.left)
+        }
         claim.ended = true
         claim.unrecordedEnd = first.left
         yield* Effect.logError(
@@ -150,9 +164,15 @@ export const launchTurn = (
       parameters: { ...request.parameters }
     })
     const owner = request.owner ?? null
-    const opening = turn.isNew
-      ? [new SessionCreated({ projectId: turn.projectId, cwd: turn.cwd, configDir: context.configDir, owner }), started]
-      : [started]
+    const opening = [
+      ...(turn.interruptedTurnId === null
+        ? []
+        : [new TurnCancelled({ turnId: turn.interruptedTurnId, reason: "interrupted" })]),
+      ...(turn.isNew
+        ? [new SessionCreated({ projectId: turn.projectId, cwd: turn.cwd, configDir: context.configDir, owner })]
+        : []),
+      started
+    ]
     // Not interruptible: once the fiber runs, its start must be recorded (or the fiber stopped).
     yield* Effect.uninterruptible(Effect.gen(function*() {
       yield* FiberMap.run(context.fibers, sessionId, body)

@@ -111,6 +111,7 @@ describe("historyOf", () => {
       closed: false,
       conversation: [],
       lastCompleted: null,
+      unfinishedTurnId: null,
       lastSequence: 0
     })
   })
@@ -208,6 +209,19 @@ describe("historyOf", () => {
     expect(history.conversation).toEqual([user("first"), assistant("one")])
     expect(history.lastCompleted?.turnId).toBe("t1")
     expect(history.lastSequence).toBe(events.length)
+    expect(history.unfinishedTurnId).toBe("t2")
+  })
+
+  it("has no unfinished turn once every started turn ended, however it ended", () => {
+    const history = historyOf(stored([
+      created(),
+      ...completedTurn("t1", [user("first")], ["one"]),
+      started("t2", [user("stop me")]),
+      new TurnCancelled({ turnId: "t2", reason: "interrupted" }),
+      started("t3", [user("broken")]),
+      new TurnFailed({ turnId: "t3", error: new InternalFailure({ message: "boom" }) })
+    ]))
+    expect(history.unfinishedTurnId).toBeNull()
   })
 
   it("ignores a TurnCompleted that does not end the pending turn", () => {

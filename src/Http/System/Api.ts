@@ -28,6 +28,13 @@ export const Health = Schema.Struct({
   }),
   turns: Schema.Struct({ running: Schema.Number, limit: Schema.Number }),
   active_sessions: Schema.Number.annotations({ description: "Sessions with a live CLI process or a running turn" }),
+  cluster: Schema.optional(Schema.Struct({
+    runner_address: Schema.String.annotations({ description: "How the other nodes reach this one" }),
+    shards: Schema.Number.annotations({ description: "The shards this node owns: their sessions run here" }),
+    shards_total: Schema.Number
+  })).annotations({
+    description: "Present on a node of a cluster (CLUSTER_RUNNER_ADDRESS); its turns and sessions are its own"
+  }),
   error: Schema.optional(Schema.String).annotations({ description: "Why the gateway is unhealthy" })
 }).annotations({ identifier: "Health" })
 

@@ -6,6 +6,7 @@ import { HttpApiBuilder, HttpServerResponse } from "@effect/platform"
 import { Duration, Effect, Option } from "effect"
 import { AppConfig } from "../../AppConfig.js"
 import { ClaudeProcess } from "../../ClaudeProcess.js"
+import { ClusterStatus } from "../../Cluster/ClusterStatus.js"
 import { SessionRunner } from "../../SessionRunner.js"
 import { SessionStore } from "../../SessionStore.js"
 import { gatewayVersion } from "../../version.js"
@@ -17,6 +18,7 @@ export const SystemHandlers = HttpApiBuilder.group(GatewayApi, "system", (handle
     const claude = yield* ClaudeProcess
     const store = yield* SessionStore
     const runner = yield* SessionRunner
+    const cluster = yield* Effect.serviceOption(ClusterStatus)
     // `claude --version` costs ~0.1 s: ask at most every 30 s.
     const cliVersion = yield* Effect.cachedWithTTL(Effect.option(claude.version), Duration.seconds(30))
     return handlers
@@ -46,6 +48,15 @@ export const SystemHandlers = HttpApiBuilder.group(GatewayApi, "system", (handle
           const unwritable = database ? yield* store.checkWritable.pipe(Effect.flip, Effect.option) : Option.none()
           const running = yield* runner.runningCount
           const live = yield* runner.liveSessions
+          const node = Option.isSome(cluster)
+            ? {
+              cluster: {
+                runner_address: cluster.value.runnerAddress,
+                shards: yield* cluster.value.ownedShards,
+                shards_total: cluster.value.shards
+              }
+            }
+            : {}
           const problems = [
             ...(Option.isNone(version) ? ["the Claude Code CLI is not available"] : []),
             ...(database ? [] : ["the event log's database is unreachable"]),
@@ -63,6 +74,7 @@ export const SystemHandlers = HttpApiBuilder.group(GatewayApi, "system", (handle
             database: { reachable: database, writable: database && Option.isNone(unwritable) },
             turns: { running, limit: config.maxConcurrentTurns },
             active_sessions: live.length,
+            ...node,
             ...(healthy ? {} : { error: problems.join("; ") })
           }, { status: healthy ? 200 : 503 })
         }))
