@@ -18,7 +18,8 @@ export default defineConfig({
       // The HTTP suites that start a gateway, again, each gateway on a database of its own on one
       // Postgres server for the run (test/support/SuitePostgres.ts). Not again: the pure ones
       // (projections, parsing), what is SQLite's by nature (StoreFailure: its pragmas, its file)
-      // and Postgres.test.ts (its own server). A new HTTP suite that starts a gateway goes here.
+      // and the suites with a server of their own (Postgres.test.ts, test/Cluster). A new HTTP
+      // suite that starts a gateway goes here.
       {
         extends: true,
         test: {

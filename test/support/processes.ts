@@ -24,6 +24,18 @@ const commandOf = (pid: number): string => {
 const livePids = (): ReadonlyArray<number> =>
   NodeFs.readdirSync("/proc").flatMap((entry) => (/^\d+$/.test(entry) ? [Number(entry)] : []))
 
+/** Live children of `pid` (a process that has left keeps no children here: they are reparented). */
+export const childrenOf = (pid: number): ReadonlyArray<number> =>
+  livePids().filter((child) => {
+    try {
+      // `pid (comm) state ppid …`: the command may hold spaces and parentheses, so read after its last ")".
+      const stat = NodeFs.readFileSync(`/proc/${child}/stat`, "utf8")
+      return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === pid
+    } catch {
+      return false
+    }
+  })
+
 /** Live processes whose working directory is exactly `cwd`. */
 export const processesIn = (cwd: string): ReadonlyArray<number> => livePids().filter((pid) => cwdOf(pid) === cwd)
 
