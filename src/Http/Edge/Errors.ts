@@ -349,6 +349,12 @@ export const fromCancel = (reason: CancelReason): HttpError => {
         code: "server_shutting_down",
         retryAfterSeconds: 5
       })
+    case "interrupted":
+      // Its gateway stopped while it ran (a cluster's node that died): sent again, it runs elsewhere.
+      return make(503, "server_error", "The gateway running the turn stopped before it ended; send it again.", {
+        code: "turn_interrupted",
+        retryAfterSeconds: 1
+      })
     default:
       return make(409, "invalid_request_error", `The turn was cancelled (${reason}).`, { code: "turn_cancelled" })
   }

@@ -401,8 +401,8 @@ describe("fromCancel", () => {
     ],
     [
       "interrupted",
-      { status: 409, type: "invalid_request_error", code: "turn_cancelled", param: null, retryAfterSeconds: null },
-      "The turn was cancelled (interrupted)."
+      { status: 503, type: "server_error", code: "turn_interrupted", param: null, retryAfterSeconds: 1 },
+      "The gateway running the turn stopped before it ended; send it again."
     ]
   ])("maps a %s cancellation", (reason, expected, message) => {
     const error = fromCancel(reason)
