@@ -18,15 +18,18 @@
  * Then one step of a client's own tool (OpenAI function calling): the client's result continuing
  * the CLI process that holds the call, against the same step replayed on a new process (bench/toolStep.ts).
  *
- * Last, load: 10, 50 and 100 streamed turns at once through the stand-in CLI against the same
+ * Then load: 10, 50 and 100 streamed turns at once through the stand-in CLI against the same
  * stand-in processes run bare, and the gateway's memory over 1 000 turns (bench/load.ts).
+ *
+ * Last, a cluster of two nodes on one embedded Postgres: a session's warm turn sent to the node
+ * that owns it against the same turn sent through the other node (bench/cluster.ts).
  *
  * BENCH_FIRST_TURNS (default 100) sets the number of first turns per path, BENCH_TURNS
  * (default 30) the number of turns per path in the other comparisons; BENCH_IDLE_SESSIONS
  * (default 4) the number of idle sessions. BENCH_SECTIONS=first runs the first-turn parts only,
  * BENCH_SECTIONS=standin the stand-in comparison only (half a minute: a quick check of the gateway's own overhead),
- * BENCH_SECTIONS=tools the tool step only, BENCH_SECTIONS=load the turns at once and the memory over
- * 1 000 turns only (bench/load.ts).
+ * BENCH_SECTIONS=sessions the warm-turn and idle-memory parts only, BENCH_SECTIONS=tools the tool step only, BENCH_SECTIONS=load the turns at once and the memory over
+ * 1 000 turns only (bench/load.ts), BENCH_SECTIONS=cluster the cluster comparison only (bench/cluster.ts).
  */
 import * as NodeChild from "node:child_process"
 import * as NodeFs from "node:fs"
@@ -38,6 +41,7 @@ import { startFakeAnthropic } from "../test/fixtures/FakeAnthropic.js"
 import { cliEnvFor } from "../test/fixtures/FakeAnthropic.js"
 import { fakeCliPath, realCliPath, tempDirectory } from "../test/support/Gateway.js"
 import { freePort } from "../test/support/ports.js"
+import { benchCluster } from "./cluster.js"
 import { benchLoad } from "./load.js"
 import { benchToolStep } from "./toolStep.js"
 
@@ -448,11 +452,12 @@ try {
       await spareGateway.close()
     }
   }
-  if (sections === "all") await benchSessions()
+  if (sections === "all" || sections === "sessions") await benchSessions()
   if (sections === "all" || sections === "tools") {
     await benchToolStep({ turns, model, agent, startGatewayProcess, median, medianInterval, report })
   }
   if (sections === "all" || sections === "load") await benchLoad({ model, cwd: bareCwd, startGatewayProcess, median })
+  if (sections === "all" || sections === "cluster") await benchCluster({ turns, streamedTurn, report })
 } finally {
   await gateway.close()
   await fake.close()
