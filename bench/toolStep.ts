@@ -20,6 +20,7 @@
  */
 import * as NodeHttp from "node:http"
 import { claudeProcessesUnder } from "../test/support/processes.js"
+import { weatherTool as weather } from "../test/support/tools.js"
 
 interface Sample {
   readonly firstDeltaMs: number
@@ -47,15 +48,6 @@ export interface ToolStepHarness {
     right: ReadonlyArray<Sample>
   ) => void
 }
-
-const weather = {
-  type: "function",
-  function: {
-    name: "get_weather",
-    description: "The weather of a city",
-    parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] }
-  }
-} as const
 
 const toolResult = "sunny, 21 C"
 

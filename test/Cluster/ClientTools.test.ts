@@ -10,15 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { clisOf, eventsOf, ownerOf, postChat, type Reply, streamedAnswer, unique } from "../support/ClusterClient.js"
 import { type Cluster, type ClusterNode, startCluster } from "../support/ClusterNodes.js"
 import { childrenOf } from "../support/processes.js"
-
-const weather = {
-  type: "function",
-  function: {
-    name: "get_weather",
-    description: "The weather of a city",
-    parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] }
-  }
-} as const
+import { weatherTool as weather } from "../support/tools.js"
 
 let cluster: Cluster
 

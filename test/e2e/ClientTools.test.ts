@@ -16,17 +16,10 @@ import type { FakeAnthropic, RecordedRequest } from "../fixtures/FakeAnthropic.j
 import { type Gateway, realCliConfig, startGateway } from "../support/Gateway.js"
 import { claudeProcessesLeftUnder, claudeProcessesUnder } from "../support/processes.js"
 import { type RealCliSuite, startRealCliSuite } from "../support/RealCliSuite.js"
+import { weatherTool as weather } from "../support/tools.js"
 
 const MODEL = "claude-sonnet-4-5-20250929"
 
-const weather = {
-  type: "function",
-  function: {
-    name: "get_weather",
-    description: "The weather of a city",
-    parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] }
-  }
-} as const
 const time = {
   type: "function",
   function: {
