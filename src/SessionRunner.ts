@@ -132,7 +132,8 @@ export declare namespace SessionRunner {
   export interface Local extends Service {
     /**
      * Gives a session up (another node runs it from now on): its running turn is cancelled
-     * (recorded as `shutdown`), its process stopped and its held tool calls dropped.
+     * (recorded as `interrupted`: sent again, it runs there), its process stopped and its held
+     * tool calls dropped.
      */
     readonly relinquish: (sessionId: string) => Effect.Effect<void>
     /**
@@ -353,7 +354,7 @@ export const makeSessionRunner = Effect.gen(function*() {
     })
 
   const relinquish = (sessionId: string) =>
-    Effect.zipRight(cancel(sessionId, "shutdown"), pool.release(sessionId, "shutdown"))
+    Effect.zipRight(cancel(sessionId, "interrupted"), pool.release(sessionId, "shutdown"))
 
   const endOrphanedTurn = (sessionId: string) =>
     Effect.acquireUseRelease(

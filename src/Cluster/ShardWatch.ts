@@ -1,9 +1,9 @@
 /**
  * What a node does when the shards it owns change. A session whose shard it lost (another node
- * took it over, or is about to) is given up here: its turn cancelled, its process stopped. When it
- * gains shards, the turns the log shows unfinished in them are recorded as interrupted: the node
- * that ran them is gone, and their readers, on any node, must see them end. A turn that comes
- * first for such a session records it itself (see `Admission`).
+ * took it over, or is about to) is given up here: its turn cancelled (as interrupted), its
+ * process stopped. When it gains shards, the turns the log shows unfinished in them are recorded
+ * as interrupted: the node that ran them is gone, and their readers, on any node, must see them
+ * end. A turn that comes first for such a session records it itself (see `Admission`).
  */
 import { EntityId, ShardId, Sharding } from "@effect/cluster"
 import { Effect, Schedule } from "effect"

@@ -350,8 +350,9 @@ export const fromCancel = (reason: CancelReason): HttpError => {
         retryAfterSeconds: 5
       })
     case "interrupted":
-      // Its gateway stopped while it ran (a cluster's node that died): sent again, it runs elsewhere.
-      return make(503, "server_error", "The gateway running the turn stopped before it ended; send it again.", {
+      // Its gateway stopped while it ran, or its session moved to another node of a cluster: sent
+      // again, it runs where the session is now.
+      return make(503, "server_error", "The turn was interrupted before it ended; send it again.", {
         code: "turn_interrupted",
         retryAfterSeconds: 1
       })

@@ -402,7 +402,7 @@ describe("fromCancel", () => {
     [
       "interrupted",
       { status: 503, type: "server_error", code: "turn_interrupted", param: null, retryAfterSeconds: 1 },
-      "The gateway running the turn stopped before it ended; send it again."
+      "The turn was interrupted before it ended; send it again."
     ]
   ])("maps a %s cancellation", (reason, expected, message) => {
     const error = fromCancel(reason)
