@@ -72,6 +72,12 @@ export interface Cluster {
   /** The live nodes that hold a CLI process in the project's directory: a session's owner, once it ran a turn. */
   readonly nodesRunning: (projectId: string) => ReadonlyArray<ClusterNode>
   /**
+   * Starts one more node (`node-<N+1>`) on the same database and fake API, with `env` over the
+   * cluster's variables (e.g. the `CLUSTER_RUNNER_ADDRESS` it is to have); resolves once it
+   * answers HTTP, not once it owns shards (see `waitReady`).
+   */
+  readonly addNode: (env?: Readonly<Record<string, string | undefined>>) => Promise<ClusterNode>
+  /**
    * SIGTERMs every live node and waits for them (10 s), waits (5 s) for the CLI processes in the
    * nodes' folders to end, kills what is left (by pid), stops the fake API and Postgres, removes
    * the folders, and returns the CLI processes that outlived the wait.
@@ -253,13 +259,12 @@ export const startCluster = async (options: ClusterOptions): Promise<Cluster> =>
     const databaseUrl = await postgres.createDatabase()
     fake = await startFakeAnthropic()
     const env = { DATABASE_URL: databaseUrl, ...cliEnvFor(fake), ...options.env }
-    const started = await Promise.allSettled(
-      Array.from({ length: options.nodes }, (_, index) => {
-        const root = NodePath.join(scratch, `node-${index + 1}`)
-        NodeFs.mkdirSync(root)
-        return spawnNode(`node-${index + 1}`, env, root, options.compiled === true)
-      })
-    )
+    const startNode = (index: number, own: Readonly<Record<string, string | undefined>> = {}) => {
+      const root = NodePath.join(scratch, `node-${index + 1}`)
+      NodeFs.mkdirSync(root)
+      return spawnNode(`node-${index + 1}`, { ...env, ...own }, root, options.compiled === true)
+    }
+    const started = await Promise.allSettled(Array.from({ length: options.nodes }, (_, index) => startNode(index)))
     for (const result of started) {
       if (result.status === "fulfilled") nodes.push(result.value)
     }
@@ -306,6 +311,11 @@ export const startCluster = async (options: ClusterOptions): Promise<Cluster> =>
       waitReady,
       nodesRunning: (projectId) =>
         live().filter((node) => claudeProcessesUnder(NodePath.join(node.projectRoot, projectId)).length > 0),
+      addNode: async (own) => {
+        const node = await startNode(nodes.length, own)
+        nodes.push(node)
+        return node
+      },
       close
     }
   } catch (error) {
