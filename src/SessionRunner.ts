@@ -141,6 +141,12 @@ export declare namespace SessionRunner {
      * the session: the node that ran it is gone. Failures are logged.
      */
     readonly endOrphanedTurn: (sessionId: string) => Effect.Effect<void>
+    /**
+     * Returns once the session's turn `turnId` is over here (at once when it does not run here),
+     * or fails with the log's error when its end could not be recorded: how a reader on another
+     * node learns what the log cannot tell it.
+     */
+    readonly awaitTurnEnd: (sessionId: string, turnId: string) => Effect.Effect<void, StoreError>
   }
 }
 
@@ -371,6 +377,14 @@ export const makeSessionRunner = Effect.gen(function*() {
       (claim) => (claim === null ? Effect.void : admission.release(claim))
     ).pipe(warnOnFailure("could not record the end of a turn whose node stopped while it ran"))
 
+  const awaitTurnEnd = (sessionId: string, turnId: string) =>
+    Effect.suspend(() => {
+      const claim = admission.current(sessionId)
+      return claim === undefined || claim.turnId !== turnId
+        ? Effect.void
+        : Effect.raceFirst(Deferred.await(claim.released), Deferred.await(claim.endNotRecorded))
+    })
+
   // Every turn is stopped first (recording why), then every process.
   const shutdown = Effect.gen(function*() {
     yield* admission.stop
@@ -397,7 +411,8 @@ export const makeSessionRunner = Effect.gen(function*() {
     ]),
     shutdown,
     relinquish,
-    endOrphanedTurn
+    endOrphanedTurn,
+    awaitTurnEnd
   } satisfies SessionRunner.Local
 })
 

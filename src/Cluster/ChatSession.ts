@@ -95,6 +95,15 @@ export const RecordResponseDeleted = Rpc.make("RecordResponseDeleted", {
   error: Schema.Union(SessionBusy, StoreError)
 })
 
+/**
+ * Returns once the turn is over on the owner, or fails when its end could not be recorded there
+ * (see `SessionRunner.Local.awaitTurnEnd`).
+ */
+export const AwaitTurnEnd = Rpc.make("AwaitTurnEnd", {
+  payload: { turnId: Schema.String },
+  error: StoreError
+})
+
 const ActivitySchema = Schema.Struct({
   running: Schema.Boolean,
   turnId: Schema.NullOr(Schema.String),
@@ -112,5 +121,6 @@ export const ChatSession = Entity.make("ChatSession", [
   CancelTurn,
   CloseSession,
   RecordResponseDeleted,
+  AwaitTurnEnd,
   Activity
 ]).annotateRpcs(ClusterSchema.Persisted, false)

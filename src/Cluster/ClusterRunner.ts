@@ -43,6 +43,7 @@ export const ChatSessionLive = ChatSession.toLayer(
       CancelTurn: ({ payload }) => local.cancel(sessionId, payload.reason, payload.turnId),
       CloseSession: ({ payload }) => local.closeSession(sessionId, payload),
       RecordResponseDeleted: ({ payload }) => local.recordResponseDeleted(sessionId, payload.turnId),
+      AwaitTurnEnd: ({ payload }) => local.awaitTurnEnd(sessionId, payload.turnId),
       Activity: () => local.activity(sessionId)
     })
   }),
@@ -66,12 +67,22 @@ export const makeClusterRunner = Effect.gen(function*() {
   const queries = yield* SessionQueries
   const session = yield* ChatSession.client
 
+  /**
+   * Fails when the owner could not record the turn's end (the log, read here, would never show
+   * it); never succeeds. An owner that is gone has nothing to tell: the node that takes the
+   * session over records the turn's end.
+   */
+  const endNotRecorded = (turn: { readonly sessionId: string; readonly turnId: string }) =>
+    delivered(session(turn.sessionId).AwaitTurnEnd({ turnId: turn.turnId })).pipe(
+      Effect.catchAllDefect(() => Effect.void),
+      Effect.zipRight(Effect.never)
+    )
+
   const start = (request: TurnRequest, sessionId: string) =>
     delivered(session(sessionId).StartTurn({ request })).pipe(
       Effect.map((started): TurnHandle => ({
         ...started,
-        // The end is recorded by the owner, which retries until the log takes it.
-        events: turnEvents(store, started.sessionId, started.turnId, started.startSequence, Effect.never)
+        events: turnEvents(store, started.sessionId, started.turnId, started.startSequence, endNotRecorded(started))
       }))
     )
 

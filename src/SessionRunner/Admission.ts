@@ -55,6 +55,8 @@ export interface TurnClaim {
   readonly ending: Deferred.Deferred<void>
   /** Done once the turn's end is recorded, or it never started. */
   readonly endRecorded: Deferred.Deferred<void>
+  /** Fails when the turn's end could not be recorded (its readers are told why). */
+  readonly endNotRecorded: Deferred.Deferred<never, StoreError>
   /** Done once the claim is released. */
   readonly released: Deferred.Deferred<void>
 }
@@ -242,6 +244,7 @@ export const makeAdmission = (
           unrecordedEnd: null,
           ending: yield* Deferred.make<void>(),
           endRecorded: yield* Deferred.make<void>(),
+          endNotRecorded: yield* Deferred.make<never, StoreError>(),
           released: yield* Deferred.make<void>()
         } satisfies TurnClaim
       })

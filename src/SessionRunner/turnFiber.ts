@@ -92,8 +92,6 @@ export const launchTurn = (
       Deferred.await(recorded).pipe(
         Effect.zipRight(Effect.uninterruptible(Effect.zipRight(appendToLog(events), noteEnd(events))))
       )
-    /** Fails the readers' streams when the turn's end cannot be recorded. */
-    const endNotRecorded = yield* Deferred.make<never, StoreError>()
     /**
      * Records the turn's end (unless the turn recorded its own, or never started). When the log
      * refuses it, the turn is over all the same: its readers get the failure, its slot is given
@@ -113,7 +111,7 @@ export const launchTurn = (
           // has recorded this turn's end itself. Nothing more may be written here.
           claim.ended = true
           yield* Effect.logWarning("the session moved to another node while its turn ran here", first.left)
-          return yield* Deferred.fail(endNotRecorded, first.left)
+          return yield* Deferred.fail(claim.endNotRecorded, first.left)
         }
         claim.ended = true
         claim.unrecordedEnd = first.left
@@ -122,7 +120,7 @@ export const launchTurn = (
           first.left
         )
         yield* Effect.all([
-          Deferred.fail(endNotRecorded, first.left),
+          Deferred.fail(claim.endNotRecorded, first.left),
           Deferred.succeed(claim.ending, undefined),
           turn.freeSlot
         ])
@@ -192,6 +190,6 @@ export const launchTurn = (
       turnId: claim.turnId,
       startSequence,
       // Told through the tail's own wait, not `Stream.interruptWhen` (a fiber for every event).
-      events: turnEvents(context.store, sessionId, claim.turnId, startSequence, Deferred.await(endNotRecorded))
+      events: turnEvents(context.store, sessionId, claim.turnId, startSequence, Deferred.await(claim.endNotRecorded))
     } satisfies TurnHandle
   })
