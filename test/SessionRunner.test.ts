@@ -424,7 +424,10 @@ describe("SessionRunner (fake CLI)", () => {
       const last = yield* store.lastSequence(handle.sessionId)
       yield* store.append(handle.sessionId, last, [new TurnCancelled({ turnId: handle.turnId, reason: "interrupted" })])
       const moved = yield* store.lastSequence(handle.sessionId)
-      yield* eventually("the turn still runs", () => Effect.runSync(runner.runningCount) === 0, 5000)
+      for (let waited = 0; (yield* runner.runningCount) > 0; waited += 25) {
+        if (waited > 5000) return yield* Effect.dieMessage("the turn still runs (waited 5000 ms)")
+        yield* Effect.sleep("25 millis")
+      }
       // Nothing more was written here, and nothing is retried.
       yield* Effect.sleep("600 millis")
       expect(yield* store.lastSequence(handle.sessionId)).toBe(moved)
