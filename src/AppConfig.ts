@@ -280,6 +280,12 @@ const load = Effect.gen(function*() {
       "a cluster's nodes share their event log: set DATABASE_URL to a postgres:// URL"
     ))
   }
+  if (cluster !== null && database._tag === "Postgres" && database.poolSize < 2) {
+    return yield* Effect.fail(ConfigError.InvalidData(
+      ["DATABASE_POOL_SIZE"],
+      "a cluster's node keeps one of its connections for its shard locks: it needs at least 2"
+    ))
+  }
   if (permissionMode === "bypassPermissions" && runsAsRoot() && process.env.IS_SANDBOX !== "1") {
     return yield* Effect.fail(ConfigError.InvalidData(
       ["CLAUDE_PERMISSION_MODE"],

@@ -151,6 +151,10 @@ describe("AppConfig.layer", () => {
       expect(yield* loadError({ DATABASE_URL: url, CLUSTER_LISTEN_ADDRESS: "0.0.0.0:4000" })).toContain(
         "CLUSTER_LISTEN_ADDRESS"
       )
+      // The shard locks keep one of the pool's connections.
+      expect(
+        yield* loadError({ DATABASE_URL: url, DATABASE_POOL_SIZE: "1", CLUSTER_RUNNER_ADDRESS: "node-1:34431" })
+      ).toContain("DATABASE_POOL_SIZE")
     }))
 
   it.effect("PORT=abc fails with a message naming PORT", () =>
