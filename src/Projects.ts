@@ -22,7 +22,7 @@ import {
 } from "./Domain/Errors.js"
 import { defaultProjectOf, isDefaultProjectId, projectStreamId, projectStreamPrefix } from "./Domain/Session.js"
 import { ProjectCreated, ProjectDeleted, type StoredEvent } from "./Domain/SessionEvent.js"
-import { projectIdProblem, ProjectPaths } from "./Projects/paths.js"
+import { claimDirectory, projectIdProblem, ProjectPaths } from "./Projects/paths.js"
 import { SessionStore } from "./SessionStore.js"
 
 export interface Project {
@@ -95,6 +95,10 @@ interface ProjectState {
    * it was unregistered with its files kept; null when it never was registered, or was purged.
    */
   readonly filesOf: { readonly owner: string | null } | null
+  /** The sequence of the registered project's `ProjectCreated`. */
+  readonly registeredAt: number | null
+  /** The sequence of the last `ProjectDeleted` that removed the files (0: none). */
+  readonly lastPurge: number
 }
 
 /**
@@ -105,8 +109,11 @@ interface ProjectState {
 const stateOf = (events: ReadonlyArray<StoredEvent>, root: string): ProjectState => {
   let project: Project | null = null
   let filesOf: ProjectState["filesOf"] = null
-  for (const { event, timestamp } of events) {
+  let registeredAt: number | null = null
+  let lastPurge = 0
+  for (const { event, sequence, timestamp } of events) {
     if (event._tag === "ProjectCreated") {
+      registeredAt = sequence
       project = {
         id: event.projectId,
         owner: event.owner,
@@ -119,10 +126,14 @@ const stateOf = (events: ReadonlyArray<StoredEvent>, root: string): ProjectState
       filesOf = { owner: event.owner }
     } else if (event._tag === "ProjectDeleted") {
       project = null
-      if (event.filesRemoved) filesOf = null
+      registeredAt = null
+      if (event.filesRemoved) {
+        filesOf = null
+        lastPurge = sequence
+      }
     }
   }
-  return { events, project, filesOf }
+  return { events, project, filesOf, registeredAt, lastPurge }
 }
 
 /** Why `caller` may not register a project nobody has registered now, or null when it may. */
@@ -141,8 +152,14 @@ export const makeProjects = Effect.gen(function*() {
   const store = yield* SessionStore
   const paths = new ProjectPaths(config.projectRoot)
   /**
+   * Whether other gateways share the log (a cluster): they register and purge projects too, so
+   * nothing known here is trusted without reading the project's stream, and each directory
+   * records the registration it belongs to (`claimDirectory`).
+   */
+  const shared = config.cluster !== null
+  /**
    * Registered projects as last read or written here, so a chat turn in a known project
-   * costs no read of its stream. This service is the only writer of project streams.
+   * costs no read of its stream. On its own, this service is the only writer of project streams.
    */
   const registered = new Map<string, Project>()
 
@@ -164,10 +181,11 @@ export const makeProjects = Effect.gen(function*() {
   const register = (owner: string | null, projectId: string, name: string, description: string | null) =>
     Effect.gen(function*() {
       const path = yield* paths.ensure(projectId)
-      const { events } = yield* load(projectId)
+      const { events, lastPurge } = yield* load(projectId)
       const stored = yield* store.append(projectStreamId(projectId), events[events.length - 1]?.sequence ?? 0, [
         new ProjectCreated({ projectId, name, description, path, owner })
       ]).pipe(Effect.catchTag("SequenceConflict", () => Effect.fail(new ProjectExists({ projectId }))))
+      if (shared) yield* claimDirectory(paths, projectId, { sequence: stored[0]!.sequence, lastPurge })
       const timestamp = stored[0]!.timestamp
       const project: Project = {
         id: projectId,
@@ -246,7 +264,7 @@ export const makeProjects = Effect.gen(function*() {
 
   const ensure = Effect.fn("Projects.ensure")(function*(caller: string | null, projectId: string) {
     yield* paths.pathOf(projectId)
-    const known = registered.get(projectId)
+    const known = shared ? undefined : registered.get(projectId)
     if (known !== undefined && isUsableBy(known, caller)) {
       yield* paths.ensure(projectId)
       return known
@@ -262,7 +280,9 @@ export const makeProjects = Effect.gen(function*() {
       )
     }
     if (state.project === null || !isUsableBy(state.project, caller)) return yield* new ProjectNotFound({ projectId })
-    yield* paths.ensure(projectId)
+    yield* shared && state.registeredAt !== null
+      ? claimDirectory(paths, projectId, { sequence: state.registeredAt, lastPurge: state.lastPurge })
+      : paths.ensure(projectId)
     return state.project
   })
 

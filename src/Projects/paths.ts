@@ -1,6 +1,8 @@
 /**
  * Project directories: every project is a folder directly under the project root, and
- * no id may lead anywhere else (`..`, separators, absolute paths, NUL bytes, symlinks).
+ * no id may lead anywhere else (`..`, separators, absolute paths, NUL bytes, symlinks). Where
+ * several gateways share one log, each directory also records the registration it belongs to
+ * (`<root>/.registrations/<id>`; no project id starts with a dot).
  */
 import { Effect } from "effect"
 import * as NodeFs from "node:fs"
@@ -44,6 +46,39 @@ export class ProjectPaths {
         catch: () => invalid("project_id does not name a directory inside the project root")
       }))
 }
+
+/** Where a directory's registration is recorded. */
+const registrationsFolder = ".registrations"
+
+/**
+ * Makes `path` the directory of the registration `registration` (the sequence of its
+ * `ProjectCreated`): files there from a registration before `lastPurge` (the sequence of the last
+ * `ProjectDeleted` that removed the files) are removed first. Another gateway sharing the log
+ * purged that project and could only remove its own copy. A directory with no record is kept.
+ */
+export const claimDirectory = (
+  paths: ProjectPaths,
+  projectId: string,
+  registration: { readonly sequence: number; readonly lastPurge: number }
+): Effect.Effect<string, InvalidTurnRequest> =>
+  Effect.flatMap(paths.pathOf(projectId), (path) => {
+    const record = NodePath.join(paths.root, registrationsFolder, projectId)
+    return Effect.flatMap(
+      Effect.sync(() => {
+        const recorded = NodeFs.existsSync(record) ? Number(NodeFs.readFileSync(record, "utf8")) : null
+        if (recorded !== null && recorded < registration.lastPurge) {
+          NodeFs.rmSync(path, { recursive: true, force: true })
+        }
+        return recorded
+      }),
+      (recorded) =>
+        Effect.tap(paths.ensure(projectId), () =>
+          recorded === registration.sequence ? Effect.void : Effect.sync(() => {
+            NodeFs.mkdirSync(NodePath.dirname(record), { recursive: true })
+            NodeFs.writeFileSync(record, String(registration.sequence))
+          }))
+    )
+  })
 
 const invalid = (message: string) =>
   new InvalidTurnRequest({ message, param: "project_id", code: "invalid_project_id" })
