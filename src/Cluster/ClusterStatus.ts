@@ -1,10 +1,11 @@
 /**
  * What a cluster node says about itself in `/health`; absent on a gateway of its own.
  */
-import { ShardId, Sharding } from "@effect/cluster"
+import { Sharding } from "@effect/cluster"
 import { Context, Effect, Layer } from "effect"
 import type { ClusterSettings } from "../AppConfig/cluster.js"
 import { shardsPerGroup } from "./ClusterNode.js"
+import { ownedShards } from "./ShardWatch.js"
 
 export declare namespace ClusterStatus {
   export interface Service {
@@ -29,11 +30,7 @@ export class ClusterStatus extends Context.Tag("claude-code-api/Cluster/ClusterS
         return {
           runnerAddress: host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`,
           shards: shardsPerGroup,
-          ownedShards: Effect.sync(() => {
-            let owned = 0
-            for (let id = 1; id <= shardsPerGroup; id++) if (sharding.hasShardId(ShardId.make("default", id))) owned++
-            return owned
-          })
+          ownedShards: Effect.sync(() => ownedShards(sharding).size)
         }
       })
     )

@@ -16,25 +16,29 @@ import { LocalSessionRunner } from "./ClusterRunner.js"
 /** How often the node looks at its shards (as often as the cluster recomputes them). */
 const checkInterval = "1 second"
 
+/** The sessions' shard group. */
+const group = ChatSession.getShardGroup(EntityId.make(""))
+
+/** The shards of the sessions this node owns now (their ids, 1 to `shardsPerGroup`). */
+export const ownedShards = (sharding: Sharding.Sharding["Type"]): ReadonlySet<number> => {
+  const owned = new Set<number>()
+  for (let id = 1; id <= shardsPerGroup; id++) if (sharding.hasShardId(ShardId.make(group, id))) owned.add(id)
+  return owned
+}
+
 export const watchShards = Effect.gen(function*() {
   const sharding = yield* Sharding.Sharding
   const local = yield* LocalSessionRunner
   const queries = yield* SessionQueries
 
-  const group = ChatSession.getShardGroup(EntityId.make(""))
   const ownsSession = (sessionId: string) => sharding.hasShardId(sharding.getShardId(EntityId.make(sessionId), group))
-  const ownedShards = () => {
-    const owned = new Set<number>()
-    for (let id = 1; id <= shardsPerGroup; id++) if (sharding.hasShardId(ShardId.make(group, id))) owned.add(id)
-    return owned
-  }
 
-  let owned = new Set<number>()
+  let owned: ReadonlySet<number> = new Set()
   /** Shards gained whose unfinished turns are still to be ended (kept until the log answers). */
   let recoveryDue = false
 
   const check = Effect.gen(function*() {
-    const now = ownedShards()
+    const now = ownedShards(sharding)
     if ([...now].some((id) => !owned.has(id))) recoveryDue = true
     owned = now
     for (const sessionId of yield* local.liveSessions) {
