@@ -6,7 +6,7 @@
  */
 import { PlatformConfigProvider } from "@effect/platform"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
-import { Cause, Effect, Either, Layer, Option, RuntimeFlags, RuntimeFlagsPatch } from "effect"
+import { Cause, Duration, Effect, Either, Layer, Option, Runtime, RuntimeFlags, RuntimeFlagsPatch } from "effect"
 import * as NodeV8 from "node:v8"
 import { AppConfig } from "./AppConfig.js"
 import { gatewayVariables } from "./AppConfig/variables.js"
@@ -50,9 +50,34 @@ const logStartupFailure = (cause: Cause.Cause<unknown>) => {
   })
 }
 
+/**
+ * How long a stopping gateway gives its layers to close: a finalizer that cannot finish (the
+ * database gone, so that a cluster node can neither record nor give up anything) must not keep
+ * it running. Its turns and CLI processes are stopped first, within a second or two.
+ */
+const closingDeadline = Duration.seconds(10)
+
+/** Serves until interrupted (SIGINT, SIGTERM); a close that outlasts the deadline exits the process. */
+const serveUntilStopped = Effect.scoped(Effect.gen(function*() {
+  yield* Layer.build(MainLive)
+  const runtime = yield* Effect.runtime<never>()
+  // Added last, so it runs first when the gateway stops.
+  yield* Effect.addFinalizer(() =>
+    Effect.sync(() => {
+      setTimeout(() => {
+        Runtime.runSync(runtime)(
+          Effect.logError(`the gateway did not stop within ${Duration.format(closingDeadline)}; exiting`)
+        )
+        process.exit(1)
+      }, Duration.toMillis(closingDeadline)).unref()
+    })
+  )
+  return yield* Effect.never
+}))
+
 const program = Effect.gen(function*() {
   const logging = yield* Effect.either(loggingFromConfig)
-  const serve = Either.isLeft(logging) ? Effect.fail(logging.left) : Layer.launch(MainLive)
+  const serve = Either.isLeft(logging) ? Effect.fail(logging.left) : serveUntilStopped
   return yield* serve.pipe(
     Effect.tapErrorCause(logStartupFailure),
     Effect.provide(loggingLayer(Either.getOrElse(logging, () => defaultLogging)))

@@ -2,7 +2,8 @@
  * Every turn ends for its reader on every node: when the owner cannot record a streamed turn's end
  * (the database refuses its writes), a client reading the turn through another node gets the error
  * and `[DONE]` at once, as one on the owner does, although the log it reads never shows an end;
- * once the database takes writes again, the owner records the end and the session goes on.
+ * once the database takes writes again, the owner records the end and the session goes on. And a
+ * node whose database is gone still stops when told to, its CLI processes first.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { MODEL, ownerOf, postChat, request, ssePayloads, unique } from "../support/ClusterClient.js"
@@ -89,4 +90,27 @@ describe("a turn whose end the owner cannot record", () => {
     const next = await postChat(other, { session_id: sessionId, messages: [{ role: "user", content: "again" }] })
     expect(next.status, next.text).toBe(200)
   }, 90_000)
+
+  it("a node that cannot reach its database any more stops on SIGTERM, leaving no CLI process", async () => {
+    const projectId = unique("project")
+    const opening = await postChat(cluster.live()[0]!, {
+      project_id: projectId,
+      messages: [{ role: "user", content: "hi" }]
+    })
+    expect(opening.status, opening.text).toBe(200)
+    const owner = ownerOf(cluster, projectId)
+    expect(owner.cliProcesses().length).toBeGreaterThan(0)
+
+    const database = new URL(cluster.databaseUrl).pathname.slice(1)
+    await cluster.postgres.run(`REVOKE CONNECT ON DATABASE ${database} FROM PUBLIC, ${gatewayRole}`)
+    await cluster.postgres.run(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '${database}'`)
+    try {
+      await sleep(1_000)
+      // The harness fails this when the node has not exited within 20 s (the gateway's bound is 10 s).
+      await owner.kill("SIGTERM")
+      expect(owner.cliProcesses()).toEqual([])
+    } finally {
+      await cluster.postgres.run(`GRANT CONNECT ON DATABASE ${database} TO ${gatewayRole}`)
+    }
+  }, 60_000)
 })
