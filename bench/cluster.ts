@@ -20,11 +20,7 @@ import * as NodePath from "node:path"
 import { type ClusterNode, startCluster } from "../test/support/ClusterNodes.js"
 import { fakeCliPath } from "../test/support/Gateway.js"
 import { processesUnderRoot } from "../test/support/processes.js"
-
-interface Sample {
-  readonly firstDeltaMs: number
-  readonly totalMs: number
-}
+import type { Report, Sample } from "./samples.js"
 
 /** What run.ts lends this section. */
 export interface ClusterHarness {
@@ -35,12 +31,7 @@ export interface ClusterHarness {
     prompt: string,
     sessionId?: string
   ) => Promise<Sample & { readonly sessionId: string }>
-  readonly report: (
-    label: string,
-    names: readonly [string, string],
-    left: ReadonlyArray<Sample>,
-    right: ReadonlyArray<Sample>
-  ) => void
+  readonly report: Report
 }
 
 /** The node that runs a process in its default project: the owner of the one session run so far. */

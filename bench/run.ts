@@ -43,6 +43,7 @@ import { fakeCliPath, realCliPath, tempDirectory } from "../test/support/Gateway
 import { freePort } from "../test/support/ports.js"
 import { benchCluster } from "./cluster.js"
 import { benchLoad } from "./load.js"
+import type { Report, Sample } from "./samples.js"
 import { benchToolStep } from "./toolStep.js"
 
 const turns = Number(process.env.BENCH_TURNS ?? 30)
@@ -50,11 +51,6 @@ const turns = Number(process.env.BENCH_TURNS ?? 30)
 const firstTurns = Number(process.env.BENCH_FIRST_TURNS ?? 100)
 const idleSessions = Number(process.env.BENCH_IDLE_SESSIONS ?? 4)
 const model = "claude-sonnet-4-5-20250929"
-
-interface Sample {
-  readonly firstDeltaMs: number
-  readonly totalMs: number
-}
 
 const median = (values: ReadonlyArray<number>) => {
   const sorted = [...values].sort((a, b) => a - b)
@@ -279,12 +275,7 @@ const medianInterval = (values: ReadonlyArray<number>): readonly [number, number
   return [medians[50]!, medians[1949]!]
 }
 
-const report = (
-  label: string,
-  names: readonly [string, string],
-  left: ReadonlyArray<Sample>,
-  right: ReadonlyArray<Sample>
-) => {
+const report: Report = (label, names, left, right) => {
   const rows = [
     ["time to first content delta", (s: Sample) => s.firstDeltaMs],
     ["time to the whole answer", (s: Sample) => s.totalMs]

@@ -21,11 +21,7 @@
 import * as NodeHttp from "node:http"
 import { claudeProcessesUnder } from "../test/support/processes.js"
 import { weatherTool as weather } from "../test/support/tools.js"
-
-interface Sample {
-  readonly firstDeltaMs: number
-  readonly totalMs: number
-}
+import type { Report, Sample } from "./samples.js"
 
 interface GatewayProcess {
   readonly baseURL: string
@@ -41,12 +37,7 @@ export interface ToolStepHarness {
   readonly startGatewayProcess: (settings: Record<string, string>) => Promise<GatewayProcess>
   readonly median: (values: ReadonlyArray<number>) => number
   readonly medianInterval: (values: ReadonlyArray<number>) => readonly [number, number]
-  readonly report: (
-    label: string,
-    names: readonly [string, string],
-    left: ReadonlyArray<Sample>,
-    right: ReadonlyArray<Sample>
-  ) => void
+  readonly report: Report
 }
 
 const toolResult = "sunny, 21 C"
