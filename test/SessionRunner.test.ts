@@ -26,10 +26,10 @@ import {
   SessionStore,
   type StoredEvent,
   TurnCancelled,
-  type TurnRequest,
-  TurnStarted
+  type TurnRequest
 } from "../src/index.js"
 import { cliEnvFor, startFakeAnthropic } from "./fixtures/FakeAnthropic.js"
+import { started as turnStarted } from "./support/events.js"
 import { processesIn } from "./support/processes.js"
 
 const FAKE_CLAUDE = fileURLToPath(new URL("./fixtures/fake-claude.mjs", import.meta.url))
@@ -261,15 +261,7 @@ describe("SessionRunner (fake CLI)", () => {
       // Another node started a turn in this session's log and died with it (as a cluster's would).
       const last = yield* store.lastSequence(first.sessionId)
       yield* store.append(first.sessionId, last, [
-        new TurnStarted({
-          turnId: "turn_orphaned",
-          messages: [{ role: "user", content: [{ _tag: "text", text: "lost" }] }],
-          systemPrompt: null,
-          requestedModel: null,
-          resolvedModel: null,
-          fallbackModels: [],
-          parameters: {}
-        })
+        turnStarted("turn_orphaned", [{ role: "user", content: [{ _tag: "text", text: "lost" }] }])
       ])
       const next = yield* runner.startTurn(request("next", { sessionId: first.sessionId }))
       expect(lastEvent(yield* collect(next.events))._tag).toBe("TurnCompleted")

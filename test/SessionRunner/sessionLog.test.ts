@@ -11,34 +11,22 @@ import * as NodeFs from "node:fs"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
 import { afterAll } from "vitest"
-import { TextDelta, TurnStarted } from "../../src/Domain/SessionEvent.js"
 import { EventLog } from "../../src/EventLog.js"
 import { sessionAppender } from "../../src/SessionRunner/sessionLog.js"
 import { SessionStore } from "../../src/SessionStore.js"
+import { delta, started } from "../support/events.js"
 
 const directory = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "cca-session-log-"))
 afterAll(() => NodeFs.rmSync(directory, { recursive: true, force: true }))
 
 const StoreLive = EventLog.layerSqlite(NodePath.join(directory, "log.db")).pipe(Layer.provide(NodeContext.layer))
 
-const started = (turnId: string) =>
-  new TurnStarted({
-    turnId,
-    messages: [],
-    systemPrompt: null,
-    requestedModel: null,
-    resolvedModel: null,
-    fallbackModels: [],
-    parameters: {}
-  })
-const delta = (text: string) => new TextDelta({ turnId: "turn_1", text })
-
 describe("sessionAppender", () => {
   it.effect("an append built before an earlier one ran takes the sequence after it", () =>
     Effect.gen(function*() {
       const store = yield* SessionStore
       const append = sessionAppender(store, "built-early", 0)
-      const later = append([delta("second")])
+      const later = append([delta("second", "turn_1")])
       yield* append([started("turn_1")])
       yield* later
       const events = yield* store.read("built-early")
@@ -53,8 +41,8 @@ describe("sessionAppender", () => {
       const store = yield* SessionStore
       const append = sessionAppender(store, "raced", 0)
       yield* append([started("turn_1")])
-      yield* store.append("raced", 1, [delta("from elsewhere")])
-      const failed = yield* Effect.either(append([delta("mine")]))
+      yield* store.append("raced", 1, [delta("from elsewhere", "turn_1")])
+      const failed = yield* Effect.either(append([delta("mine", "turn_1")]))
       expect(Either.isLeft(failed) && failed.left._tag).toBe("StoreError")
       expect(Either.isLeft(failed) && failed.left.message).toContain("concurrent write to session raced")
     }).pipe(Effect.provide(StoreLive)))
