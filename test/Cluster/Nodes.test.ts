@@ -15,6 +15,7 @@ import OpenAI from "openai"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { type Cluster, type ClusterNode, startCluster } from "../support/ClusterNodes.js"
 import { childrenOf } from "../support/processes.js"
+import { SseFrames } from "../support/sse.js"
 
 const MODEL = "claude-sonnet-4-5-20250929"
 
@@ -134,67 +135,15 @@ const eventually = async <A>(what: string, deadline: number, probe: () => Promis
   }
 }
 
-/** An SSE body read frame by frame (a frame is the text between blank lines). */
-class Frames {
-  readonly frames: Array<string> = []
-  ended = false
-  /** Whether a read gave up on the stream (its bound passed) rather than seeing it end. */
-  cutOff = false
-  private buffer = ""
-  private readonly reader: ReadableStreamDefaultReader<string>
-
-  constructor(body: ReadableStream<Uint8Array>) {
-    this.reader = body.pipeThrough(new TextDecoderStream()).getReader()
-  }
-
-  /**
-   * Reads until a frame satisfies `predicate` (returned) or the stream ends (null); after
-   * `timeoutMs` the body is cancelled (`cutOff`), which ends it.
-   */
-  async until(predicate: (frame: string) => boolean, timeoutMs = 15_000): Promise<string | null> {
-    const timer = setTimeout(() => {
-      this.cutOff = true
-      void this.reader.cancel().catch(() => undefined)
-    }, timeoutMs)
-    try {
-      for (;;) {
-        const end = this.buffer.indexOf("\n\n")
-        if (end !== -1) {
-          const frame = this.buffer.slice(0, end)
-          this.buffer = this.buffer.slice(end + 2)
-          this.frames.push(frame)
-          if (predicate(frame)) return frame
-          continue
-        }
-        if (this.ended) return null
-        const chunk = await this.reader.read().catch(() => ({ done: true as const, value: undefined }))
-        if (chunk.done) this.ended = true
-        else this.buffer += chunk.value
-      }
-    } finally {
-      clearTimeout(timer)
-    }
-  }
-
-  /** Reads to the end of the stream (bounded as `until` is). */
-  async rest(timeoutMs = 15_000): Promise<void> {
-    await this.until(() => false, timeoutMs)
-  }
-
-  cancel() {
-    return this.reader.cancel().catch(() => undefined)
-  }
-}
-
 /** A streamed chat turn through `node`, once its headers are in. */
-const streamChat = async (node: ClusterNode, body: Record<string, unknown>): Promise<Frames> => {
+const streamChat = async (node: ClusterNode, body: Record<string, unknown>): Promise<SseFrames> => {
   const response = await fetch(`${node.baseURL}/chat/completions`, {
     method: "POST",
     headers: { "content-type": "application/json" },
     body: JSON.stringify({ model: MODEL, stream: true, ...body })
   })
   if (response.status !== 200) throw new Error(`${node.name} answered ${response.status}: ${await response.text()}`)
-  return new Frames(response.body!)
+  return new SseFrames(response.body!)
 }
 
 /** The `data:` lines of frames (comments and `id:`/`event:` lines left out). */
@@ -266,13 +215,13 @@ describe("three gateway nodes on one Postgres", () => {
     const via = first.others[0]!
     const prompt = `${unique("streamed")} SCENARIO_SLOW`
     const stream = await streamChat(via, { session_id: first.sessionId, messages: [user(prompt)] })
-    expect(await stream.until(hasContent)).not.toBeNull()
+    expect(await stream.until(hasContent, 15_000)).not.toBeNull()
     // The first delta is passed on while the turn still runs on its owner.
     const status = await getJson<{ readonly is_running: boolean }>(
       `${first.owner.baseURL}/chat/completions/${first.sessionId}/status`
     )
     expect(status.is_running).toBe(true)
-    await stream.rest()
+    await stream.rest(15_000)
 
     const lines = dataLines(stream.frames)
     expect(lines[lines.length - 1]).toBe("data: [DONE]")
@@ -286,8 +235,8 @@ describe("three gateway nodes on one Postgres", () => {
     const replay = await fetch(
       `${first.owner.baseURL}/sessions/${first.sessionId}/events?stream=true&format=chunks&turn_id=${turnId}`
     )
-    const replayed = new Frames(replay.body!)
-    await replayed.rest()
+    const replayed = new SseFrames(replay.body!)
+    await replayed.rest(15_000)
     expect(dataLines(replayed.frames)).toEqual(lines)
   })
 
@@ -320,12 +269,12 @@ describe("three gateway nodes on one Postgres", () => {
       session_id: first.sessionId,
       messages: [user(`${unique("cancel-me")} SCENARIO_SLOW`)]
     })
-    expect(await stream.until(hasContent)).not.toBeNull()
+    expect(await stream.until(hasContent, 15_000)).not.toBeNull()
 
     const cancel = await fetch(`${first.others[0]!.baseURL}/chat/completions/${first.sessionId}`, { method: "DELETE" })
     expect(cancel.status).toBe(200)
     expect(await cancel.json()).toMatchObject({ cancelled: true, status: "cancelled", session_id: first.sessionId })
-    await stream.rest()
+    await stream.rest(15_000)
     const lines = dataLines(stream.frames)
     expect(lines[lines.length - 1]).toBe("data: [DONE]")
     expect((JSON.parse(lines[lines.length - 2]!.slice("data: ".length)) as ErrorBody).error.code).toBe(
@@ -362,16 +311,16 @@ describe("three gateway nodes on one Postgres", () => {
     const after = (await eventsOf(follower, first.sessionId)).at(-1)!.id
     const follow = await fetch(`${follower.baseURL}/sessions/${first.sessionId}/events?stream=true&after=${after}`)
     expect(follow.status).toBe(200)
-    const followed = new Frames(follow.body!)
+    const followed = new SseFrames(follow.body!)
     // The first frame (a comment) says the stream is open before the turn starts.
-    expect(await followed.until(() => true)).not.toBeNull()
+    expect(await followed.until(() => true, 15_000)).not.toBeNull()
 
     let answered = false
     const prompt = `${unique("followed")} SCENARIO_SLOW`
     const answer = chat(via, [user(prompt)], { session_id: first.sessionId }).finally(() => (answered = true))
-    expect(await followed.until((frame) => frame.includes("event: TextDelta"))).not.toBeNull()
+    expect(await followed.until((frame) => frame.includes("event: TextDelta"), 15_000)).not.toBeNull()
     expect(answered, "the turn's answer came before its first delta was followed").toBe(false)
-    expect(await followed.until((frame) => frame.includes("event: TurnCompleted"))).not.toBeNull()
+    expect(await followed.until((frame) => frame.includes("event: TurnCompleted"), 15_000)).not.toBeNull()
     await followed.cancel()
 
     const events = dataLines(followed.frames).map((line) => JSON.parse(line.slice("data: ".length)) as EventJson)
@@ -406,7 +355,7 @@ describe("three gateway nodes on one Postgres", () => {
       session_id: first.sessionId,
       messages: [user(`${unique("killed")} SCENARIO_SLOW`)]
     })
-    expect(await stream.until(hasContent)).not.toBeNull()
+    expect(await stream.until(hasContent, 15_000)).not.toBeNull()
     const { turn_id } = await getJson<{ readonly turn_id: string | null }>(
       `${via.baseURL}/chat/completions/${first.sessionId}/status`
     )

@@ -23,6 +23,7 @@ import { cliEnvFor, type FakeAnthropic, type RecordedRequest, startFakeAnthropic
 import { type Gateway, realCliConfig, realCliPath, startGateway, tempDirectory } from "../support/Gateway.js"
 import { freePort } from "../support/ports.js"
 import { claudeProcessesUnder } from "../support/processes.js"
+import { SseFrames } from "../support/sse.js"
 
 const repoRoot = NodePath.resolve(import.meta.dirname, "..", "..")
 const tsxBin = NodePath.join(repoRoot, "node_modules", ".bin", "tsx")
@@ -231,71 +232,6 @@ const createSession = async (base: string, projectId: string): Promise<string> =
   return body.id
 }
 
-/** Reads an SSE body frame by frame (a frame is the text between blank lines). */
-class SseReader {
-  private buffer = ""
-  private readonly decoder = new TextDecoder()
-  private readonly reader: ReadableStreamDefaultReader<Uint8Array>
-  ended = false
-  /** Every frame read so far, in order. */
-  readonly frames: Array<string> = []
-
-  constructor(body: ReadableStream<Uint8Array>) {
-    this.reader = body.getReader()
-  }
-
-  /** The next frame, or null at the end of the stream (or when it broke). */
-  async next(): Promise<string | null> {
-    for (;;) {
-      const end = this.buffer.indexOf("\n\n")
-      if (end !== -1) {
-        const frame = this.buffer.slice(0, end)
-        this.buffer = this.buffer.slice(end + 2)
-        this.frames.push(frame)
-        return frame
-      }
-      if (this.ended) return null
-      let chunk: Awaited<ReturnType<ReadableStreamDefaultReader<Uint8Array>["read"]>>
-      try {
-        chunk = await this.reader.read()
-      } catch {
-        this.ended = true
-        return null
-      }
-      if (chunk.done) {
-        this.ended = true
-        this.buffer += this.decoder.decode()
-      } else {
-        this.buffer += this.decoder.decode(chunk.value, { stream: true })
-      }
-    }
-  }
-
-  /** Reads until a frame satisfies `predicate` (returned), or the stream ends (null). */
-  async until(predicate: (frame: string) => boolean): Promise<string | null> {
-    for (;;) {
-      const frame = await this.next()
-      if (frame === null || predicate(frame)) return frame
-    }
-  }
-
-  /** Reads to the end, bounded by `timeoutMs`. */
-  async drain(timeoutMs: number): Promise<void> {
-    const timer = setTimeout(() => void this.reader.cancel().catch(() => undefined), timeoutMs)
-    try {
-      while ((await this.next()) !== null) {
-        // keep reading
-      }
-    } finally {
-      clearTimeout(timer)
-    }
-  }
-
-  cancel() {
-    return this.reader.cancel().catch(() => undefined)
-  }
-}
-
 /** The `data:` lines of frames (keep-alive comments and `id:`/`event:` lines dropped). */
 const dataLines = (frames: ReadonlyArray<string>): Array<string> =>
   frames.flatMap((frame) => frame.split("\n").filter((line) => line.startsWith("data:")))
@@ -313,7 +249,7 @@ const streamChat = async (
   base: string,
   body: Record<string, unknown>,
   signal?: AbortSignal
-): Promise<{ response: Response; reader: SseReader }> => {
+): Promise<{ response: Response; reader: SseFrames }> => {
   const response = await fetch(`${base}/v1/chat/completions`, {
     method: "POST",
     headers: { "content-type": "application/json" },
@@ -322,7 +258,7 @@ const streamChat = async (
   })
   expect(response.status).toBe(200)
   expect(response.headers.get("content-type")).toMatch(/^text\/event-stream/)
-  return { response, reader: new SseReader(response.body!) }
+  return { response, reader: new SseFrames(response.body!) }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -762,7 +698,7 @@ describe("sessions end to end with the real Claude Code CLI", () => {
 
     // The running turn is unaffected and completes normally.
     expect((await statusOf(gateway.url, sessionId)).is_running).toBe(true)
-    await reader.drain(15_000)
+    await reader.rest(15_000)
     const lines = dataLines(reader.frames)
     expect(lines[lines.length - 1]).toBe("data: [DONE]")
     expect(lines.some((line) => line.startsWith("data: {\"error\""))).toBe(false)
@@ -790,7 +726,7 @@ describe("sessions end to end with the real Claude Code CLI", () => {
     expect(result).toMatchObject({ cancelled: true, status: "cancelled", session_id: sessionId })
     const cancelledAt = Date.now()
 
-    await reader.drain(5_000)
+    await reader.rest(5_000)
     const lines = dataLines(reader.frames)
     // The client is still connected, so it is told: an error frame, then [DONE], and no normal end.
     expect(lines.length).toBeGreaterThanOrEqual(3)
@@ -813,8 +749,8 @@ describe("sessions end to end with the real Claude Code CLI", () => {
     const replay = await fetch(
       `${gateway.url}/v1/sessions/${sessionId}/events?stream=true&format=chunks&turn_id=${last.data.turnId}`
     )
-    const replayReader = new SseReader(replay.body!)
-    await replayReader.drain(5_000)
+    const replayReader = new SseFrames(replay.body!)
+    await replayReader.rest(5_000)
     expect(dataLines(replayReader.frames)).toEqual(lines)
 
     await expectNoCliUnder(realPath(projectDir), Math.max(0, cancelledAt + 1_500 - Date.now()))
@@ -895,7 +831,7 @@ describe("sessions end to end with the real Claude Code CLI", () => {
     })
     const sessionId = response.headers.get("x-session-id")!
     expect(sessionId).toMatch(/^[0-9a-f-]{36}$/)
-    await reader.drain(15_000)
+    await reader.rest(15_000)
     const original = dataLines(reader.frames)
     expect(original[original.length - 1]).toBe("data: [DONE]")
     expect(original.filter(hasContent).length).toBeGreaterThan(1)
@@ -910,8 +846,8 @@ describe("sessions end to end with the real Claude Code CLI", () => {
     )
     expect(replay.status).toBe(200)
     expect(replay.headers.get("content-type")).toMatch(/^text\/event-stream/)
-    const replayReader = new SseReader(replay.body!)
-    await replayReader.drain(10_000)
+    const replayReader = new SseFrames(replay.body!)
+    await replayReader.rest(10_000)
     expect(replayReader.ended).toBe(true)
     expect(dataLines(replayReader.frames)).toEqual(original)
     // Every replayed frame names the event it came from.
@@ -926,7 +862,7 @@ describe("sessions end to end with the real Claude Code CLI", () => {
       signal: abort.signal
     })
     expect(raw.status).toBe(200)
-    const rawReader = new SseReader(raw.body!)
+    const rawReader = new SseFrames(raw.body!)
     const received: Array<{ id: number; type: string }> = []
     while (received.length < 3) {
       const frame = await rawReader.next()
