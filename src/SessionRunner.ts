@@ -216,23 +216,32 @@ export const makeSessionRunner = Effect.gen(function*() {
     })
 
   /**
+   * Runs `write` with the session claimed as a turn would hold it, unless a turn holds it (then
+   * nothing is done: that turn has the last word). Once admission has stopped (shutdown) nothing
+   * can be claimed and no turn can start: `write` runs unclaimed.
+   */
+  const unlessTurnRuns = <E>(sessionId: string, write: Effect.Effect<void, E>) =>
+    Effect.acquireUseRelease(
+      admission.reserve(sessionId),
+      (claim) => (claim === null && admission.current(sessionId) !== undefined ? Effect.void : write),
+      (claim) => (claim === null ? Effect.void : admission.release(claim))
+    )
+
+  /**
    * Records that a session's held tool calls were given up, unless a turn holds the session
    * (that turn goes on without the process, which is all there is to say).
    */
   const recordHeldCallsDropped = (sessionId: string, callIds: ReadonlyArray<string>, reason: HeldCallsDropReason) =>
-    Effect.acquireUseRelease(
-      admission.reserve(sessionId),
-      (claim) =>
-        // Without a claim only when admission has stopped (shutdown): no turn can take over then.
-        claim === null && admission.current(sessionId) !== undefined ? Effect.void : store.lastSequence(sessionId).pipe(
-          // A purged session stays gone.
-          Effect.flatMap((last) =>
-            last === 0
-              ? Effect.void
-              : sessionAppender(store, sessionId, last)([new ToolCallsExpired({ callIds, reason })])
-          )
-        ),
-      (claim) => (claim === null ? Effect.void : admission.release(claim))
+    unlessTurnRuns(
+      sessionId,
+      store.lastSequence(sessionId).pipe(
+        // A purged session stays gone.
+        Effect.flatMap((last) =>
+          last === 0
+            ? Effect.void
+            : sessionAppender(store, sessionId, last)([new ToolCallsExpired({ callIds, reason })])
+        )
+      )
     ).pipe(warnOnFailure("could not record that held tool calls were given up"))
 
   const pool = yield* makeProcessPool(claude, {
@@ -363,18 +372,16 @@ export const makeSessionRunner = Effect.gen(function*() {
     Effect.zipRight(cancel(sessionId, "interrupted"), pool.release(sessionId, "shutdown"))
 
   const endOrphanedTurn = (sessionId: string) =>
-    Effect.acquireUseRelease(
-      admission.reserve(sessionId),
-      (claim) =>
-        claim === null ? Effect.void : Effect.flatMap(store.read(sessionId), (events) => {
-          const { lastSequence, unfinishedTurnId } = historyOf(events)
-          return unfinishedTurnId === null ? Effect.void : Effect.asVoid(
-            sessionAppender(store, sessionId, lastSequence)([
-              new TurnCancelled({ turnId: unfinishedTurnId, reason: "interrupted" })
-            ])
-          )
-        }),
-      (claim) => (claim === null ? Effect.void : admission.release(claim))
+    unlessTurnRuns(
+      sessionId,
+      Effect.flatMap(store.read(sessionId), (events) => {
+        const { lastSequence, unfinishedTurnId } = historyOf(events)
+        return unfinishedTurnId === null ? Effect.void : Effect.asVoid(
+          sessionAppender(store, sessionId, lastSequence)([
+            new TurnCancelled({ turnId: unfinishedTurnId, reason: "interrupted" })
+          ])
+        )
+      })
     ).pipe(warnOnFailure("could not record the end of a turn whose node stopped while it ran"))
 
   const awaitTurnEnd = (sessionId: string, turnId: string) =>
